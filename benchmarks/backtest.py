@@ -1,0 +1,167 @@
+"""Backtest speed and memory: 10 symbols × one year of 5m candles (1,051,200 candles).
+
+Run: ``.venv/bin/python benchmarks/backtest.py`` (``--quick`` for a 10× smaller set).
+
+Each measurement runs in its own process so peak memory (max RSS) is its own:
+
+* ``sma_cross_rsi`` and ``default`` through the full pipeline (signals → risk → paper
+  exchange → portfolio, advisor off), fixed stake 100 USDT for ``sma_cross_rsi`` with risk
+  limits that do not bind (its rules alone decide, as in the reference tools);
+* the vectorised lower bound: the same ``sma_cross_rsi`` signals in numpy + TA-Lib and
+  positions walked with ``searchsorted`` — and the check that both find the same trades.
+
+"run" is the backtest call on candles already in memory (signals, events, equity curve,
+metrics); "process" adds interpreter start, imports and generating the synthetic set.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _trade_digest(keys: list[tuple[str, int, int]]) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(sorted(keys)).encode()).hexdigest()[:16]
+
+
+def child_backtest(strategy: str, n_candles: int) -> dict[str, object]:
+    """One full-pipeline backtest (in this process)."""
+    import asyncio
+    from decimal import Decimal
+
+    from loguru import logger
+    from synthetic import make_walk
+
+    from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest
+    from kmg_autotrader.risk.params import RiskParams
+
+    logger.remove()
+    frames = make_walk(n_symbols=10, n_candles=n_candles, seed=0)
+    candles = sum(len(f) for f in frames.values())
+    if strategy == "sma_cross_rsi":
+        loose = RiskParams(
+            max_open_positions=100,
+            max_position_percent=1.0,
+            max_total_exposure_percent=1.0,
+            cooldown_minutes=0,
+            cooldown_after_loss_minutes=0,
+            max_drawdown_percent=100,
+            daily_loss_limit_percent=100,
+            max_trades_per_day=10_000,
+        )
+        request = BacktestRequest(
+            strategy=strategy, stake_amount=Decimal(100), fee_edge=False, risk_params=loose
+        )
+    else:
+        request = BacktestRequest(strategy=strategy)
+    started = time.perf_counter()
+    result = asyncio.run(run_backtest(frames, request, consume=True))
+    elapsed = time.perf_counter() - started
+    keys = [(t.symbol, t.entry_time, t.exit_time) for t in result.trades]
+    return {
+        "what": f"pipeline {strategy}",
+        "candles": candles,
+        "run_s": elapsed,
+        "trades": len(result.trades),
+        "open_at_end": result.open_positions,
+        "events": result.stats.close_events + result.stats.open_events,
+        "digest": _trade_digest(keys),
+        "peak_mb": _peak_mb(),
+    }
+
+
+def child_vectorised(n_candles: int) -> dict[str, object]:
+    """The numpy + TA-Lib lower bound for ``sma_cross_rsi`` (closed trades only)."""
+    import numpy as np
+    import talib
+    from synthetic import make_walk
+
+    frames = make_walk(n_symbols=10, n_candles=n_candles, seed=0)
+    started = time.perf_counter()
+    keys: list[tuple[str, int, int]] = []
+    for symbol, frame in frames.items():
+        close = frame["close"].to_numpy()
+        ts = frame["timestamp"].to_numpy()
+        fast, slow, rsi = talib.SMA(close, 20), talib.SMA(close, 50), talib.RSI(close, 14)
+        up = np.zeros(len(close), dtype=bool)
+        down = np.zeros(len(close), dtype=bool)
+        up[1:] = (fast[1:] > slow[1:]) & (fast[:-1] <= slow[:-1])
+        down[1:] = (fast[1:] < slow[1:]) & (fast[:-1] >= slow[:-1])
+        entries = np.flatnonzero(up & (rsi < 70))
+        exits = np.flatnonzero(down | (rsi > 80))
+        n, flat_from = len(close), 0
+        while True:
+            i = int(np.searchsorted(entries, flat_from))
+            if i >= len(entries) or entries[i] + 1 >= n:
+                break
+            e = int(entries[i])
+            j = int(np.searchsorted(exits, e + 1))
+            if j >= len(exits) or exits[j] + 1 >= n:
+                break
+            x = int(exits[j])
+            keys.append((symbol, int(ts[e + 1]), int(ts[x + 1])))
+            flat_from = x + 1
+    elapsed = time.perf_counter() - started
+    return {
+        "what": "vectorised numpy+TA-Lib sma_cross_rsi",
+        "candles": sum(len(f) for f in frames.values()),
+        "run_s": elapsed,
+        "trades": len(keys),
+        "digest": _trade_digest(keys),
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _spawn(*args: str) -> dict[str, object]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
+    )
+    row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    row["process_s"] = time.perf_counter() - started
+    return row
+
+
+def main() -> None:
+    """Print the figures."""
+    if "--child" in sys.argv:
+        kind, n = sys.argv[2], int(sys.argv[3])
+        row = child_vectorised(n) if kind == "vectorised" else child_backtest(kind, n)
+        print(json.dumps(row))
+        return
+    n = 10_512 if "--quick" in sys.argv else 105_120
+    rows = [
+        _spawn("vectorised", str(n)),
+        _spawn("sma_cross_rsi", str(n)),
+        _spawn("default", str(n)),
+    ]
+    for row in rows:
+        candles = int(row["candles"])  # type: ignore[call-overload]
+        run_s = float(row["run_s"])  # type: ignore[arg-type]
+        print(
+            f"{row['what']:<40} {candles:,} candles  run {run_s:6.2f} s "
+            f"({candles / run_s / 1e6:5.2f} M candles/s)  process {row['process_s']:5.2f} s  "
+            f"peak {row['peak_mb']:4.0f} MB  trades {row['trades']:,}"
+        )
+    vec, sma = rows[0], rows[1]
+    same = vec["digest"] == sma["digest"]
+    print(f"sma_cross_rsi trade list identical to the vectorised one: {same}")
+    ratio = float(sma["process_s"]) / float(vec["process_s"])  # type: ignore[arg-type]
+    print(f"pipeline / vectorised (whole process): {ratio:.1f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh Debian/Ubuntu machine. Safe to run twice.
+#   bash install.sh               # system packages, PostgreSQL role+database, .venv, .env
+#   bash install.sh --no-postgres # skip PostgreSQL: SQLite under DATA_DIR is the store
+#   bash install.sh --dev         # also install the test and lint tools (.[dev])
+#   bash install.sh --local-llm   # also build the offline LLM (llama.cpp server, ~7 min)
+set -euo pipefail
+
+cd "$(dirname "$0")"
+WITH_POSTGRES=1
+EXTRAS=""
+for arg in "$@"; do
+  case "$arg" in
+    --no-postgres) WITH_POSTGRES=0 ;;
+    --dev) EXTRAS="${EXTRAS:+$EXTRAS,}dev" ;;
+    --local-llm) EXTRAS="${EXTRAS:+$EXTRAS,}local-llm" ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+PACKAGES="python3 python3-venv python3-pip git build-essential"
+[ "$WITH_POSTGRES" -eq 1 ] && PACKAGES="$PACKAGES postgresql"
+if command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    say "installing system packages:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  else
+    say "system packages already installed"
+  fi
+else
+  echo "install.sh: apt-get not found; install $PACKAGES yourself" >&2
+fi
+
+if [ "$WITH_POSTGRES" -eq 1 ]; then
+  if ! pg_isready -q 2>/dev/null; then
+    say "starting PostgreSQL"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -1)" main start \
+      || $SUDO service postgresql start || true
+  fi
+  as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$*"; else sudo -u postgres $*; fi; }
+  say "creating PostgreSQL role kmg_user and database kmg_autotrader (if absent)"
+  if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='kmg_user'\"")" != "1" ]; then
+    PGPASS="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    as_postgres "psql -qc \"CREATE ROLE kmg_user LOGIN PASSWORD '$PGPASS'\""
+    NEW_PG_URL="postgresql://kmg_user:${PGPASS}@localhost/kmg_autotrader"
+  fi
+  if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='kmg_autotrader'\"")" != "1" ]; then
+    as_postgres "psql -qc \"CREATE DATABASE kmg_autotrader OWNER kmg_user\""
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+say "installing kmg-autotrader into .venv"
+.venv/bin/pip install -q --upgrade pip
+if [ -n "$EXTRAS" ]; then .venv/bin/pip install -q -e ".[$EXTRAS]"; else .venv/bin/pip install -q -e .; fi
+
+if [ ! -f .env ]; then
+  say "creating .env from .env.example"
+  cp .env.example .env
+  chmod 600 .env
+fi
+if [ -n "${NEW_PG_URL:-}" ]; then
+  # a new role's password is only known now: put it in .env (0600) rather than print it
+  if grep -q '^POSTGRES_URL=$' .env; then
+    sed -i "s#^POSTGRES_URL=\$#POSTGRES_URL=${NEW_PG_URL}#" .env
+    say "POSTGRES_URL written to .env (PostgreSQL is now the store)"
+  else
+    echo "note: .env already sets POSTGRES_URL; the new kmg_user password was not written" >&2
+  fi
+fi
+
+.venv/bin/kmg db upgrade >/dev/null && say "database migrated"
+
+cat <<'MSG'
+
+KMG Autotrader is installed (PAPER mode; nothing can trade real money until you opt in).
+Next steps:
+  .venv/bin/kmg demo          # replay bundled candles through the bot, dashboard at http://127.0.0.1:8000
+  .venv/bin/kmg config check  # see the effective settings (secrets masked)
+  edit .env                   # symbols, exchange, LLM key, alerts
+  .venv/bin/kmg run           # run the bot (PAPER)
+MSG

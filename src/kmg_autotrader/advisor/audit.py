@@ -1,0 +1,84 @@
+"""The audit log: every advisor consultation goes to the database and to an optional sink
+(the JSONL vault). Writing the record must never stop the bot, so failures are logged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+from loguru import logger
+
+from kmg_autotrader.domain import Candidate, Mode
+
+AuditSink = Callable[[dict[str, Any]], None]
+
+
+class CallStore(Protocol):
+    """What the recorder writes to (``AdvisorCallRepository`` fits)."""
+
+    def add(self, mode: Mode | str, **fields: Any) -> int:
+        """Store one call; returns its id."""
+        ...
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One consultation: what was asked, what came back, and what was made of it."""
+
+    symbol: str
+    timestamp: int
+    created_at: int
+    model: str
+    prompt_version: str = ""
+    prompt_hash: str = ""
+    prompt: str = ""
+    raw_answer: str | None = None
+    parsed: dict[str, Any] | None = None
+    valid: bool = False
+    errors: list[str] = field(default_factory=list)
+    repaired: bool = False
+    fallback: str | None = None
+    action: str | None = None
+    confidence: float | None = None
+    latency_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    signal_id: int | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The record as ``AdvisorCallRow`` columns."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class AuditRecorder:
+    """Writes each :class:`CallRecord` to the database and to the sink."""
+
+    def __init__(self, store: CallStore, mode: Mode, sink: AuditSink | None = None) -> None:
+        self._store = store
+        self._mode = mode
+        self._sink = sink
+
+    def record(self, record: CallRecord, candidate: Candidate) -> int | None:
+        """Store ``record``; returns the row id (None if the database write failed)."""
+        call_id: int | None = None
+        try:
+            call_id = self._store.add(self._mode, **record.columns())
+        except Exception as exc:  # the trade decision must not depend on the audit write
+            logger.error("advisor audit row not stored: {}: {}", type(exc).__name__, exc)
+        if self._sink is not None:
+            try:
+                self._sink(
+                    {
+                        "id": call_id,
+                        "mode": self._mode.value,
+                        "side": candidate.side.value,
+                        "strategy": candidate.strategy,
+                        "rule_confidence": candidate.confidence,
+                        **record.columns(),
+                    }
+                )
+            except Exception as exc:
+                logger.error("advisor audit sink failed: {}: {}", type(exc).__name__, exc)
+        return call_id

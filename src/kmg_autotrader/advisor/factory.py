@@ -1,0 +1,104 @@
+"""Builds the advisor from the settings: which endpoint, how JSON is forced, or why it is off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink
+from kmg_autotrader.advisor.client import JsonMode, LlmClient
+from kmg_autotrader.advisor.gate import CallGate
+from kmg_autotrader.advisor.local_server import SMOLLM2_FILE, LocalLlmServer, missing_requirements
+from kmg_autotrader.advisor.prompts import PromptBuilder
+from kmg_autotrader.advisor.schema import gbnf_grammar
+from kmg_autotrader.advisor.service import Advisor, AdvisorConfig
+from kmg_autotrader.config import Settings
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain.clock import Clock
+
+
+def build_advisor(
+    settings: Settings,
+    repos: Any,
+    clock: Clock,
+    *,
+    mode: Mode = Mode.PAPER,
+    replay: bool = False,
+    audit_sink: AuditSink | None = None,
+    client_options: dict[str, Any] | None = None,
+) -> Advisor:
+    """The advisor for ``settings``; ``repos`` is a ``Repositories`` (its ``advisor_calls`` is
+    the audit log, the budget and the replay source). ``mode`` is the trading mode stored on
+    each audit row. ``replay=True`` answers from recorded calls by prompt hash and never calls
+    an LLM. ``client_options`` tune :class:`LlmClient` (e.g. ``max_attempts``, ``retry_wait_s``).
+
+    No OPENAI_API_KEY and no OPENAI_BASE_URL (or a local provider without the ``local-llm``
+    extra) gives an advisor whose effective mode is ``off``; :meth:`Advisor.status` says why.
+    """
+    calls = repos.advisor_calls
+    configured = settings.advisor_mode
+    provider: str = settings.llm_provider
+    json_mode: JsonMode = settings.llm_json_mode
+    model = settings.openai_model
+    base_url = settings.openai_base_url
+    effective = configured
+    reason: str | None = None
+    client: LlmClient | None = None
+    local: LocalLlmServer | None = None
+    options = dict(client_options or {})
+
+    if replay:
+        effective = "advisory" if configured == "off" else configured
+        provider = "replay"
+    elif configured == "off":
+        reason = "ADVISOR_MODE is off (rules only)"
+    elif provider == "local":
+        missing = missing_requirements(settings.gguf_model_path)
+        if missing:
+            effective, reason = "off", f"LLM_PROVIDER=local but {missing}"
+        else:
+            local = LocalLlmServer(settings.gguf_model_path)
+            base_url, model, json_mode = local.base_url, local.model_alias, "grammar"
+            if local.model_path is not None and local.model_path.name == SMOLLM2_FILE:
+                # 135M parameters cannot do price arithmetic: ask it for a verdict only.
+                options.setdefault("grammar", gbnf_grammar(levels=False))
+    elif settings.openai_api_key is None and base_url is None:
+        effective, reason = "off", "no OPENAI_API_KEY and no OPENAI_BASE_URL: advisor off"
+
+    if effective != "off" and not replay:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        client = LlmClient(
+            base_url=base_url,
+            api_key=key,
+            model=model,
+            json_mode=json_mode,
+            timeout_s=settings.llm_timeout_seconds,
+            **options,
+        )
+    config = AdvisorConfig(
+        mode=effective,
+        configured_mode=configured,
+        provider=provider,
+        model=model,
+        json_mode=json_mode,
+        base_url=base_url,
+        per_hour=settings.gpt_call_limit_per_hour,
+        cooldown_minutes=settings.advisor_symbol_cooldown_minutes,
+        replay=replay,
+        disabled_reason=reason,
+    )
+    gate = CallGate(
+        calls,
+        clock,
+        per_hour=settings.gpt_call_limit_per_hour,
+        cooldown_minutes=settings.advisor_symbol_cooldown_minutes,
+    )
+    return Advisor(
+        config,
+        clock=clock,
+        gate=gate,
+        recorder=AuditRecorder(calls, mode, audit_sink),
+        prompts=PromptBuilder(),
+        client=client,
+        replay_source=calls if replay else None,
+        local_server=local,
+    )

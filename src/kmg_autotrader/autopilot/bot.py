@@ -1,0 +1,484 @@
+"""The live loop: on every closed candle, run the one decision pipeline; on every price, check
+the mental stops; keep equity, risk state, health, alerts, the vault and snapshots current.
+
+The same :class:`Bot` runs ``kmg run`` (live feed, wall clock) and ``kmg demo`` / the parity
+test (replay feed, simulated clock): only the feed, the clock and the exchange differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from kmg_autotrader.autopilot.control import TradingControl
+from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed
+from kmg_autotrader.autopilot.health import HealthState
+from kmg_autotrader.autopilot.history import CandleHistory
+from kmg_autotrader.autopilot.jobs import ScheduledJobs
+from kmg_autotrader.autopilot.reports import period_summary, snapshot_state
+from kmg_autotrader.domain import Candle, EquityPoint, MarketInfo, Mode, Position
+from kmg_autotrader.domain.clock import Clock, WallClock
+from kmg_autotrader.execution.flatten import FlattenSummary, flatten
+from kmg_autotrader.execution.manager import ExecutionManager, ExecutionReport
+from kmg_autotrader.execution.paper import PaperExchange
+from kmg_autotrader.execution.tracker import PositionTracker
+from kmg_autotrader.pipeline.decision import DecisionPipeline, PipelineOutcome
+from kmg_autotrader.pipeline.feedback import PositionFeedback
+from kmg_autotrader.portfolio.equity import mark_equity
+from kmg_autotrader.risk.portfolio_state import PortfolioState
+from kmg_autotrader.signals.engine import SignalEngine
+from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.vault import SnapshotWriter, VaultKind, VaultWriter
+
+# Risk rejections worth an alert (the routine ones — cooldowns, fee edge — are only recorded).
+NOTABLE_REJECTIONS = frozenset(
+    {"DRAWDOWN_BREAKER", "DAILY_LOSS_KILL_SWITCH", "INSUFFICIENT_CASH", "INTERNAL_ERROR"}
+)
+
+
+@dataclass
+class BotSummary:
+    """What a run did (printed by ``kmg demo`` when the data ends)."""
+
+    candles: int = 0
+    decisions: int = 0
+    candidates: int = 0
+    entries: int = 0
+    exits: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    paused_skips: int = 0
+    gaps: int = 0
+    first_equity: Decimal | None = None
+    last_equity: Decimal | None = None
+
+
+@dataclass
+class BotParts:
+    """Everything the bot is wired from (built by :mod:`kmg_autotrader.autopilot.wiring`)."""
+
+    mode: Mode
+    quote: str
+    clock: Clock
+    repos: Repositories
+    engine: SignalEngine
+    pipeline: DecisionPipeline
+    manager: ExecutionManager
+    tracker: PositionTracker
+    risk: Any  # RiskManager: update_equity / record_entry / record_trade_closed / status
+    markets: dict[str, MarketInfo]
+    control: TradingControl
+    health: HealthState
+    paper: PaperExchange | None = None
+    alerts: Any = None  # AlertService
+    vault: VaultWriter | None = None
+    snapshots: SnapshotWriter | None = None
+    settings_view: dict[str, Any] = field(default_factory=dict)
+    advisor_status: Callable[[], dict[str, Any]] | None = None
+    snapshot_every_ms: int = 15 * 60_000
+    history: CandleHistory = field(default_factory=CandleHistory)
+    feedback: PositionFeedback | None = None  # tells the risk manager about fills and exits
+
+
+class Bot:
+    """One trading bot over one mode, exchange and set of symbols."""
+
+    def __init__(self, parts: BotParts) -> None:
+        self.p = parts
+        self.summary = BotSummary()
+        self.last_prices: dict[str, Decimal] = {}
+        self._open_ids: set[int] = {p.id for p in self._open_positions() if p.id is not None}
+        self._equity_step: int | None = None
+        self._stopping = False
+        self.pending_flatten: list[Any] = []  # risk events asking to close everything
+        self._lock = asyncio.Lock()  # one decision at a time: candles and prices interleave
+        self.jobs = ScheduledJobs(
+            parts.clock,
+            daily=self._daily_summary,
+            weekly=self._weekly_summary,
+            snapshot=self._snapshot,
+            snapshot_every_ms=parts.snapshot_every_ms,
+            snapshot_clock=WallClock(),
+        )
+
+    # ---- public controls (the API and the chat call these) -----------------------------------
+
+    def pause(self, source: str, reason: str = "") -> dict[str, Any]:
+        """Stop new trades; data, stops and exits keep running."""
+        return self.p.control.pause(source, reason)
+
+    def resume(self, source: str) -> dict[str, Any]:
+        """Take new trades again."""
+        return self.p.control.resume(source)
+
+    def is_paused(self) -> bool:
+        """True while new trades are suspended."""
+        return self.p.control.is_paused()
+
+    async def flatten(self, source: str) -> FlattenSummary:
+        """Cancel every open order and close every position of this mode."""
+        async with self._lock:
+            return await self._flatten(source)
+
+    async def _flatten(self, source: str) -> FlattenSummary:
+        logger.warning("flatten requested by {}", source)
+        summary = await flatten(self.p.manager)
+        self.p.repos.events.add(
+            self.p.mode,
+            "flatten",
+            "; ".join(summary.lines()) or "nothing to flatten",
+            level="warning",
+            source=source,
+        )
+        await self._after_fills()
+        return summary
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    async def run(self, feed: Feed, stop: asyncio.Event) -> BotSummary:
+        """Drive the bot from ``feed`` until the data ends or ``stop`` is set."""
+        self.p.health.feed_status = "starting"
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        try:
+            await feed.run(self.on_candle, self.on_price, stop)
+        finally:
+            self._stopping = True
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            async with self._lock:  # finish in-flight order handling before returning
+                await self._after_fills()
+                self._mark_equity(self.p.clock.now_ms())
+        return self.summary
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Polls working orders and runs due jobs even when no candle arrives."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5)
+            async with self._lock:
+                try:
+                    await self._after_fills()
+                    await self.jobs.tick()
+                except Exception as exc:  # the heartbeat must never die
+                    self._error(f"heartbeat: {exc}")
+
+    async def on_price(self, symbol: str, price: float, timestamp: int) -> None:
+        """A price tick (live): fill what it crosses, check the mental stops."""
+        if self._stopping:
+            return
+        async with self._lock:
+            value = Decimal(str(price))
+            self.last_prices[symbol] = value
+            if self.p.paper is not None:
+                self.p.paper.on_price(symbol, value, timestamp)
+            await self._after_fills()
+            await self._check_stops(symbol, value, value, value)
+
+    async def on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
+        """A closed candle: fills at its prices, stops, then the decision on its close."""
+        if self._stopping:
+            return None
+        async with self._lock:
+            try:
+                return await self._on_candle(event)
+            except Exception as exc:  # one bad candle must not kill the bot
+                self._error(f"{event.symbol} candle {event.candle.timestamp}: {exc!r}")
+                logger.exception("candle handling failed")
+                return None
+
+    async def _on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
+        symbol, candle = event.symbol, event.candle
+        self.summary.candles += 1
+        self.p.health.last_candle_at = event.closed_at
+        self.p.health.feed_status = (
+            "ok" if self.p.health.feed_status == "starting" else (self.p.health.feed_status)
+        )
+        if event.closed_at != self._equity_step and self._equity_step is not None:
+            self._mark_equity(self._equity_step)
+        self._equity_step = event.closed_at
+        # 1. the market moved through this candle: fill what was waiting (decided earlier)
+        if self.p.paper is not None:
+            self.p.paper.on_bar(
+                symbol,
+                candle.timestamp,
+                Decimal(str(candle.open)),
+                Decimal(str(candle.high)),
+                Decimal(str(candle.low)),
+                Decimal(str(candle.close)),
+                Decimal(str(candle.volume)),
+            )
+        self.last_prices[symbol] = Decimal(str(candle.close))
+        await self._after_fills()
+        # 2. mental stop-loss / take-profit against the candle's range
+        await self._check_stops(
+            symbol,
+            Decimal(str(candle.close)),
+            Decimal(str(candle.low)),
+            Decimal(str(candle.high)),
+        )
+        # 3. a decision on the close, never bridging a gap in the data
+        if event.gap_before:
+            self.summary.gaps += 1
+            self.p.engine.reset(symbol)
+            self.p.history.clear(symbol)
+            self.p.repos.events.add(
+                self.p.mode,
+                "data_gap",
+                f"{symbol}: candles missing before {candle.timestamp}; strategy warms up again",
+                level="warning",
+                source="autopilot",
+                created_at=event.closed_at,
+            )
+        self.p.history.add(symbol, candle)
+        outcome = await self._decide(symbol, candle, event.closed_at)
+        await self.jobs.tick()
+        while self.pending_flatten:  # the daily kill-switch asked to close everything
+            event_ = self.pending_flatten.pop(0)
+            await self._flatten(f"risk:{getattr(event_, 'kind', 'kill_switch')}")
+        return outcome
+
+    async def _decide(self, symbol: str, candle: Candle, closed_at: int) -> PipelineOutcome | None:
+        held = bool(self.p.manager.store.open_positions(symbol))
+        decision = self.p.engine.on_candle(symbol, candle, position_open=held)
+        if decision.is_empty:
+            return None
+        self.summary.decisions += 1
+        if decision.candidate is not None and self.is_paused():
+            self.summary.paused_skips += 1
+            logger.info("{}: entry candidate skipped, trading is paused", symbol)
+            return None
+        self.summary.candidates += decision.candidate is not None
+        outcome = await self.p.pipeline.process(
+            decision, market=self.p.markets[symbol], now_ms=self.p.clock.now_ms()
+        )
+        self._after_outcome(outcome)
+        await self._after_fills()
+        return outcome
+
+    def _after_outcome(self, outcome: PipelineOutcome) -> None:
+        if outcome.advice is not None and not outcome.advice.valid and self.p.alerts:
+            self.p.alerts.send(
+                "llm_failure",
+                reason=outcome.advice.fallback or "invalid answer",
+                symbol=outcome.decision.symbol,
+                detail=outcome.advice.error or "",
+            )
+        risk = outcome.risk
+        if risk is not None and not risk.approved:
+            self.summary.rejections[risk.reason_code] = (
+                self.summary.rejections.get(risk.reason_code, 0) + 1
+            )
+            if risk.reason_code in NOTABLE_REJECTIONS and self.p.alerts:
+                self.p.alerts.send(
+                    "risk_rejection",
+                    symbol=risk.symbol,
+                    side=risk.side.value,
+                    reason_code=risk.reason_code,
+                    message=risk.message,
+                )
+        for report in (outcome.execution, *outcome.exits):
+            if report is not None and report.status in {"rejected", "unresolved"}:
+                self._trade_error(outcome.decision.symbol, report)
+
+    # ---- fills, exits, equity -----------------------------------------------------------------
+
+    async def _check_stops(self, symbol: str, price: Decimal, low: Decimal, high: Decimal) -> None:
+        for signal in await self.p.tracker.on_price(symbol, price, low=low, high=high):
+            if signal.error:
+                self._error(f"{symbol} exit ({signal.reason}) failed: {signal.error}")
+        await self._after_fills()
+
+    async def _after_fills(self) -> None:
+        """Advance working orders, then notice positions that opened or closed."""
+        for report in await self.p.manager.poll():
+            if report.status in {"rejected", "unresolved"}:
+                self._trade_error(None, report)
+        if self.p.feedback is not None:  # the same risk bookkeeping the backtester does
+            now = self.p.clock.now_ms()
+            for symbol in self.p.markets:
+                self.p.feedback.sync(symbol, now)
+        current = {p.id: p for p in self._open_positions() if p.id is not None}
+        for pid, position in current.items():
+            if pid not in self._open_ids and position.amount > 0:
+                self._open_ids.add(pid)
+                self._on_entry_filled(position)
+        for pid in list(self._open_ids - current.keys()):
+            self._open_ids.discard(pid)
+            closed = self.p.manager.store.get_position(pid)
+            if closed is not None and closed.closed_at is not None:
+                self._on_position_closed(closed)
+
+    def _open_positions(self) -> list[Position]:
+        return [p for p in self.p.manager.store.open_positions() if p.amount > 0]
+
+    def _on_entry_filled(self, position: Position) -> None:
+        self.summary.entries += 1
+        logger.info(
+            "{} entry filled: {} at {}", position.symbol, position.amount, position.entry_price
+        )
+        if self.p.alerts:
+            self.p.alerts.send(
+                "order_filled",
+                symbol=position.symbol,
+                side="buy",
+                amount=position.amount,
+                price=position.entry_price,
+                purpose="entry",
+            )
+
+    def _on_position_closed(self, position: Position) -> None:
+        self.summary.exits += 1
+        closed_at = position.closed_at or self.p.clock.now_ms()
+        record = {
+            "position_id": position.id,
+            "symbol": position.symbol,
+            "entry_time": position.opened_at,
+            "entry_price": position.entry_price,
+            "exit_time": closed_at,
+            "exit_price": position.exit_price,
+            "amount": position.amount,
+            "fees": position.fees_paid,
+            "pnl": position.realized_pnl,
+            "exit_reason": position.exit_reason,
+        }
+        if self.p.vault is not None:
+            self.p.vault.try_append(VaultKind.TRADES, record, ts_ms=closed_at)
+        logger.info(
+            "{} closed ({}): PnL {} {}",
+            position.symbol,
+            position.exit_reason,
+            position.realized_pnl,
+            self.p.quote,
+        )
+        if self.p.alerts:
+            self.p.alerts.send(
+                "position_exited",
+                symbol=position.symbol,
+                amount=position.amount,
+                entry_price=position.entry_price,
+                exit_price=position.exit_price or Decimal(0),
+                pnl=position.realized_pnl,
+                reason=position.exit_reason or "",
+                fees=position.fees_paid,
+                position_id=position.id,
+            )
+
+    def portfolio_state(self, now_ms: int) -> PortfolioState:
+        """The account as the risk manager judges it: balances and positions at last prices."""
+        return PortfolioState.from_account(
+            self.p.repos.balances.all(self.p.mode) if self.p.paper is None else self._balances(),
+            self.p.manager.store.open_positions(),
+            self.last_prices,
+            self.p.quote,
+        )
+
+    def _balances(self) -> list[Any]:
+        assert self.p.paper is not None
+        from kmg_autotrader.domain import Balance
+
+        raw = self.p.paper.engine.balance()
+        out = []
+        for currency, free in raw.get("free", {}).items():
+            used = raw.get("used", {}).get(currency, 0)
+            out.append(Balance(self.p.mode, currency, Decimal(str(free)), Decimal(str(used or 0))))
+        return out
+
+    def _mark_equity(self, at_ms: int) -> EquityPoint | None:
+        if not self.last_prices:
+            return None
+        balances = (
+            self._balances() if self.p.paper is not None else self.p.repos.balances.all(self.p.mode)
+        )
+        point = mark_equity(self.p.mode, at_ms, balances, self.last_prices, self.p.quote)
+        self.p.repos.equity.add(point)
+        if self.p.feedback is not None:
+            self.p.feedback.mark(point.equity, at_ms)
+        else:
+            self.p.risk.update_equity(point.equity, at_ms)
+        if self.summary.first_equity is None:
+            self.summary.first_equity = point.equity
+        self.summary.last_equity = point.equity
+        return point
+
+    def refresh_health(self) -> dict[str, Any]:
+        """Health with the breaker state read from the risk manager (for the API)."""
+        self.p.health.breaker_state = _breaker_text(self.p.risk.status())
+        data = self.p.health.to_dict(self.p.clock.now_ms())
+        if self.p.advisor_status is not None:
+            data["advisor"] = self.p.advisor_status()
+        data["paused"] = self.is_paused()
+        return data
+
+    # ---- errors and jobs -------------------------------------------------------------------
+
+    def _error(self, message: str) -> None:
+        logger.error(message)
+        self.p.health.record_error(message, self.p.clock.now_ms())
+        self.p.repos.events.add(self.p.mode, "error", message, level="error", source="autopilot")
+
+    def _trade_error(self, symbol: str | None, report: ExecutionReport) -> None:
+        message = f"{report.status}: {report.message}"
+        self._error(f"{symbol or 'order'} {message}")
+        if self.p.alerts:
+            self.p.alerts.send("trade_error", error=message, symbol=symbol or "")
+
+    async def _daily_summary(self, start: int, end: int) -> None:
+        summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
+        if self.p.vault is not None:
+            self.p.vault.try_append(VaultKind.DAILY_SUMMARIES, summary, ts_ms=end)
+        if self.p.alerts:
+            self.p.alerts.send("daily_summary", **_alert_fields(summary))
+
+    async def _weekly_summary(self, start: int, end: int) -> None:
+        summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
+        summary["week"] = summary.pop("day")
+        if self.p.alerts:
+            self.p.alerts.send("weekly_summary", **_alert_fields(summary, key="week"))
+
+    async def _snapshot(self, now: int) -> None:
+        if self.p.snapshots is None:
+            return
+        advisor = self.p.advisor_status() if self.p.advisor_status else {}
+        state = snapshot_state(
+            self.p.repos,
+            self.p.mode,
+            now=now,
+            risk={"status": self.p.risk.status(), "control": self.p.control.status()},
+            health={**self.refresh_health(), "advisor": advisor},
+            settings_view=self.p.settings_view,
+        )
+        await asyncio.to_thread(self.p.snapshots.write, state)
+
+
+def _alert_fields(summary: dict[str, Any], key: str = "day") -> dict[str, Any]:
+    fields = {
+        key: summary[key],
+        "pnl": summary["pnl"],
+        "trades": summary["trades"],
+        "wins": summary["wins"],
+        "losses": summary["losses"],
+        "fees": summary["fees"],
+        "currency": summary["currency"],
+        "max_drawdown_pct": summary["max_drawdown_pct"],
+    }
+    if summary.get("equity") is not None:
+        fields["equity"] = summary["equity"]
+    if summary.get("pnl_pct") is not None:
+        fields["pnl_pct"] = summary["pnl_pct"]
+    return fields
+
+
+def _breaker_text(status: dict[str, Any]) -> str:
+    breaker = status.get("breaker") or {}
+    kill = status.get("kill_switch") or {}
+    if isinstance(breaker, dict) and breaker.get("tripped"):
+        return "tripped:drawdown"
+    if isinstance(kill, dict) and (kill.get("tripped") or kill.get("active")):
+        return "tripped:daily_loss"
+    return "ok"

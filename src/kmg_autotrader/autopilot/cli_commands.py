@@ -1,0 +1,142 @@
+"""``kmg run`` and ``kmg demo`` (registered in :mod:`kmg_autotrader.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kmg_autotrader.autopilot.bot import BotSummary
+from kmg_autotrader.autopilot.feeds import ReplayFeed
+from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
+from kmg_autotrader.sample_data import SAMPLE_SETS
+
+
+def _print_summary(summary: BotSummary, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("figure", style="cyan")
+    table.add_column("value", justify="right")
+    table.add_row("candles processed", f"{summary.candles:,}")
+    table.add_row("decisions recorded", f"{summary.decisions:,}")
+    table.add_row("entry candidates", f"{summary.candidates:,}")
+    table.add_row("entries filled", f"{summary.entries:,}")
+    table.add_row("positions closed", f"{summary.exits:,}")
+    table.add_row(
+        "risk rejections",
+        ", ".join(f"{k} {v}" for k, v in sorted(summary.rejections.items())) or "none",
+    )
+    table.add_row("gaps in the data (strategy re-warmed)", str(summary.gaps))
+    if summary.first_equity is not None and summary.last_equity is not None:
+        change = (summary.last_equity / summary.first_equity - 1) * 100
+        table.add_row("equity", f"{summary.first_equity:.2f} → {summary.last_equity:.2f}")
+        table.add_row("return", f"{change:+.2f} %")
+    console.print(table)
+
+
+def demo(
+    sample_set: str = typer.Option(
+        "btc-usdt",
+        "--set",
+        help=f"Packaged candle set: {', '.join(SAMPLE_SETS)} (btc-pairs: six BTC pairs, 2018).",
+    ),
+    speed: float = typer.Option(
+        1.0,
+        "--speed",
+        min=0,
+        help="Candles per second to replay (per symbol); 0 = as fast as possible, then exit.",
+    ),
+    web: bool = typer.Option(
+        True, "--web/--no-web", help="Serve the dashboard on WEB_HOST:WEB_PORT while it runs."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Replay only the first N candles of each symbol."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the previous demo run where it stopped (default: start fresh).",
+    ),
+) -> None:
+    """Replay real packaged candles through the live loop: PAPER, no keys, no network.
+
+    The demo uses its own database (DATA_DIR/demo.sqlite, fresh every run), so it never
+    touches your paper account. Stop it any time with Ctrl-C.
+    """
+    from kmg_autotrader.autopilot.runner import run_demo
+    from kmg_autotrader.autopilot.web import start_web
+
+    if sample_set not in SAMPLE_SETS:
+        fail(f"unknown --set {sample_set!r}; choose one of {', '.join(SAMPLE_SETS)}")
+    settings = settings_or_exit()
+    progress = Progress(
+        TextColumn("[bold]demo[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    def on_feed(feed: ReplayFeed) -> Callable[[], None]:
+        task = progress.add_task(sample_set, total=feed.total_steps)
+
+        def update() -> None:
+            progress.update(task, completed=feed.steps_done)
+
+        return update
+
+    try:
+        with progress:
+            summary = asyncio.run(
+                run_demo(
+                    settings,
+                    sample_set=sample_set,
+                    speed=speed,
+                    web=start_web if web else None,
+                    limit=limit,
+                    on_feed=on_feed,
+                    resume=resume,
+                )
+            )
+    except Exception as exc:  # a clear line, not a traceback (details are in the log file)
+        fail(f"demo failed: {type(exc).__name__}: {exc}", EXIT_FAILURE)
+    _print_summary(summary, f"KMG demo — {sample_set} (PAPER)")
+
+
+def run(
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="Confirm LIVE trading. Also needs TRADING_MODE=live and the exchange keys.",
+    ),
+    web: bool = typer.Option(True, "--web/--no-web", help="Serve the dashboard beside the bot."),
+) -> None:
+    """Run the bot 24/7: collect data, decide on every closed candle, trade (PAPER default).
+
+    If the exchange cannot be reached at start-up and the mode is PAPER, the bot replays the
+    bundled sample data instead (like `kmg demo`), so a first run always shows something.
+    """
+    from kmg_autotrader.autopilot.runner import ExchangeUnreachableError, run_demo, run_live
+    from kmg_autotrader.autopilot.web import start_web
+    from kmg_autotrader.execution.errors import LiveTradingRefusedError
+
+    settings = settings_or_exit()
+    starter = start_web if web else None
+    try:
+        summary = asyncio.run(run_live(settings, live_flag=live, web=starter))
+    except LiveTradingRefusedError as exc:
+        fail(str(exc))
+    except ExchangeUnreachableError as exc:
+        if live or settings.trading_mode.value == "live":
+            fail(f"cannot reach the exchange: {exc}", EXIT_FAILURE)
+        console.print(
+            f"[yellow]exchange unreachable ({exc}); running the bundled sample data instead "
+            "(PAPER, like `kmg demo`).[/]"
+        )
+        summary = asyncio.run(run_demo(settings, web=starter))
+    except Exception as exc:
+        fail(f"the bot stopped on an error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
+    _print_summary(summary, "KMG run")

@@ -1,0 +1,211 @@
+"""Market feeds for the live loop: closed candles (each once, in order) and price ticks.
+
+``ReplayFeed`` replays stored or packaged candles on a simulated clock (``kmg demo``, the parity
+test); ``LiveFeed`` wraps the collector's WebSocket-with-REST-fallback streams (``kmg run``).
+Both call the same two handlers, so the bot cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from kmg_autotrader.domain import Candle
+from kmg_autotrader.domain.clock import SimulatedClock
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedCandle:
+    """A closed candle of ``symbol``; ``gap_before`` is True when candles are missing before it
+    (the bot must not treat the hole as one candle)."""
+
+    symbol: str
+    candle: Candle
+    closed_at: int
+    gap_before: bool = False
+
+
+CandleHandler = Callable[[ClosedCandle], Awaitable[object]]
+PriceHandler = Callable[[str, float, int], Awaitable[None]]
+
+
+class Feed(Protocol):
+    """Anything that drives the bot with closed candles and prices until stopped."""
+
+    async def run(
+        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+    ) -> None:
+        """Call the handlers until the data ends or ``stop`` is set."""
+        ...
+
+
+class ReplayFeed:
+    """Replays candles of several symbols in time order on a simulated clock.
+
+    ``speed`` is time steps (one candle of every symbol) per second; 0 means as fast as
+    possible. The clock is set to each candle's close time before its handlers run, so
+    cooldowns, budgets and order times follow the replayed market, not the wall clock.
+    """
+
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        timeframe_ms: int,
+        *,
+        clock: SimulatedClock,
+        speed: float = 1.0,
+    ) -> None:
+        if speed < 0:
+            raise ValueError("speed must be >= 0 (0 = as fast as possible)")
+        self.frames = dict(frames)
+        self.timeframe_ms = timeframe_ms
+        self.clock = clock
+        self.speed = speed
+        self.total_steps = len(
+            np.unique(np.concatenate([f["timestamp"].to_numpy() for f in frames.values()]))
+            if frames
+            else np.array([])
+        )
+        self.steps_done = 0
+
+    def _rows(self) -> list[tuple[int, str, int]]:
+        """(timestamp, symbol, row index) for every candle, merged in time order."""
+        streams = [
+            [(int(ts), symbol, i) for i, ts in enumerate(frame["timestamp"].to_numpy())]
+            for symbol, frame in self.frames.items()
+        ]
+        return list(heapq.merge(*streams))
+
+    async def run(
+        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+    ) -> None:
+        """Replay every candle (or until ``stop``)."""
+        columns = {
+            symbol: {
+                name: frame[name].to_numpy()
+                for name in ("timestamp", "open", "high", "low", "close", "volume")
+            }
+            for symbol, frame in self.frames.items()
+        }
+        previous: dict[str, int] = {}
+        delay = 1.0 / self.speed if self.speed > 0 else 0.0
+        rows = self._rows()
+        i = 0
+        while i < len(rows) and not stop.is_set():
+            step_ts = rows[i][0]
+            closed_at = step_ts + self.timeframe_ms
+            if closed_at > self.clock.now_ms():
+                self.clock.set(closed_at)
+            while i < len(rows) and rows[i][0] == step_ts:
+                _, symbol, row = rows[i]
+                i += 1
+                col = columns[symbol]
+                candle = Candle(
+                    timestamp=step_ts,
+                    open=float(col["open"][row]),
+                    high=float(col["high"][row]),
+                    low=float(col["low"][row]),
+                    close=float(col["close"][row]),
+                    volume=float(col["volume"][row]),
+                )
+                gap = symbol in previous and step_ts - previous[symbol] > self.timeframe_ms
+                previous[symbol] = step_ts
+                await on_candle(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
+            self.steps_done += 1
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+            else:
+                await asyncio.sleep(0)  # let the web server and alerts breathe
+
+
+def _row(candle: Candle) -> dict[str, float | int]:
+    return {
+        "timestamp": candle.timestamp,
+        "open": candle.open,
+        "high": candle.high,
+        "low": candle.low,
+        "close": candle.close,
+        "volume": candle.volume,
+    }
+
+
+class LiveFeed:
+    """The collector's live streams: one candle stream per symbol plus the price stream."""
+
+    def __init__(
+        self,
+        adapter: Any,
+        symbols: list[str],
+        timeframe: str,
+        *,
+        start_after: Mapping[str, int | None],
+        on_event: Callable[..., Any] | None = None,
+        store: Any = None,
+    ) -> None:
+        self.store = store  # CandleStore: live candles are appended so history stays complete
+        self.adapter = adapter
+        self.symbols = symbols
+        self.timeframe = timeframe
+        self.start_after = dict(start_after)
+        self.on_event = on_event
+        self._streams: list[Any] = []
+
+    async def run(
+        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+    ) -> None:
+        """Run every stream until ``stop`` is set."""
+        from kmg_autotrader.collector.stream import CandleStream, PriceStream, PriceTick
+
+        timeframe_ms = self.adapter.timeframe_ms(self.timeframe)
+        last_seen: dict[str, int | None] = dict(self.start_after)
+
+        async def candle_consumer(symbol: str, candle: Candle) -> None:
+            previous = last_seen.get(symbol)
+            gap = previous is not None and candle.timestamp - previous > timeframe_ms
+            last_seen[symbol] = candle.timestamp
+            if self.store is not None:
+                frame = pd.DataFrame([_row(candle)])
+                await asyncio.to_thread(
+                    self.store.append, self.adapter.id, symbol, self.timeframe, frame
+                )
+            await on_candle(
+                ClosedCandle(symbol, candle, candle.timestamp + timeframe_ms, gap_before=gap)
+            )
+
+        async def price_consumer(tick: PriceTick) -> None:
+            await on_price(tick.symbol, tick.price, tick.timestamp)
+
+        self._streams = [
+            CandleStream(
+                self.adapter,
+                symbol,
+                self.timeframe,
+                start_after=self.start_after.get(symbol),
+                on_event=self.on_event,
+            )
+            for symbol in self.symbols
+        ]
+        prices = PriceStream(self.adapter, self.symbols, on_event=self.on_event)
+        self._streams.append(prices)
+        tasks = [asyncio.create_task(s.run(candle_consumer)) for s in self._streams[:-1]]
+        tasks.append(asyncio.create_task(prices.run(price_consumer)))
+        try:
+            await stop.wait()
+        finally:
+            for stream in self._streams:
+                stream.stop()
+            done, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    logger.error("stream ended with {}", task.exception())

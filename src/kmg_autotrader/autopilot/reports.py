@@ -1,0 +1,124 @@
+"""Daily/weekly PnL summaries and state snapshots, built from the stored records only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from kmg_autotrader import __version__
+from kmg_autotrader.domain import Mode, Position
+from kmg_autotrader.domain.clock import ms_to_iso
+from kmg_autotrader.storage.repositories import Repositories
+
+
+def _closed_between(repos: Repositories, mode: Mode, start: int, end: int) -> list[Position]:
+    out: list[Position] = []
+    offset = 0
+    while True:
+        page = repos.positions.closed_positions(mode, limit=1000, offset=offset, since=start)
+        out.extend(p for p in page if p.closed_at is not None and p.closed_at < end)
+        if len(page) < 1000:
+            return out
+        offset += 1000
+
+
+def period_summary(
+    repos: Repositories, mode: Mode, start: int, end: int, *, quote: str
+) -> dict[str, Any]:
+    """PnL of positions closed in ``[start, end)`` and the equity change over the period."""
+    closed = _closed_between(repos, mode, start, end)
+    pnl = sum((p.realized_pnl for p in closed), Decimal(0))
+    fees = sum((p.fees_paid for p in closed), Decimal(0))
+    series = repos.equity.series(mode, since=start, limit=1000)
+    inside = [p for p in series if p.timestamp < end]
+    equity_start = inside[0].equity if inside else None
+    equity_end = inside[-1].equity if inside else None
+    pnl_pct = (
+        float(pnl / equity_start * 100) if equity_start is not None and equity_start > 0 else None
+    )
+    peak = max((p.equity for p in inside), default=None)
+    trough_dd = (
+        max(
+            float((peak_so_far - p.equity) / peak_so_far * 100) for peak_so_far, p in _peaks(inside)
+        )
+        if inside
+        else 0.0
+    )
+    return {
+        "start": start,
+        "end": end,
+        "day": ms_to_iso(start)[:10],
+        "currency": quote,
+        "trades": len(closed),
+        "wins": sum(1 for p in closed if p.realized_pnl > 0),
+        "losses": sum(1 for p in closed if p.realized_pnl <= 0),
+        "pnl": pnl,
+        "pnl_pct": pnl_pct,
+        "fees": fees,
+        "equity": equity_end,
+        "equity_peak": peak,
+        "max_drawdown_pct": trough_dd,
+    }
+
+
+def _peaks(points: list[Any]) -> list[tuple[Decimal, Any]]:
+    out = []
+    peak = Decimal(0)
+    for point in points:
+        peak = max(peak, point.equity)
+        out.append((peak, point))
+    return out
+
+
+def snapshot_state(
+    repos: Repositories,
+    mode: Mode,
+    *,
+    now: int,
+    risk: dict[str, Any],
+    health: dict[str, Any],
+    settings_view: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything a snapshot holds: metadata, account, risk configuration, open positions,
+    performance summary and system health (no secrets: ``settings_view`` is masked)."""
+    latest = repos.equity.latest(mode)
+    positions = repos.positions.open_positions(mode)
+    closed = repos.positions.closed_positions(mode, limit=1000)
+    wins = [p for p in closed if p.realized_pnl > 0]
+    return {
+        "metadata": {
+            "version": __version__,
+            "mode": mode.value,
+            "at": now,
+            "at_iso": ms_to_iso(now),
+        },
+        "account": {
+            "balances": {
+                b.currency: {"free": b.free, "used": b.used} for b in repos.balances.all(mode)
+            },
+            "equity": latest.equity if latest else None,
+            "cash": latest.cash if latest else None,
+            "equity_at": latest.timestamp if latest else None,
+        },
+        "risk": risk,
+        "open_positions": [
+            {
+                "id": p.id,
+                "symbol": p.symbol,
+                "amount": p.amount,
+                "entry_price": p.entry_price,
+                "stop_loss": p.stop_loss,
+                "take_profit": p.take_profit,
+                "opened_at": p.opened_at,
+            }
+            for p in positions
+        ],
+        "performance": {
+            "closed_trades": len(closed),
+            "win_rate": len(wins) / len(closed) if closed else None,
+            "realized_pnl": sum((p.realized_pnl for p in closed), Decimal(0)),
+            "fees_paid": sum((p.fees_paid for p in closed), Decimal(0)),
+        },
+        "health": health,
+        "settings": settings_view,
+    }

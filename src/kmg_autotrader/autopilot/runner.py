@@ -1,0 +1,296 @@
+"""``kmg demo`` and ``kmg run``: open the database, wire the bot, drive it, stop cleanly.
+
+SIGINT/SIGTERM stop new decisions, let in-flight order handling finish, flush alerts and exit
+0 within a few seconds. A restart continues where it stopped (positions, orders, risk state
+and the paper ledger are stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from loguru import logger
+
+from kmg_autotrader.autopilot.bot import BotSummary
+from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
+from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
+from kmg_autotrader.config import Settings
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain.clock import SimulatedClock, WallClock
+from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
+from kmg_autotrader.sample_data import gap_report, load_sample_set
+from kmg_autotrader.storage.database import open_database
+from kmg_autotrader.storage.repositories import Repositories
+
+DEMO_DB = "demo.sqlite"
+DEMO_BOOK = "demo_paper_exchange.json"
+WebStarter = Callable[
+    [Settings, Repositories, BotRuntime], Awaitable[Callable[[], Awaitable[None]]]
+]
+
+
+class ExchangeUnreachableError(RuntimeError):
+    """The exchange could not be reached at start-up."""
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def demo_paths(settings: Settings) -> tuple[Path, Path]:
+    """The demo's own SQLite file and paper book under DATA_DIR (never the real paper account)."""
+    return settings.data_dir / DEMO_DB, settings.data_dir / DEMO_BOOK
+
+
+async def _drive(
+    runtime: BotRuntime,
+    feed: Feed,
+    stop: asyncio.Event,
+    *,
+    web: WebStarter | None,
+    settings: Settings,
+    repos: Repositories,
+    on_progress: Callable[[], None] | None = None,
+) -> BotSummary:
+    stop_web: Callable[[], Awaitable[None]] | None = None
+    progress_task: asyncio.Task[None] | None = None
+    await runtime.start()
+    try:
+        if web is not None:
+            stop_web = await web(settings, repos, runtime)
+        if on_progress is not None:
+
+            async def tick() -> None:
+                while not stop.is_set():
+                    on_progress()
+                    await asyncio.sleep(0.5)
+
+            progress_task = asyncio.create_task(tick())
+        return await runtime.bot.run(feed, stop)
+    finally:
+        if progress_task is not None:
+            progress_task.cancel()
+        if stop_web is not None:
+            await stop_web()
+        await runtime.stop()
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    sample_set: str = "btc-usdt",
+    speed: float = 1.0,
+    web: WebStarter | None = None,
+    limit: int | None = None,
+    stop: asyncio.Event | None = None,
+    on_feed: Callable[[ReplayFeed], Callable[[], None]] | None = None,
+    resume: bool = False,
+) -> BotSummary:
+    """Replay a packaged sample set through the live loop on a simulated clock (PAPER).
+
+    The demo keeps its own database (``DATA_DIR/demo.sqlite``) and paper book, so it never
+    touches a real paper account. They start fresh unless ``resume`` is True: then the replay
+    continues after the last candle the previous run processed, with its positions, orders
+    and risk state, exactly as ``kmg run`` continues after a restart. ``limit`` caps candles
+    per symbol.
+    """
+    frames = load_sample_set(sample_set)
+    if limit is not None:
+        frames = {s: f.iloc[:limit].reset_index(drop=True) for s, f in frames.items()}
+    for line in gap_report(frames).splitlines():
+        logger.info("sample data: {}", line)
+    symbols = list(frames)
+    quote = symbols[0].split("/")[1]
+    demo_settings = settings.model_copy(
+        update={"symbols": symbols, "timeframe": "5m", "trading_mode": Mode.PAPER}
+    )
+    db_path, book_path = demo_paths(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for path in (db_path, book_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+            path.unlink(missing_ok=True)
+    database = open_database(f"sqlite:///{db_path.resolve()}")
+    repos = Repositories(database)
+    first = min(int(f["timestamp"].iloc[0]) for f in frames.values())
+    last_point = repos.equity.latest(Mode.PAPER) if resume else None
+    resume_at = last_point.timestamp if last_point is not None else None
+    clock = SimulatedClock(resume_at if resume_at is not None else first)
+    tf_ms = demo_settings.timeframe_ms
+    warmup: dict[str, pd.DataFrame] = {}
+    if resume_at is not None:
+        # candles that closed at or before the resume point were processed: warm up on them
+        warmup = {s: f[f["timestamp"] + tf_ms <= resume_at] for s, f in frames.items()}
+        frames = {
+            s: f[f["timestamp"] + tf_ms > resume_at].reset_index(drop=True)
+            for s, f in frames.items()
+        }
+        logger.info("demo: resuming after {}", resume_at)
+    markets = sample_markets(symbols, settings.exchange)
+    start_balance = (
+        Decimal(str(settings.paper_starting_balance))
+        if quote == settings.paper_quote_currency
+        else Decimal(1)  # a BTC-quoted set starts with 1 BTC
+    )
+    engine = PaperEngine(
+        markets,
+        settings=PaperSettings(exchange_id=settings.exchange),
+        clock=clock,
+        ledger=FileLedger(book_path, repos.balances),
+        balances={quote: start_balance},
+    )
+    paper = PaperExchange(engine)
+    runtime = build_runtime(
+        demo_settings,
+        repos,
+        mode=Mode.PAPER,
+        clock=clock,
+        exchange=paper,
+        markets=markets,
+        paper=paper,
+        quote=quote,
+    )
+    for symbol, history in warmup.items():
+        if len(history):
+            runtime.bot.p.engine.warm_up(symbol, history)
+            runtime.bot.last_prices[symbol] = Decimal(str(history["close"].iloc[-1]))
+    runtime.bot.p.manager.resume()
+    feed = ReplayFeed(frames, tf_ms, clock=clock, speed=speed)
+    stop = stop or asyncio.Event()
+    _install_signal_handlers(stop)
+    logger.info(
+        "demo: replaying {} ({} symbols, {} time steps) at {} PAPER, start balance {} {}",
+        sample_set,
+        len(symbols),
+        feed.total_steps,
+        f"{speed:g} candles/s" if speed else "full speed",
+        start_balance,
+        quote,
+    )
+    try:
+        return await _drive(
+            runtime,
+            feed,
+            stop,
+            web=web,
+            settings=demo_settings,
+            repos=repos,
+            on_progress=on_feed(feed) if on_feed else None,
+        )
+    finally:
+        database.dispose()
+
+
+async def run_live(
+    settings: Settings,
+    *,
+    live_flag: bool,
+    web: WebStarter | None = None,
+    stop: asyncio.Event | None = None,
+    warmup_candles: int = 1000,
+) -> BotSummary:
+    """Run the bot on the configured exchange until SIGINT/SIGTERM.
+
+    Raises :class:`ExchangeUnreachableError` when the exchange cannot be reached at start
+    (PAPER callers may then fall back to the demo data).
+    """
+    from kmg_autotrader.collector.history import HistoryDownloader
+    from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
+    from kmg_autotrader.execution.ccxt_orders import CcxtExchange
+    from kmg_autotrader.execution.live_guard import ensure_live_allowed
+    from kmg_autotrader.execution.reconcile import Reconciler
+    from kmg_autotrader.execution.runtime import open_paper_exchange
+    from kmg_autotrader.storage.candle_store import CandleStore
+
+    mode = settings.trading_mode
+    if mode is Mode.LIVE or live_flag:
+        ensure_live_allowed(settings, live_flag)
+        mode = Mode.LIVE
+    database = open_database(settings.database_url)
+    repos = Repositories(database)
+    adapter = ExchangeAdapter.from_settings(settings)
+    clock = WallClock()
+    try:
+        try:
+            markets_all = await adapter.load_markets(
+                cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
+            )
+            adapter.require_symbols(settings.symbols)
+        except ExchangeAdapterError as exc:
+            raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
+        markets = {s: markets_all[s] for s in settings.symbols}
+        store = CandleStore(settings.data_dir)
+        downloader = HistoryDownloader(adapter, store)
+        start_after: dict[str, int | None] = {}
+        tf_ms = settings.timeframe_ms
+        for symbol in settings.symbols:
+            since = clock.now_ms() - warmup_candles * tf_ms
+            try:
+                await downloader.download(symbol, settings.timeframe, since)
+            except ExchangeAdapterError as exc:
+                raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
+        quote = settings.symbols[0].split("/")[1]
+        if mode is Mode.PAPER:
+            paper: PaperExchange | None = open_paper_exchange(
+                settings, repos, markets, market_data=adapter, clock=clock
+            )
+            exchange: Any = paper
+        else:
+            paper = None
+            exchange = CcxtExchange(adapter)
+        runtime = build_runtime(
+            settings,
+            repos,
+            mode=mode,
+            clock=clock,
+            exchange=exchange,
+            markets=markets,
+            paper=paper,
+            quote=quote,
+        )
+        bot = runtime.bot
+        for symbol in settings.symbols:
+            frame = store.read(adapter.id, symbol, settings.timeframe)
+            frame = frame.iloc[-warmup_candles:]
+            if len(frame):
+                bot.p.engine.warm_up(symbol, frame)
+                start_after[symbol] = int(frame["timestamp"].iloc[-1])
+            else:
+                start_after[symbol] = None
+        resumed = runtime.bot.p.manager.resume()
+        reconciler = Reconciler(runtime.bot.p.manager, symbols=tuple(settings.symbols))
+        report = await reconciler.run()
+        logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
+        runtime.extra_tasks.append(asyncio.create_task(reconciler.run_forever()))
+
+        async def on_event(kind: str, message: str, details: dict[str, Any]) -> None:
+            repos.events.add(mode, kind, message, source="collector", details=details)
+            if kind in {"rest_fallback", "ws_stalled", "ws_failed"}:
+                bot.p.health.feed_status = "rest_fallback"
+                runtime.alerts.send("feed_degraded", feed="candles", status=kind, detail=message)
+            elif kind == "ws_connected":
+                bot.p.health.feed_status = "websocket"
+
+        feed = LiveFeed(
+            adapter,
+            settings.symbols,
+            settings.timeframe,
+            start_after=start_after,
+            on_event=on_event,
+            store=store,
+        )
+        stop = stop or asyncio.Event()
+        _install_signal_handlers(stop)
+        return await _drive(runtime, feed, stop, web=web, settings=settings, repos=repos)
+    finally:
+        await adapter.close()
+        database.dispose()

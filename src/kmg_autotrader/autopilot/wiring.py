@@ -1,0 +1,216 @@
+"""Builds a :class:`Bot` from the settings: the only place the stages are wired together.
+
+PAPER uses the paper exchange (its ledger under DATA_DIR, balances mirrored to the database);
+LIVE uses the ccxt exchange and is only reachable through ``ensure_live_allowed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from kmg_autotrader.advisor.factory import build_advisor
+from kmg_autotrader.advisor.service import Advisor
+from kmg_autotrader.advisor.stage import AdvisorPipelineStage
+from kmg_autotrader.alerts import AlertService
+from kmg_autotrader.autopilot.advice import context_source
+from kmg_autotrader.autopilot.bot import Bot, BotParts
+from kmg_autotrader.autopilot.control import TradingControl
+from kmg_autotrader.autopilot.health import HealthState
+from kmg_autotrader.autopilot.history import CandleHistory
+from kmg_autotrader.autopilot.recorder import DatabaseRecorder
+from kmg_autotrader.config import Settings
+from kmg_autotrader.domain import MarketInfo, Mode
+from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.execution.fees import fee_schedule
+from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager
+from kmg_autotrader.execution.paper import PaperExchange
+from kmg_autotrader.execution.ports import ExchangePort
+from kmg_autotrader.execution.store_db import RepositoryStore
+from kmg_autotrader.execution.tracker import PositionTracker
+from kmg_autotrader.pipeline.decision import DecisionPipeline
+from kmg_autotrader.pipeline.feedback import PositionFeedback
+from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
+from kmg_autotrader.risk.manager import RiskManager
+from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.risk.state import DbRiskStateStore
+from kmg_autotrader.signals.engine import SignalEngine
+from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.vault import SnapshotWriter, VaultWriter
+
+# Binance-like market rules for the packaged sample sets (no network to ask the exchange):
+# amount step, price step, minimum amount and minimum cost (quote) per base currency.
+_SAMPLE_RULES: dict[str, tuple[str, str, str, str]] = {
+    "BTC/USDT": ("0.00001", "0.01", "0.00001", "5"),
+    "ETH/BTC": ("0.001", "0.000001", "0.001", "0.0001"),
+    "LTC/BTC": ("0.01", "0.000001", "0.01", "0.0001"),
+    "ETC/BTC": ("0.01", "0.000001", "0.01", "0.0001"),
+    "ADA/BTC": ("1", "0.00000001", "1", "0.0001"),
+    "XLM/BTC": ("1", "0.00000001", "1", "0.0001"),
+    "XMR/BTC": ("0.001", "0.000001", "0.001", "0.0001"),
+}
+
+
+def sample_markets(symbols: list[str], exchange_id: str) -> dict[str, MarketInfo]:
+    """Market rules for the packaged sample symbols, with the exchange's default fees."""
+    fees = fee_schedule(exchange_id)
+    out: dict[str, MarketInfo] = {}
+    for symbol in symbols:
+        amount_step, price_step, min_amount, min_cost = _SAMPLE_RULES.get(
+            symbol, ("0.0001", "0.00000001", "0.0001", "0.0001")
+        )
+        base, quote = symbol.split("/")
+        out[symbol] = MarketInfo(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            amount_step=Decimal(amount_step),
+            price_step=Decimal(price_step),
+            min_amount=Decimal(min_amount),
+            min_cost=Decimal(min_cost),
+            maker_fee=fees.maker,
+            taker_fee=fees.taker,
+        )
+    return out
+
+
+@dataclass
+class BotRuntime:
+    """A wired bot plus the services it owns (started and stopped around a run)."""
+
+    bot: Bot
+    advisor: Advisor
+    alerts: AlertService
+    risk: RiskManager
+    params: RiskParamsStore
+    extra_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start background services (alerts worker)."""
+        self.alerts.start()
+        self.alerts.send(
+            "system",
+            title=f"[{self.bot.p.mode.value.upper()}] KMG Autotrader started",
+            message=f"symbols: {', '.join(self.bot.p.markets)}",
+        )
+
+    async def stop(self) -> None:
+        """Stop background services, flushing queued alerts (bounded time)."""
+        for task in self.extra_tasks:
+            task.cancel()
+        self.alerts.send("system", message="KMG Autotrader stopped")
+        await self.alerts.stop(timeout=3)
+        await self.advisor.aclose()
+
+
+def build_runtime(
+    settings: Settings,
+    repos: Repositories,
+    *,
+    mode: Mode,
+    clock: Clock,
+    exchange: ExchangePort,
+    markets: dict[str, MarketInfo],
+    paper: PaperExchange | None,
+    quote: str,
+    replay_advisor: bool = False,
+) -> BotRuntime:
+    """Wire every stage for one run."""
+    health = HealthState(mode=mode.value, started_at=clock.now_ms())
+    vault = VaultWriter(settings.data_dir, clock=clock)
+    alerts = AlertService.from_settings(settings, repos.alerts)
+    history = CandleHistory()
+    pending_flatten: list[RiskEvent] = []
+
+    def on_risk_event(event: RiskEvent) -> None:
+        repos.events.add(mode, event.kind.value, event.message, level="warning", source="risk")
+        if event.kind in (RiskEventKind.BREAKER_TRIPPED, RiskEventKind.KILL_SWITCH):
+            alerts.send(event.kind.value, breaker=event.kind.value, reason=event.message)
+        if event.flatten:
+            pending_flatten.append(event)
+
+    params = RiskParamsStore(repos.risk_params, RiskParams.from_settings(settings))
+    risk = RiskManager(
+        mode=mode,
+        params=params,
+        state=DbRiskStateStore(repos.risk_state, mode),
+        decisions=None,  # the pipeline's recorder stores decisions, linked to their signal
+        clock=clock,
+        execution_mode=settings.execution_mode,
+        on_event=on_risk_event,
+    )
+    store = RepositoryStore(repos, mode)
+    manager = ExecutionManager(
+        exchange, store, clock=clock, config=ExecutionConfig(execution_mode=settings.execution_mode)
+    )
+    tracker = PositionTracker(manager)
+    engine = SignalEngine.from_settings(settings)
+    advisor = build_advisor(settings, repos, clock, mode=mode, replay=replay_advisor)
+    health.advisor_status = advisor.mode if advisor.mode != "off" else "off"
+    stage = AdvisorPipelineStage(
+        advisor,
+        context_source(
+            repos=repos,
+            mode=mode,
+            history=history,
+            timeframe_ms=settings.timeframe_ms,
+            risk_status=risk.status,
+        ),
+    )
+    recorder = DatabaseRecorder(repos, mode, vault=vault)
+    feedback = PositionFeedback(risk, store)
+    bot_ref: list[Bot] = []
+
+    def portfolio(now_ms: int) -> Any:
+        return bot_ref[0].portfolio_state(now_ms)
+
+    advisor_mode = "replay" if replay_advisor else advisor.mode
+    pipeline = DecisionPipeline(
+        risk,
+        manager,
+        portfolio,
+        advisor=stage if advisor_mode != "off" else None,
+        advisor_mode=advisor_mode,  # type: ignore[arg-type]
+        recorder=recorder,
+        feedback=feedback,
+    )
+    bot = Bot(
+        BotParts(
+            mode=mode,
+            quote=quote,
+            clock=clock,
+            repos=repos,
+            engine=engine,
+            pipeline=pipeline,
+            manager=manager,
+            tracker=tracker,
+            risk=risk,
+            markets=markets,
+            control=TradingControl(repos.risk_state, mode),
+            health=health,
+            paper=paper,
+            alerts=alerts,
+            vault=vault,
+            snapshots=SnapshotWriter(settings.data_dir, clock=clock),
+            settings_view=settings.masked(),
+            advisor_status=advisor.status,
+            history=history,
+            feedback=feedback,
+        )
+    )
+    bot.pending_flatten = pending_flatten
+    bot_ref.append(bot)
+    logger.info(
+        "bot wired: {} {} on {} ({} symbols), advisor {}, execution {}",
+        mode.value.upper(),
+        settings.strategy,
+        settings.exchange,
+        len(markets),
+        advisor_mode,
+        settings.execution_mode.value,
+    )
+    return BotRuntime(bot=bot, advisor=advisor, alerts=alerts, risk=risk, params=params)

@@ -1,0 +1,1 @@
+"""Backtester: the live pipeline replayed on stored candles, event by event."""

@@ -1,0 +1,209 @@
+"""The event loop: the live pipeline, run only on the candles where something can happen.
+
+Per symbol, the strategy's entries and exits are known for the whole history (vectorised).
+The loop keeps a heap of each symbol's next *event* and walks them in time order across
+symbols, on a simulated clock:
+
+* a **close** event on candle ``k`` (time: ``k``'s close) when ``k`` has an entry candidate
+  while flat, an exit signal or a stop/target touch while a position is held, or when orders
+  rest for the symbol. It gives the position tracker the candle's low/high (mental SL/TP) and
+  hands the signals ``Decision`` of ``k`` to :class:`~kmg_autotrader.pipeline.DecisionPipeline`
+  — the same object and call the live autopilot makes on every closed candle;
+* an **open** event on candle ``k`` while orders rest for the symbol: the candle is fed to the
+  paper exchange (market orders fill at its open, limits when its range crosses them) and the
+  execution manager advances its working orders.
+
+At equal times closes come first, so an order decided on candle ``t`` fills at ``t+1``'s open
+at the earliest. Between events nothing can happen to a symbol — its position, orders and
+signals are unchanged — so skipping those candles changes no decision, only the run time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kmg_autotrader.backtest.tracks import NONE, SymbolTrack
+from kmg_autotrader.domain import Position
+from kmg_autotrader.domain.clock import SimulatedClock
+from kmg_autotrader.execution.manager import TP_ORDER, ExecutionManager
+from kmg_autotrader.execution.paper import PaperExchange
+from kmg_autotrader.execution.tracker import PositionTracker
+from kmg_autotrader.pipeline import DecisionPipeline, PipelineOutcome
+
+CLOSE, OPEN = 0, 1  # at equal times a close (decision) comes before an open (fill)
+Progress = Callable[[int], None]  # called with the simulated time reached (ms)
+
+
+def _d(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _watched(position: Position) -> bool:
+    """True when the tracker has something to check on this position (a level, a trailing
+    stop, a resting take-profit, or an entry still working); otherwise it would do nothing."""
+    return (
+        position.stop_loss is not None
+        or position.take_profit is not None
+        or position.trailing_stop_pct is not None
+        or bool(position.extra.get(TP_ORDER))
+        or position.extra.get("state") != "open"
+    )
+
+
+@dataclass(slots=True)
+class LoopStats:
+    """What the loop did: events by kind, pipeline calls and their outcomes."""
+
+    close_events: int = 0
+    open_events: int = 0
+    decisions: int = 0
+    executed: int = 0
+    tracker_exits: int = 0
+
+
+class EventLoop:
+    """Replays ``tracks`` through the tracker and the decision pipeline, event by event."""
+
+    def __init__(
+        self,
+        tracks: Sequence[SymbolTrack],
+        *,
+        exchange: PaperExchange,
+        manager: ExecutionManager,
+        tracker: PositionTracker,
+        pipeline: DecisionPipeline,
+        clock: SimulatedClock,
+        timeframe_ms: int,
+        progress: Progress | None = None,
+        on_outcome: Callable[[PipelineOutcome], None] | None = None,
+        after_event: Callable[[str, int, int], None] | None = None,
+        dense: bool = False,
+    ) -> None:
+        self.tracks = list(tracks)
+        self.exchange = exchange
+        self.manager = manager
+        self.store = manager.store
+        self.tracker = tracker
+        self.pipeline = pipeline
+        self.clock = clock
+        self.tf = timeframe_ms
+        self.progress = progress
+        self.on_outcome = on_outcome
+        self.after_event = after_event
+        self.dense = dense  # every candle is an event (the slow reference the tests compare to)
+        self.stats = LoopStats()
+        self._markets = {t.symbol: exchange.market(t.symbol) for t in self.tracks}
+
+    # ---- scheduling ---------------------------------------------------------------------------
+
+    def _resting(self, symbol: str) -> bool:
+        """True while the exchange holds an open order of ``symbol`` (it may fill any candle)."""
+        return bool(self.exchange.engine.open_by_symbol.get(symbol))
+
+    def _next_event(self, track: SymbolTrack) -> tuple[int, int, int] | None:
+        """(time, phase, candle) of the symbol's next event, None when nothing can happen."""
+        k = track.cursor
+        if k >= len(track):
+            return None
+        ts = track.timestamp
+        if self._resting(track.symbol):
+            if track.fed < k:
+                return int(ts[k]), OPEN, k
+            return int(ts[k]) + self.tf, CLOSE, k
+        if self.dense:
+            return int(ts[k]) + self.tf, CLOSE, k
+        positions = self.store.open_positions(track.symbol)
+        if positions:
+            candidates = [track.next_exit(k)]
+            for p in positions:
+                if p.trailing_stop_pct is not None or p.extra.get("state") != "open":
+                    return int(ts[k]) + self.tf, CLOSE, k  # moving levels: check every candle
+                stop = None if p.stop_loss is None else float(p.stop_loss)
+                target = None if p.take_profit is None else float(p.take_profit)
+                candidates.append(track.next_touch(k, stop, target))
+            found = [c for c in candidates if c != NONE]
+            nxt = min(found) if found else NONE
+        else:
+            nxt = track.next_entry(k)
+        if nxt == NONE:
+            return None
+        return int(ts[nxt]) + self.tf, CLOSE, nxt
+
+    # ---- events -------------------------------------------------------------------------------
+
+    def _feed(self, track: SymbolTrack, k: int) -> None:
+        """Give candle ``k`` to the paper exchange, once."""
+        self.exchange.on_bar(
+            track.symbol,
+            int(track.timestamp[k]),
+            track.open[k],
+            track.high[k],
+            track.low[k],
+            track.close[k],
+            track.volume[k],
+        )
+        track.fed = k
+
+    async def _on_open(self, track: SymbolTrack, k: int) -> None:
+        self.stats.open_events += 1
+        self.clock.set(int(track.timestamp[k]))
+        self._feed(track, k)
+        if self.manager.working:
+            await self.manager.poll()
+
+    async def _on_close(self, track: SymbolTrack, k: int) -> None:
+        self.stats.close_events += 1
+        symbol = track.symbol
+        self.clock.set(int(track.timestamp[k]) + self.tf)
+        if track.fed < k:
+            # nothing rests for the symbol: the candle only tells the exchange its last price
+            self.exchange.on_price(symbol, _d(track.close[k]), int(track.timestamp[k]))
+            track.fed = k
+        if any(_watched(p) for p in self.store.open_positions(symbol)):
+            exits = await self.tracker.on_price(
+                symbol, _d(track.close[k]), low=_d(track.low[k]), high=_d(track.high[k])
+            )
+            self.stats.tracker_exits += len(exits)
+        held = bool(self.store.open_positions(symbol))
+        wanted = track.is_exit(k) if held else track.is_entry(k)
+        if wanted:
+            decision = track.decision_at(k, position_open=held)
+            outcome = await self.pipeline.process(
+                decision, market=self._markets[symbol], now_ms=self.clock.now_ms()
+            )
+            self.stats.decisions += 1
+            self.stats.executed += outcome.stage in ("executed", "exit")
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+        track.cursor = k + 1
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> LoopStats:
+        """Process every event in time order; returns the counts."""
+        heap: list[tuple[int, int, int, int]] = []
+        for i, track in enumerate(self.tracks):
+            event = self._next_event(track)
+            if event is not None:
+                heap.append((event[0], event[1], i, event[2]))
+        heapq.heapify(heap)
+        done = 0
+        while heap:
+            when, phase, i, k = heapq.heappop(heap)
+            track = self.tracks[i]
+            if phase == OPEN:
+                await self._on_open(track, k)
+            else:
+                await self._on_close(track, k)
+            if self.after_event is not None:
+                self.after_event(track.symbol, self.clock.now_ms(), phase)
+            event = self._next_event(track)
+            if event is not None:
+                heapq.heappush(heap, (event[0], event[1], i, event[2]))
+            done += 1
+            if self.progress is not None and done % 512 == 0:
+                self.progress(when)
+        return self.stats

@@ -1,0 +1,338 @@
+"""Wiring a backtest: the paper exchange, the execution stack, the risk manager and the
+decision pipeline on a simulated clock — the same classes the live bot uses — then the run,
+the trade list, the equity curve and the metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from kmg_autotrader.analysis import PerformanceReport, TradeRecord, analyze
+from kmg_autotrader.backtest.engine import CLOSE, EventLoop, LoopStats
+from kmg_autotrader.backtest.equity import equity_curve, timeline
+from kmg_autotrader.backtest.markets import backtest_markets
+from kmg_autotrader.backtest.stake_risk import StakeRiskGate
+from kmg_autotrader.backtest.store import BacktestStore
+from kmg_autotrader.backtest.tracks import SymbolTrack
+from kmg_autotrader.domain import Balance, ExecutionMode, MarketInfo, Mode, Position, Side
+from kmg_autotrader.domain.clock import SimulatedClock
+from kmg_autotrader.execution import (
+    ExecutionConfig,
+    ExecutionManager,
+    MemoryStore,
+    PaperEngine,
+    PaperExchange,
+    PaperSettings,
+    PositionTracker,
+    RetrySettings,
+    SlippageModel,
+)
+from kmg_autotrader.pipeline import (
+    AdvisorStage,
+    CountingRecorder,
+    DecisionPipeline,
+    PipelineOutcome,
+    PositionFeedback,
+)
+from kmg_autotrader.risk.manager import RiskManager
+from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.risk.portfolio_state import PortfolioState
+from kmg_autotrader.risk.state import InMemoryRiskStateStore
+from kmg_autotrader.signals import SignalEngine, SignalParams
+
+NO_WAIT = RetrySettings(create_attempts=3, lookup_attempts=2, initial_wait=0, max_wait=0)
+Progress = Callable[[int], None]
+#: Builds the advisor stage once the clock and the tracks exist (``--advisor replay``).
+AdvisorFactory = Callable[[SimulatedClock, Mapping[str, SymbolTrack], int], AdvisorStage]
+
+
+class BacktestError(Exception):
+    """A backtest that cannot run (bad input); the message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    """What to replay and how. Money in quote currency; ``stake_amount`` None: risk sizing."""
+
+    strategy: str = "default"
+    exchange: str = "binance"
+    timeframe: str = "5m"
+    initial_balance: Decimal = Decimal(10_000)
+    quote: str = "USDT"
+    stake_amount: Decimal | None = None
+    fee_edge: bool = True
+    advisor_mode: Literal["off", "replay"] = "off"
+    execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY
+    risk_params: RiskParams = field(default_factory=RiskParams)
+    signal_params: SignalParams = field(default_factory=SignalParams)
+    slippage: SlippageModel = field(default_factory=SlippageModel)
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    """Everything a backtest produced."""
+
+    request: BacktestRequest
+    symbols: list[str]
+    timestamps: np.ndarray[Any, np.dtype[np.int64]]
+    equity: np.ndarray[Any, np.dtype[np.float64]]
+    trades: list[TradeRecord]
+    report: PerformanceReport
+    stats: LoopStats
+    recorder: CountingRecorder
+    open_positions: int
+    candles: int
+    elapsed_s: float
+    prices: dict[str, pd.DataFrame] = field(default_factory=dict)  # for the HTML report
+
+
+class BacktestPortfolio:
+    """The portfolio state the risk manager sees, built from the paper account and the store;
+    prices are the closes of the candles closed by ``now_ms`` (read from the tracks)."""
+
+    def __init__(
+        self,
+        engine: PaperEngine,
+        store: MemoryStore,
+        tracks: Mapping[str, SymbolTrack],
+        quote: str,
+        timeframe_ms: int,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.tracks = tracks
+        self.quote = quote
+        self.tf = timeframe_ms
+
+    def close_at(self, symbol: str, now_ms: int) -> float | None:
+        """Close of the last candle of ``symbol`` closed at or before ``now_ms``."""
+        track = self.tracks.get(symbol)
+        if track is None:
+            return None
+        i = int(np.searchsorted(track.timestamp, now_ms - self.tf, side="right")) - 1
+        return float(track.close[i]) if i >= 0 else None
+
+    def price(self, symbol: str, now_ms: int) -> Decimal | None:
+        """:meth:`close_at` as a Decimal."""
+        close = self.close_at(symbol, now_ms)
+        return None if close is None else Decimal(repr(close))
+
+    def equity(self, now_ms: int) -> Decimal:
+        """Cash plus holdings at the last closes (what the live loop marks every candle)."""
+        total = 0.0
+        for currency, (free, used) in self.engine.balances.items():
+            amount = free + used
+            if not amount:
+                continue
+            if currency == self.quote:
+                total += float(amount)
+            else:
+                close = self.close_at(f"{currency}/{self.quote}", now_ms)
+                total += float(amount) * close if close is not None else 0.0
+        return Decimal(repr(total))
+
+    def __call__(self, now_ms: int) -> PortfolioState:
+        """The state as of ``now_ms``."""
+        balances = [
+            Balance(Mode.PAPER, currency, free, used)
+            for currency, (free, used) in self.engine.balances.items()
+        ]
+        positions = self.store.open_positions()
+        prices: dict[str, Decimal] = {}
+        for currency, (free, used) in self.engine.balances.items():
+            symbol = f"{currency}/{self.quote}"
+            if currency != self.quote and free + used != 0:
+                price = self.price(symbol, now_ms)
+                if price is not None:
+                    prices[symbol] = price
+        return PortfolioState.from_account(balances, positions, prices, self.quote)
+
+
+def _trades(store: MemoryStore) -> list[TradeRecord]:
+    """Closed positions that bought something, as trade records (fill times, net PnL)."""
+    out: list[TradeRecord] = []
+    for position in store.positions.values():
+        if position.closed_at is None or position.id is None:
+            continue
+        fills = [
+            f
+            for o in store.orders_for_position(position.id)
+            for f in store.fills_for_order(o.client_order_id)
+        ]
+        buys = [f for f in fills if f.side is Side.BUY]
+        sells = [f for f in fills if f.side is Side.SELL]
+        if not buys or not sells:
+            continue
+        out.append(
+            TradeRecord(
+                symbol=position.symbol,
+                entry_time=min(f.timestamp for f in buys),
+                entry_price=float(position.entry_price),
+                exit_time=max(f.timestamp for f in sells),
+                exit_price=float(position.exit_price or 0),
+                amount=float(sum((f.amount for f in buys), Decimal(0))),
+                fees=float(position.fees_paid),
+                pnl=float(position.realized_pnl),
+                exit_reason=position.exit_reason or "",
+            )
+        )
+    out.sort(key=lambda t: (t.exit_time, t.symbol))
+    return out
+
+
+def _risk(request: BacktestRequest, clock: SimulatedClock) -> RiskManager | StakeRiskGate:
+    manager = RiskManager(
+        mode=Mode.PAPER,
+        params=RiskParamsStore(None, request.risk_params),
+        state=InMemoryRiskStateStore(),
+        decisions=None,
+        clock=clock,
+        execution_mode=request.execution_mode,
+    )
+    if request.stake_amount is None:
+        if not request.fee_edge:
+            raise BacktestError("--no-fee-edge needs --stake-amount")
+        return manager
+    return StakeRiskGate(manager, request.stake_amount, fee_edge=request.fee_edge)
+
+
+async def run_backtest(
+    frames: MutableMapping[str, pd.DataFrame],
+    request: BacktestRequest,
+    *,
+    markets: Mapping[str, MarketInfo] | None = None,
+    advisor_factory: AdvisorFactory | None = None,
+    progress: Progress | None = None,
+    on_outcome: Callable[[PipelineOutcome], None] | None = None,
+    keep_prices: bool = False,
+    consume: bool = False,
+    dense: bool = False,
+) -> BacktestResult:
+    """Replay ``frames`` (symbol → candles) through the live pipeline; see :class:`EventLoop`.
+
+    ``consume``: remove each frame from ``frames`` once its signals are computed (a year of ten
+    symbols then never sits in memory twice).
+    """
+    started = time.perf_counter()
+    if not frames:
+        raise BacktestError("no candles to replay")
+    if request.advisor_mode == "replay" and advisor_factory is None:
+        raise BacktestError("--advisor replay needs recorded advisor answers (none available)")
+    signal_engine = SignalEngine(
+        request.strategy,
+        request.signal_params,
+        timeframe=request.timeframe,
+        exchange=request.exchange,
+        execution_mode=request.execution_mode,
+    )
+    tf = signal_engine.timeframe_ms
+    markets = dict(markets or backtest_markets(frames, request.exchange))
+    tracks: dict[str, SymbolTrack] = {}
+    prices: dict[str, pd.DataFrame] = {}
+    for symbol in list(frames):
+        candles = frames.pop(symbol) if consume else frames[symbol]
+        if len(candles) < 2:
+            raise BacktestError(f"{symbol}: fewer than two candles in the range")
+        tracks[symbol] = SymbolTrack.build(symbol, candles, signal_engine)
+        if keep_prices:
+            prices[symbol] = candles[["timestamp", "close"]]
+    start_ms = min(int(t.timestamp[0]) for t in tracks.values())
+    clock = SimulatedClock(start_ms)
+    paper = PaperEngine(
+        markets,
+        settings=PaperSettings(exchange_id=request.exchange, slippage=request.slippage),
+        clock=clock,
+        balances={request.quote: request.initial_balance},
+    )
+    exchange = PaperExchange(paper)
+    store = BacktestStore(Mode.PAPER)
+    manager = ExecutionManager(
+        exchange,
+        store,
+        clock=clock,
+        config=ExecutionConfig(execution_mode=request.execution_mode, retry=NO_WAIT),
+    )
+    tracker = PositionTracker(manager)
+    risk = _risk(request, clock)
+    portfolio = BacktestPortfolio(paper, store, tracks, request.quote, tf)
+    advisor = None
+    if request.advisor_mode != "off" and advisor_factory is not None:
+        advisor = advisor_factory(clock, tracks, tf)
+    recorder = CountingRecorder()
+    feedback = PositionFeedback(risk, store)
+    pipeline = DecisionPipeline(
+        risk,
+        manager,
+        portfolio,
+        advisor=advisor,
+        advisor_mode=request.advisor_mode,
+        recorder=recorder,
+        feedback=feedback,
+    )
+
+    def after_event(symbol: str, now_ms: int, phase: int) -> None:
+        feedback.sync(symbol, now_ms)
+        if phase == CLOSE:  # equity as the live loop marks it, once per closed candle
+            feedback.mark(portfolio.equity(now_ms), now_ms)
+
+    loop = EventLoop(
+        list(tracks.values()),
+        exchange=exchange,
+        manager=manager,
+        tracker=tracker,
+        pipeline=pipeline,
+        clock=clock,
+        timeframe_ms=tf,
+        progress=progress,
+        on_outcome=on_outcome,
+        after_event=after_event,
+        dense=dense,
+    )
+    stats = await loop.run()
+    at = timeline(list(tracks.values()))
+    equity = equity_curve(
+        list(tracks.values()), paper.trades.values(), float(request.initial_balance), at
+    )
+    trades = _trades(store)
+    report = analyze(
+        at,
+        equity,
+        trades,
+        timeframe_ms=tf,
+        buy_and_hold={s: (float(t.open[0]), float(t.close[-1])) for s, t in tracks.items()},
+    )
+    open_positions = len(store.open_positions())
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "backtest: {} candles, {} trades, {} events in {:.2f}s",
+        sum(len(t) for t in tracks.values()),
+        len(trades),
+        stats.close_events + stats.open_events,
+        elapsed,
+    )
+    return BacktestResult(
+        request=request,
+        symbols=list(tracks),
+        timestamps=at,
+        equity=equity,
+        trades=trades,
+        report=report,
+        stats=stats,
+        recorder=recorder,
+        open_positions=open_positions,
+        candles=sum(len(t) for t in tracks.values()),
+        elapsed_s=elapsed,
+        prices=prices,
+    )
+
+
+def open_positions_of(store: MemoryStore) -> list[Position]:
+    """Positions still open at the end of a run."""
+    return store.open_positions()

@@ -1,0 +1,167 @@
+"""One symbol's history as the event loop sees it: arrays, signal indices and searches.
+
+Everything here is vectorised: the event loop asks "from candle ``k`` on, where is the next
+candle on which something can happen?" and gets the answer from ``searchsorted`` or a
+chunked scan of highs and lows, never from a Python step per candle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kmg_autotrader.signals.bars import Bars
+from kmg_autotrader.signals.engine import Decision, HistoryRun, SignalEngine
+
+IntArray = np.ndarray[Any, np.dtype[np.intp]]
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+NONE = -1  # "no such candle"
+_PRICES = ("open", "high", "low", "close", "volume")
+
+
+def _take(obj: Any, rows: IntArray, n: int) -> Any:
+    """A dataclass instance with every length-``n`` array field restricted to ``rows``."""
+    values = {
+        f.name: getattr(obj, f.name)[rows]
+        for f in fields(obj)
+        if isinstance(getattr(obj, f.name), np.ndarray) and len(getattr(obj, f.name)) == n
+    }
+    return replace(obj, **values)
+
+
+def compact_run(run: HistoryRun) -> tuple[HistoryRun, IntArray]:
+    """``run`` restricted to the candles that carry an entry or an exit, and those candles.
+
+    A decision at a candle reads only that candle's values and the previous candle's (rules
+    explain themselves with both), so keeping those two rows of the few columns the rules use
+    gives the very same :class:`~kmg_autotrader.signals.engine.Decision` — in a few percent of
+    the memory of the full indicator frame. Index the result with ``searchsorted(rows, k)``.
+    """
+    frame = run.frame
+    n = len(frame)
+    rows = np.union1d(run.entry_rows, frame.exit_indices()).astype(np.intp)
+    keep = set(_PRICES) | {name for rule in frame.rules.values() for name in rule.inputs}
+    names = [name for name in sorted(keep) if name in frame.bars]
+    bars = Bars(
+        {name: frame.bars[name][rows] for name in names},
+        {name: frame.bars.prev(name)[rows] for name in names},
+    )
+    small = replace(
+        frame,
+        timestamp=frame.timestamp[rows],
+        bars=bars,
+        regime=frame.regime[rows],
+        hits={name: _take(h, rows, n) for name, h in frame.hits.items()},
+        decisions=_take(frame.decisions, rows, n),
+        stop_loss=frame.stop_loss[rows],
+        take_profit=frame.take_profit[rows],
+        expected_move=frame.expected_move[rows],
+        indicators={},
+    )
+    entry_rows = np.searchsorted(rows, run.entry_rows).astype(np.intp)
+    return replace(run, frame=small, entry_rows=entry_rows), rows
+
+
+@dataclass(slots=True)
+class SymbolTrack:
+    """Candles of one symbol (numpy arrays) with the strategy's entry and exit candle indices.
+
+    ``cursor`` is the first candle whose close has not been considered yet; ``fed`` the last
+    candle given to the exchange (-1: none).
+    """
+
+    symbol: str
+    timestamp: np.ndarray[Any, np.dtype[np.int64]]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    run: HistoryRun  # compacted: row j is candle rows[j]
+    rows: IntArray
+    entries: IntArray
+    exits: IntArray
+    cursor: int = 0
+    fed: int = -1
+
+    @classmethod
+    def build(cls, symbol: str, candles: pd.DataFrame, engine: SignalEngine) -> SymbolTrack:
+        """Run the strategy over ``candles`` (vectorised) and keep what the loop needs."""
+
+        def col(name: str) -> FloatArray:
+            return np.ascontiguousarray(candles[name].to_numpy(dtype=np.float64))
+
+        full = engine.run_history(symbol, candles)
+        entries = np.ascontiguousarray(full.entry_indices())
+        exits = np.ascontiguousarray(full.exit_indices())
+        run, rows = compact_run(full)
+        del full
+        return cls(
+            symbol=symbol,
+            timestamp=np.ascontiguousarray(candles["timestamp"].to_numpy(dtype=np.int64)),
+            open=col("open"),
+            high=col("high"),
+            low=col("low"),
+            close=col("close"),
+            volume=col("volume"),
+            run=run,
+            rows=rows,
+            entries=entries,
+            exits=exits,
+        )
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    @staticmethod
+    def _next(indices: IntArray, start: int) -> int:
+        j = int(np.searchsorted(indices, start))
+        return int(indices[j]) if j < len(indices) else NONE
+
+    def next_entry(self, start: int) -> int:
+        """First candle ``>= start`` with an entry candidate that passed every filter."""
+        return self._next(self.entries, start)
+
+    def next_exit(self, start: int) -> int:
+        """First candle ``>= start`` with an exit signal."""
+        return self._next(self.exits, start)
+
+    def is_entry(self, k: int) -> bool:
+        """True when candle ``k`` has an accepted entry candidate."""
+        return self._next(self.entries, k) == k
+
+    def decision_at(self, k: int, *, position_open: bool) -> Decision:
+        """The signals decision on candle ``k`` (an entry or exit candle)."""
+        j = int(np.searchsorted(self.rows, k))
+        if j >= len(self.rows) or self.rows[j] != k:
+            raise IndexError(f"{self.symbol}: candle {k} carries no entry or exit")
+        return self.run.decision_at(j, position_open=position_open)
+
+    def is_exit(self, k: int) -> bool:
+        """True when candle ``k`` has an exit signal."""
+        return self._next(self.exits, k) == k
+
+    def next_touch(self, start: int, stop: float | None, target: float | None) -> int:
+        """First candle ``>= start`` whose low reaches ``stop`` or whose high reaches ``target``
+        (the checks the position tracker makes on every candle), scanning in growing chunks."""
+        if stop is None and target is None:
+            return NONE
+        n = len(self.timestamp)
+        lo = start
+        size = 64
+        while lo < n:
+            hi = min(n, lo + size)
+            hit = np.zeros(hi - lo, dtype=bool)
+            if stop is not None:
+                hit |= self.low[lo:hi] <= stop
+            if target is not None:
+                hit |= self.high[lo:hi] >= target
+            found = np.flatnonzero(hit)
+            if found.size:
+                return lo + int(found[0])
+            lo = hi
+            size = min(size * 4, 1 << 16)
+        return NONE

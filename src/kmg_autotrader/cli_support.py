@@ -1,0 +1,49 @@
+"""Helpers shared by every CLI command: settings loading, logging, clean error exits."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from kmg_autotrader.config import ConfigError, Settings, load_settings
+from kmg_autotrader.logging_setup import setup_logging
+
+err_console = Console(stderr=True)
+console = Console()
+
+EXIT_USAGE = 2  # bad settings or arguments
+EXIT_FAILURE = 1  # the command ran and failed (exchange unreachable, …)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one clear error line to stderr and exit with ``code`` (never a traceback)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(
+    *, log: bool = True, console_log: bool = True, **overrides: Any
+) -> Settings:
+    """Load and validate the settings; on a bad value print one line per variable and exit 2."""
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        err_console.print("[bold red]error:[/] invalid settings (environment or .env):")
+        for line in exc.lines:
+            err_console.print(f"  - {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if log:
+        setup_logging(
+            level=settings.log_level,
+            data_dir=settings.data_dir,
+            secrets=settings.secret_values(),
+            console=console_log,
+        )
+    return settings
+
+
+def not_available(command: str, issue: str) -> NoReturn:
+    """Exit 2 for a command whose feature has not landed yet (never fake a result)."""
+    fail(f"`kmg {command}` is not available yet ({issue} has not landed).", EXIT_USAGE)

@@ -1,0 +1,65 @@
+"""Execution: paper exchange, execution manager, OCO monitor, mental SL/TP, flatten, reconcile.
+
+Everything here talks to an exchange only through :class:`~.ports.ExchangePort` and records
+orders, fills and positions only through :class:`~.ports.TradingStore`, so the same code runs
+live, on the paper exchange fed by live prices, and in a backtest on simulated time.
+"""
+
+from kmg_autotrader.execution.errors import (
+    ExecutionError,
+    IntentBlockedError,
+    LiveTradingRefusedError,
+    OrderRejectedError,
+    UnresolvedOrderError,
+)
+from kmg_autotrader.execution.fees import DEFAULT_FEES, FeeSchedule, SlippageModel
+from kmg_autotrader.execution.flatten import FlattenSummary, flatten
+from kmg_autotrader.execution.live_guard import ensure_live_allowed
+from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager, ExecutionReport
+from kmg_autotrader.execution.orders import RetrySettings
+from kmg_autotrader.execution.paper import (
+    FileLedger,
+    MemoryLedger,
+    PaperEngine,
+    PaperExchange,
+    PaperSettings,
+)
+from kmg_autotrader.execution.ports import ExchangePort, TradingStore
+from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
+from kmg_autotrader.execution.reconcile import Reconciler, ReconciliationReport
+from kmg_autotrader.execution.store_db import RepositoryStore
+from kmg_autotrader.execution.store_memory import MemoryStore
+from kmg_autotrader.execution.tracker import ExitSignal, PositionTracker
+
+__all__ = [
+    "DEFAULT_FEES",
+    "ExchangePort",
+    "ExecutionConfig",
+    "ExecutionError",
+    "ExecutionManager",
+    "ExecutionReport",
+    "ExitSignal",
+    "FeeSchedule",
+    "FileLedger",
+    "FlattenSummary",
+    "IntentBlockedError",
+    "LiveTradingRefusedError",
+    "MemoryLedger",
+    "MemoryStore",
+    "NoRateLimit",
+    "OrderRejectedError",
+    "PaperEngine",
+    "PaperExchange",
+    "PaperSettings",
+    "PositionTracker",
+    "RateLimiter",
+    "Reconciler",
+    "ReconciliationReport",
+    "RepositoryStore",
+    "RetrySettings",
+    "SlippageModel",
+    "TradingStore",
+    "UnresolvedOrderError",
+    "ensure_live_allowed",
+    "flatten",
+]

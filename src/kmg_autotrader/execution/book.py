@@ -1,0 +1,87 @@
+"""Keeping a stored position equal to the sum of its fills."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kmg_autotrader.domain import MarketInfo, OrderStatus, Position, Side
+from kmg_autotrader.execution.ports import TradingStore
+from kmg_autotrader.portfolio.positions import PositionFigures, figures_from_fills
+
+OPENING = "opening"  # extra["state"] while the entry is still working
+OPEN = "open"
+
+
+class PositionBook:
+    """Recomputes positions from their fills and closes them when the exit is done."""
+
+    def __init__(self, store: TradingStore) -> None:
+        self.store = store
+
+    def figures(self, position_id: int, market: MarketInfo) -> PositionFigures:
+        """Figures of a position from every fill of its orders."""
+        fills = [
+            fill
+            for order in self.store.orders_for_position(position_id)
+            for fill in self.store.fills_for_order(order.client_order_id)
+        ]
+        return figures_from_fills(fills, market.base, market.quote)
+
+    def refresh(self, position_id: int, market: MarketInfo, now: int) -> Position | None:
+        """Write the position's amount, entry, fees and PnL from its fills; close it once an
+        exit has left less than one amount step and no order of it is still working."""
+        position = self.store.get_position(position_id)
+        if position is None or position.closed_at is not None:
+            return position
+        fig = self.figures(position_id, market)
+        orders = self.store.orders_for_position(position_id)
+        extra = dict(position.extra)
+        extra["gross_pnl"] = str(fig.gross_pnl)
+        fields: dict[str, object] = {
+            "amount": fig.amount,
+            "fees_paid": fig.fees_paid,
+            "realized_pnl": fig.realized_pnl,
+            "extra": extra,
+        }
+        if fig.bought:
+            fields["entry_price"] = fig.entry_price
+        self.store.update_position(position_id, **fields)
+        working = any(not o.status.is_terminal for o in orders)
+        if not working and fig.sold > 0 and fig.amount < market.amount_step:
+            exit_price = fig.exit_price or position.entry_price
+            sells = [o.purpose for o in orders if o.side is Side.SELL and o.filled > 0]
+            reason = extra.get("exit_reason") or (sells[-1] if sells else "exit")
+            self._close(position_id, now, exit_price, reason, fig)
+        return self.store.get_position(position_id)
+
+    def finish_entry(self, position_id: int, market: MarketInfo, now: int) -> Position | None:
+        """The entry is over (filled, or given up): mark the position open, or close it when
+        nothing was bought. Does nothing while an entry order is still working."""
+        position = self.refresh(position_id, market, now)
+        if position is None or position.closed_at is not None:
+            return position
+        orders = self.store.orders_for_position(position_id)
+        if any(o.side is Side.BUY and not o.status.is_terminal for o in orders):
+            return position
+        fig = self.figures(position_id, market)
+        if fig.bought == 0:
+            lost = any(o.status is OrderStatus.LOST for o in orders)
+            reason = "entry_lost" if lost else "entry_failed"
+            self._close(position_id, now, position.entry_price, reason, fig)
+        elif position.extra.get("state") == OPENING:
+            extra = dict(position.extra)
+            extra["state"] = OPEN
+            self.store.update_position(position_id, extra=extra)
+        return self.store.get_position(position_id)
+
+    def _close(
+        self, position_id: int, now: int, price: Decimal, reason: str, fig: PositionFigures
+    ) -> None:
+        self.store.close_position(
+            position_id,
+            closed_at=now,
+            exit_price=price,
+            exit_reason=reason,
+            realized_pnl=fig.realized_pnl,
+            fees_paid=fig.fees_paid,
+        )

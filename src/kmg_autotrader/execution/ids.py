@@ -1,0 +1,35 @@
+"""Client order ids and intent keys."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from kmg_autotrader.domain import Mode, OrderIntent
+
+
+def new_client_order_id(mode: Mode, max_length: int = 28) -> str:
+    """A fresh client order id, made before the order is sent.
+
+    ``kmg`` + mode letter + random hex, ``max_length`` characters in all (28 by default:
+    within Binance's 36; Kraken's free-text ``cl_ord_id`` allows 18).
+    """
+    return f"kmg{Mode(mode).value[0]}{uuid.uuid4().hex[: max(max_length - 4, 12)]}"
+
+
+def intent_key(intent: OrderIntent) -> str:
+    """A stable id of an intent: the same decision always maps to the same key, so it is
+    never executed twice and an unresolved order for it blocks a second attempt."""
+    raw = "|".join(
+        str(part)
+        for part in (
+            intent.mode.value,
+            intent.symbol,
+            intent.side.value,
+            intent.created_at,
+            intent.signal_id,
+            intent.risk_decision_id,
+            intent.amount.normalize(),
+        )
+    )
+    return "i" + hashlib.sha256(raw.encode()).hexdigest()[:31]

@@ -1,0 +1,546 @@
+"""The execution manager: approved intents in, orders and positions out.
+
+``MARKET_ONLY``: one market order. ``LIMIT_BRACKET``: a post-only limit at the best bid (buy)
+or ask (sell), re-priced after a timeout up to ``max_reprices`` times, then an optional market
+fallback; once the entry is done a take-profit limit rests on the exchange while the stop is
+watched by the :class:`~kmg_autotrader.execution.tracker.PositionTracker` (synthetic OCO).
+
+Work that waits for the market (a resting entry, a market order a backtest fills on the next
+candle) is kept in a small in-memory working set that :meth:`ExecutionManager.poll` advances;
+live loops call it every few seconds, a backtest after every candle it feeds the exchange.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from loguru import logger
+
+from kmg_autotrader.domain import (
+    ExecutionMode,
+    Mode,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
+from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.exchange.errors import (
+    ExchangeAdapterError,
+    InsufficientFundsError,
+    InvalidOrderError,
+)
+from kmg_autotrader.execution.book import OPEN, OPENING
+from kmg_autotrader.execution.errors import (
+    IntentBlockedError,
+    LiveTradingRefusedError,
+    OrderRejectedError,
+    UnresolvedOrderError,
+)
+from kmg_autotrader.execution.ids import intent_key
+from kmg_autotrader.execution.orders import Hook, OrderClient, RetrySettings
+from kmg_autotrader.execution.ports import ExchangePort, TradingStore, dec
+from kmg_autotrader.execution.precision import check_limits, round_amount, round_price
+from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
+
+TP_ORDER = "tp_order"  # position.extra key: client id of the resting take-profit
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionConfig:
+    """How intents are executed. Times are milliseconds of the injected clock."""
+
+    execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY
+    limit_timeout_ms: int = 30_000
+    max_reprices: int = 3
+    market_fallback: bool = True
+    trailing_stop_pct: Decimal | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """What happened to one intent (or exit) so far.
+
+    ``status``: ``filled`` | ``partial`` | ``working`` (waiting for the market) | ``rejected``
+    | ``unresolved`` | ``duplicate`` | ``blocked`` | ``skipped``.
+    """
+
+    status: str
+    intent_id: str | None = None
+    position_id: int | None = None
+    orders: tuple[Order, ...] = ()
+    filled: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    message: str = ""
+
+
+@dataclass(slots=True)
+class _Working:
+    client_order_id: str
+    kind: str  # entry_market | entry_limit | exit | take_profit
+    intent_id: str | None
+    position_id: int | None
+    deadline: int = 0
+    reprices: int = 0
+    target: Decimal = Decimal(0)  # total amount the entry wants
+    intended: Decimal | None = None
+    resumed: bool = False  # adopted after a restart: no re-price, no fallback
+
+
+def _report(status: str, orders: list[Order], **kwargs: object) -> ExecutionReport:
+    filled = sum((o.filled for o in orders), Decimal(0))
+    value = sum((o.filled * (o.average_price or 0) for o in orders), Decimal(0))
+    return ExecutionReport(
+        status=status,
+        orders=tuple(orders),
+        filled=filled,
+        average_price=value / filled if filled else None,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class ExecutionManager:
+    """Runs approved intents in the configured execution mode on one exchange and store."""
+
+    def __init__(
+        self,
+        exchange: ExchangePort,
+        store: TradingStore,
+        *,
+        clock: Clock,
+        config: ExecutionConfig | None = None,
+        limiter: RateLimiter | NoRateLimit | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        simulated = getattr(exchange, "simulated", None)
+        if simulated is not None and simulated != (store.mode is Mode.PAPER):
+            # PAPER never reaches a real exchange, LIVE never trades on a simulated one
+            raise LiveTradingRefusedError(
+                f"a {store.mode.value} execution manager cannot use exchange {exchange.id}"
+            )
+        self.exchange = exchange
+        self.store = store
+        self.clock = clock
+        self.config = config or ExecutionConfig()
+        self.orders = OrderClient(
+            exchange, store, clock=clock, limiter=limiter, retry=self.config.retry, hook=hook
+        )
+        self.working: dict[str, _Working] = {}
+        self._intents: dict[str, OrderIntent] = {}  # resting limit entry → its intent
+
+    # ---- intents ----------------------------------------------------------------------------
+
+    async def execute(self, intent: OrderIntent) -> ExecutionReport:
+        """Run one approved intent. A buy opens a position; a sell exits the symbol's position.
+
+        The same intent is never executed twice, and an unresolved order for it blocks it.
+        """
+        if intent.mode is not self.store.mode:
+            raise IntentBlockedError(
+                f"intent is {intent.mode}, this manager runs {self.store.mode}"
+            )
+        key = intent_key(intent)
+        previous = self.store.orders_for_intent(key)
+        if any(o.status in (OrderStatus.UNRESOLVED, OrderStatus.PENDING) for o in previous):
+            return _report("blocked", previous, intent_id=key, message="an order is unresolved")
+        if any(o.status not in (OrderStatus.REJECTED,) for o in previous):
+            return _report("duplicate", previous, intent_id=key, message="already executed")
+        if intent.side is Side.SELL:
+            return await self._sell_intent(intent)
+        market = self.exchange.market(intent.symbol)
+        amount = round_amount(market, intent.amount)
+        try:
+            check_limits(market, amount, intent.price)
+        except InvalidOrderError as exc:
+            return _report("rejected", [], intent_id=key, message=str(exc))
+        position_id = self.store.open_position(
+            Position(
+                mode=self.store.mode,
+                symbol=intent.symbol,
+                amount=Decimal(0),
+                entry_price=intent.price,
+                opened_at=self.clock.now_ms(),
+                stop_loss=intent.stop_loss,
+                take_profit=intent.take_profit,
+                trailing_stop_pct=self.config.trailing_stop_pct,
+                highest_price=intent.price,
+                extra={
+                    "state": OPENING,
+                    "intent_id": key,
+                    "execution_mode": self.config.execution_mode.value,
+                },
+            )
+        )
+        if self.config.execution_mode is ExecutionMode.LIMIT_BRACKET:
+            return await self._limit_entry(intent, key, position_id, amount, amount, 0)
+        return await self._market(
+            intent.symbol, Side.BUY, amount, "entry", key, position_id, intent.price, amount
+        )
+
+    async def _market(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        purpose: str,
+        intent_id: str | None,
+        position_id: int | None,
+        intended: Decimal | None,
+        target: Decimal,
+    ) -> ExecutionReport:
+        try:
+            order = await self.orders.place(
+                symbol=symbol,
+                side=side,
+                type=OrderType.MARKET,
+                amount=amount,
+                purpose=purpose,
+                intent_id=intent_id,
+                position_id=position_id,
+                intended_price=intended,
+            )
+        except OrderRejectedError as exc:
+            if purpose == "entry" and position_id is not None:
+                self.orders.book.finish_entry(
+                    position_id, self.exchange.market(symbol), self.clock.now_ms()
+                )
+            else:
+                self._refresh(position_id, symbol)
+            return _report(
+                "rejected", [], intent_id=intent_id, position_id=position_id, message=str(exc)
+            )
+        except UnresolvedOrderError as exc:
+            return _report(
+                "unresolved", [], intent_id=intent_id, position_id=position_id, message=str(exc)
+            )
+        kind = "entry_market" if purpose == "entry" else "exit"
+        return await self._after(
+            order,
+            _Working(
+                order.client_order_id,
+                kind,
+                intent_id,
+                position_id,
+                target=target,
+                intended=intended,
+            ),
+        )
+
+    async def _limit_entry(
+        self,
+        intent: OrderIntent,
+        key: str,
+        position_id: int,
+        amount: Decimal,
+        target: Decimal,
+        reprices: int,
+    ) -> ExecutionReport:
+        market = self.exchange.market(intent.symbol)
+        await self.orders.limiter.acquire("market_data")
+        book = await self.exchange.fetch_order_book(intent.symbol)
+        bids = book.get("bids") or []
+        price = round_price(market, dec(bids[0][0]) if bids else intent.price, Side.BUY)
+        try:
+            order = await self.orders.place(
+                symbol=intent.symbol,
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                amount=amount,
+                price=price,
+                post_only=True,
+                purpose="entry",
+                intent_id=key,
+                position_id=position_id,
+                intended_price=intent.price,
+            )
+        except OrderRejectedError as exc:
+            if isinstance(exc.__cause__, InsufficientFundsError):
+                self._finish_entry(key, position_id, intent.symbol)
+                return _report(
+                    "rejected", [], intent_id=key, position_id=position_id, message=str(exc)
+                )
+            # post-only refused (the book moved): count it as a re-price, or fall back
+            logger.info("limit entry {} refused: {}", intent.symbol, exc)
+            return await self._next_limit_step(intent, key, position_id, target, reprices + 1)
+        except UnresolvedOrderError as exc:
+            return _report(
+                "unresolved", [], intent_id=key, position_id=position_id, message=str(exc)
+            )
+        work = _Working(
+            order.client_order_id,
+            "entry_limit",
+            key,
+            position_id,
+            deadline=self.clock.now_ms() + self.config.limit_timeout_ms,
+            reprices=reprices,
+            target=target,
+            intended=intent.price,
+        )
+        self._intents[order.client_order_id] = intent
+        return await self._after(order, work)
+
+    async def _next_limit_step(
+        self, intent: OrderIntent, key: str, position_id: int, target: Decimal, reprices: int
+    ) -> ExecutionReport:
+        market = self.exchange.market(intent.symbol)
+        done = sum((o.filled for o in self.store.orders_for_intent(key)), Decimal(0))
+        remaining = round_amount(market, target - done)
+        too_small = remaining <= 0 or (market.min_amount and remaining < market.min_amount)
+        if not too_small:
+            try:
+                check_limits(market, remaining, intent.price)
+            except InvalidOrderError:
+                too_small = True
+        if too_small:
+            return self._finish_entry(key, position_id, intent.symbol)
+        if reprices <= self.config.max_reprices:
+            return await self._limit_entry(intent, key, position_id, remaining, target, reprices)
+        if self.config.market_fallback:
+            return await self._market(
+                intent.symbol, Side.BUY, remaining, "entry", key, position_id, intent.price, target
+            )
+        return self._finish_entry(key, position_id, intent.symbol)
+
+    def _finish_entry(self, key: str, position_id: int, symbol: str) -> ExecutionReport:
+        position = self.orders.book.finish_entry(
+            position_id, self.exchange.market(symbol), self.clock.now_ms()
+        )
+        orders = self.store.orders_for_intent(key)
+        filled = sum((o.filled for o in orders), Decimal(0))
+        status = "filled" if position is not None and position.closed_at is None else "rejected"
+        unfinished = (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+        if status == "filled" and any(
+            o.status in unfinished and o.filled < o.amount for o in orders
+        ):
+            status = "partial"
+        return _report(
+            status,
+            orders,
+            intent_id=key,
+            position_id=position_id,
+            message=f"entry done: {filled} filled",
+        )
+
+    def _refresh(self, position_id: int | None, symbol: str) -> Position | None:
+        if position_id is None:
+            return None
+        return self.orders.book.refresh(
+            position_id, self.exchange.market(symbol), self.clock.now_ms()
+        )
+
+    async def _after(self, order: Order, work: _Working) -> ExecutionReport:
+        """Decide what follows a synced order: keep waiting, re-price, bracket, or finish."""
+        if not order.status.is_terminal and order.status is not OrderStatus.UNRESOLVED:
+            if work.kind == "entry_limit" and self.clock.now_ms() >= work.deadline:
+                order = await self.orders.safe_cancel(order.client_order_id)
+                if not order.status.is_terminal:
+                    self.working[order.client_order_id] = work
+                    return _report(
+                        "working", [order], intent_id=work.intent_id, position_id=work.position_id
+                    )
+            else:
+                self.working[order.client_order_id] = work
+                return _report(
+                    "working", [order], intent_id=work.intent_id, position_id=work.position_id
+                )
+        self.working.pop(order.client_order_id, None)
+        if work.resumed and work.kind.startswith("entry"):
+            assert work.intent_id is not None and work.position_id is not None
+            report = self._finish_entry(work.intent_id, work.position_id, order.symbol)
+            await self._bracket(work.position_id)
+            return report
+        if work.kind == "entry_limit":
+            intent = self._intents.pop(order.client_order_id)
+            assert work.intent_id is not None and work.position_id is not None
+            if order.filled < order.amount:
+                return await self._next_limit_step(
+                    intent, work.intent_id, work.position_id, work.target, work.reprices + 1
+                )
+            report = self._finish_entry(work.intent_id, work.position_id, order.symbol)
+            await self._bracket(work.position_id)
+            return report
+        if work.kind == "entry_market":
+            assert work.intent_id is not None and work.position_id is not None
+            report = self._finish_entry(work.intent_id, work.position_id, order.symbol)
+            await self._bracket(work.position_id)
+            return report
+        if work.kind in ("exit", "take_profit") and work.position_id is not None:
+            position = self._refresh(work.position_id, order.symbol)
+            if position is not None and position.closed_at is None and work.kind == "exit":
+                # the exit order ended but the position is not flat: let the next check retry
+                self.store.release_exit(work.position_id)
+        status = "filled" if order.status is OrderStatus.FILLED else order.status.value
+        return _report(status, [order], intent_id=work.intent_id, position_id=work.position_id)
+
+    async def _bracket(self, position_id: int) -> None:
+        """LIMIT_BRACKET: rest a take-profit limit for the whole position once the entry is in."""
+        if self.config.execution_mode is not ExecutionMode.LIMIT_BRACKET:
+            return
+        position = self.store.get_position(position_id)
+        if position is None or position.closed_at is not None or position.take_profit is None:
+            return
+        market = self.exchange.market(position.symbol)
+        amount = round_amount(market, position.amount)
+        price = round_price(market, position.take_profit, Side.SELL)
+        try:
+            check_limits(market, amount, price)
+            order = await self.orders.place(
+                symbol=position.symbol,
+                side=Side.SELL,
+                type=OrderType.LIMIT,
+                amount=amount,
+                price=price,
+                purpose="take_profit",
+                position_id=position_id,
+                intended_price=price,
+            )
+        except (OrderRejectedError, InvalidOrderError, UnresolvedOrderError) as exc:
+            # the mental take-profit in the tracker still protects the position
+            logger.warning("take-profit for position {} not placed: {}", position_id, exc)
+            self.store.add_event(
+                "bracket_failed", str(exc), level="warning", details={"position_id": position_id}
+            )
+            return
+        extra = dict(position.extra)
+        extra[TP_ORDER] = order.client_order_id
+        self.store.update_position(position_id, extra=extra)
+
+    async def _sell_intent(self, intent: OrderIntent) -> ExecutionReport:
+        positions = self.store.open_positions(intent.symbol)
+        if not positions:
+            return _report(
+                "rejected",
+                [],
+                intent_id=intent_key(intent),
+                message=f"no open {intent.symbol} position to sell",
+            )
+        reports = [await self.exit_position(p.id or 0, "signal") for p in positions]
+        orders = [o for r in reports for o in r.orders]
+        status = "filled" if all(r.status == "filled" for r in reports) else reports[0].status
+        return _report(status, orders, intent_id=intent_key(intent))
+
+    # ---- exits ------------------------------------------------------------------------------
+
+    async def exit_position(
+        self, position_id: int, reason: str, *, intended_price: Decimal | None = None
+    ) -> ExecutionReport:
+        """Close a position at market, once: the exit is claimed atomically first, so of two
+        processes (the bot and ``kmg flatten``) only one ever sends an exit."""
+        if not self.store.claim_exit(position_id):
+            return ExecutionReport(
+                "skipped", position_id=position_id, message="already exiting or closed"
+            )
+        try:
+            position = self.store.get_position(position_id)
+            assert position is not None
+            extra = dict(position.extra)
+            extra["exit_reason"] = reason
+            extra["exit_claimed_at"] = str(self.clock.now_ms())
+            self.store.update_position(position_id, extra=extra)
+            for order in self.store.orders_for_position(position_id):
+                if not order.status.is_terminal and order.status is not OrderStatus.UNRESOLVED:
+                    try:
+                        await self.orders.safe_cancel(order.client_order_id)  # OCO: the TP
+                    except ExchangeAdapterError as exc:
+                        # never let a protective order block the exit: on spot a TP still
+                        # live holds the coins, so the exit below cannot oversell
+                        logger.error("cancel {} before exit: {}", order.client_order_id, exc)
+                        self.store.add_event(
+                            "cancel_failed",
+                            f"could not cancel {order.client_order_id} before exit: {exc}",
+                            level="error",
+                            details={"position_id": position_id},
+                        )
+                    self.working.pop(order.client_order_id, None)
+            position = self._refresh(position_id, position.symbol)
+            if position is None or position.closed_at is not None:
+                return ExecutionReport(
+                    "filled", position_id=position_id, message="closed while cancelling its orders"
+                )
+            market = self.exchange.market(position.symbol)
+            amount = round_amount(market, position.amount)
+            try:
+                check_limits(market, amount, intended_price or position.entry_price)
+            except InvalidOrderError as exc:
+                figures = self.orders.book.figures(position_id, market)
+                self.store.close_position(
+                    position_id,
+                    closed_at=self.clock.now_ms(),
+                    exit_price=intended_price or position.entry_price,
+                    exit_reason=f"{reason}_dust",
+                    realized_pnl=figures.realized_pnl,
+                    fees_paid=figures.fees_paid,
+                )
+                return ExecutionReport(
+                    "skipped", position_id=position_id, message=f"left as dust: {exc}"
+                )
+            report = await self._market(
+                position.symbol,
+                Side.SELL,
+                amount,
+                reason,
+                None,
+                position_id,
+                intended_price,
+                amount,
+            )
+        except (ExchangeAdapterError, UnresolvedOrderError):
+            self.store.release_exit(position_id)
+            raise
+        if report.status == "rejected":
+            self.store.release_exit(position_id)
+        return report
+
+    # ---- waiting work -----------------------------------------------------------------------
+
+    async def poll(self) -> list[ExecutionReport]:
+        """Advance every working order: sync fills, re-price timed-out limits, bracket entries."""
+        reports: list[ExecutionReport] = []
+        for coid, work in list(self.working.items()):
+            try:
+                order = await self.orders.sync(coid)
+            except ExchangeAdapterError as exc:
+                logger.warning("poll {}: {}", coid, exc)
+                continue
+            reports.append(await self._after(order, work))
+        return reports
+
+    def resume(self) -> int:
+        """After a restart, watch again the entry and exit orders still open in the store.
+
+        A resting entry gets a fresh timeout, then is cancelled and the entry finished with
+        what filled (its intent is gone, so no re-price and no market fallback). Returns how
+        many orders are watched. Run reconciliation first so their state is current.
+        """
+        now = self.clock.now_ms()
+        for order in self.store.open_orders():
+            if order.client_order_id in self.working or order.status is OrderStatus.UNRESOLVED:
+                continue
+            position_id = self.store.order_position_id(order.client_order_id)
+            if order.purpose == "take_profit" or position_id is None:
+                continue  # the tracker watches take-profits through the position
+            if order.side is Side.BUY:
+                kind = "entry_limit" if order.type is OrderType.LIMIT else "entry_market"
+            else:
+                kind = "exit"
+            self.working[order.client_order_id] = _Working(
+                order.client_order_id,
+                kind,
+                order.intent_id,
+                position_id,
+                deadline=now + self.config.limit_timeout_ms,
+                target=order.amount,
+                resumed=True,
+            )
+        return len(self.working)
+
+    def working_count(self) -> int:
+        """How many orders are waiting for the market."""
+        return len(self.working)
+
+
+__all__ = ["OPEN", "ExecutionConfig", "ExecutionManager", "ExecutionReport"]

@@ -1,0 +1,341 @@
+"""Sending, looking up, syncing and cancelling single orders — idempotently.
+
+The rules that keep money safe live here:
+
+* an order is recorded (PENDING, with a fresh client order id) *before* it is sent;
+* a create is never simply retried: after a transient error the order is first looked up by
+  client id, and re-sent (with the same id) only when the exchange says it does not know it;
+* when the exchange cannot tell, the order becomes UNRESOLVED and nothing is re-sent;
+* every trade the exchange reports is stored once, and the order's position is recomputed;
+* a cancel is always followed by a look-up, so a fill that lands during the cancel is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from kmg_autotrader.domain import Fill, Order, OrderStatus, OrderType, Side
+from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.exchange.errors import (
+    ExchangeAdapterError,
+    OrderNotFoundError,
+    PermanentExchangeError,
+    TransientExchangeError,
+)
+from kmg_autotrader.execution.book import PositionBook
+from kmg_autotrader.execution.errors import OrderRejectedError, UnresolvedOrderError
+from kmg_autotrader.execution.fees import slippage_bps
+from kmg_autotrader.execution.ids import new_client_order_id
+from kmg_autotrader.execution.ports import ExchangePort, OrderDict, TradingStore, dec, to_decimal
+from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
+
+Hook = Callable[[str, str], None]  # (stage, client_order_id); a test may kill the process here
+
+_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """How hard to try before calling an outcome unknown (waits in seconds)."""
+
+    create_attempts: int = 3
+    lookup_attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+
+
+def status_from_exchange(raw: OrderDict) -> OrderStatus:
+    """Our status for a ccxt order dict."""
+    status = _STATUS.get(str(raw.get("status") or "open").lower())
+    if status is not None:
+        return status
+    return OrderStatus.PARTIALLY_FILLED if dec(raw.get("filled")) > 0 else OrderStatus.OPEN
+
+
+class OrderClient:
+    """Single-order operations against one exchange, recorded in one store."""
+
+    def __init__(
+        self,
+        exchange: ExchangePort,
+        store: TradingStore,
+        *,
+        clock: Clock,
+        limiter: RateLimiter | NoRateLimit | None = None,
+        retry: RetrySettings | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.store = store
+        self.clock = clock
+        self.limiter = limiter or NoRateLimit()
+        self.retry = retry or RetrySettings()
+        self.hook = hook
+        self.book = PositionBook(store)
+        self.intended: dict[str, Decimal] = {}  # client id → price the decision was made at
+        self.unresolved_listeners: list[Callable[[str], None]] = []  # e.g. the reconciler
+
+    def _stage(self, stage: str, client_order_id: str) -> None:
+        if self.hook is not None:
+            self.hook(stage, client_order_id)
+
+    # ---- create -----------------------------------------------------------------------------
+
+    async def place(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+        post_only: bool = False,
+        purpose: str,
+        intent_id: str | None = None,
+        position_id: int | None = None,
+        intended_price: Decimal | None = None,
+    ) -> Order:
+        """Record, send and sync one order; never creates it twice.
+
+        Raises :class:`OrderRejectedError` when the exchange refuses it and
+        :class:`UnresolvedOrderError` when its outcome cannot be established.
+        """
+        coid = new_client_order_id(
+            self.store.mode, getattr(self.exchange, "client_id_max_length", 28)
+        )
+        now = self.clock.now_ms()
+        order = Order(
+            mode=self.store.mode,
+            client_order_id=coid,
+            symbol=symbol,
+            side=side,
+            type=type,
+            amount=amount,
+            status=OrderStatus.PENDING,
+            created_at=now,
+            price=price,
+            purpose=purpose,
+            intent_id=intent_id,
+            updated_at=now,
+        )
+        self.store.add_order(order, position_id=position_id)
+        if intended_price is not None:
+            self.intended[coid] = intended_price
+        self._stage("recorded", coid)
+        raw = await self._send(order, post_only)
+        self._stage("accepted", coid)
+        return await self.sync(coid, raw)
+
+    async def _send(self, order: Order, post_only: bool) -> OrderDict:
+        coid = order.client_order_id
+        params: dict[str, Any] = {"clientOrderId": coid}
+        if post_only:
+            params["postOnly"] = True
+        last_error: Exception | None = None
+        for attempt in range(1, self.retry.create_attempts + 1):
+            await self.limiter.acquire("order")
+            try:
+                return await self.exchange.create_order(
+                    order.symbol,
+                    order.type.value,
+                    order.side.value,
+                    order.amount,
+                    order.price,
+                    params,
+                )
+            except TransientExchangeError as exc:
+                last_error = exc
+                logger.warning("create {} attempt {}: {}; looking it up", coid, attempt, exc)
+                found = await self._lookup_or_unresolve(order, exc)
+                if found is not None:
+                    return found
+                # proven absent: back off, then re-send under the same client id (an exchange
+                # that accepted the first one meanwhile refuses it as a duplicate)
+                wait = self.retry.initial_wait * 2 ** (attempt - 1)
+                await asyncio.sleep(min(wait, self.retry.max_wait))
+            except PermanentExchangeError as exc:
+                if attempt > 1:  # e.g. "duplicate client id": an earlier attempt may have landed
+                    found = await self._lookup_or_unresolve(order, exc)
+                    if found is not None:
+                        return found
+                self.store.update_order(coid, status=OrderStatus.REJECTED, error=str(exc)[:500])
+                raise OrderRejectedError(f"{order.symbol} {order.side} refused: {exc}") from exc
+        # every attempt failed and every look-up said "unknown": it may still appear later
+        message = f"create {coid} failed {self.retry.create_attempts} times: {last_error}"
+        self._unresolve(order, message)
+        raise UnresolvedOrderError(message, coid)
+
+    async def _lookup_or_unresolve(self, order: Order, cause: Exception) -> OrderDict | None:
+        try:
+            return await self.lookup(order.client_order_id, order.symbol)
+        except TransientExchangeError as exc:
+            message = f"outcome unknown after {cause}; look-up failed: {exc}"
+            self._unresolve(order, message)
+            raise UnresolvedOrderError(message, order.client_order_id) from exc
+
+    def _unresolve(self, order: Order, message: str) -> None:
+        self.store.update_order(
+            order.client_order_id, status=OrderStatus.UNRESOLVED, error=message[:500]
+        )
+        self.store.add_event(
+            "order_unresolved",
+            f"order {order.client_order_id} ({order.symbol} {order.side}) is unresolved",
+            level="warning",
+            details={"client_order_id": order.client_order_id, "error": message[:500]},
+        )
+        for listener in self.unresolved_listeners:
+            listener(order.client_order_id)
+
+    async def lookup(self, client_order_id: str, symbol: str) -> OrderDict | None:
+        """The exchange's view of an order, or None when the exchange does not know it.
+
+        Transient errors are retried; if they persist they propagate (outcome unknown).
+        """
+        await self.limiter.acquire("query")
+        try:  # the common case without building a retry loop (backtests call this a lot)
+            return await self.exchange.fetch_order_by_client_id(client_order_id, symbol)
+        except OrderNotFoundError:
+            return None
+        except TransientExchangeError as exc:
+            logger.warning("look-up of {} failed: {}; retrying", client_order_id, exc)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(max(self.retry.lookup_attempts - 1, 1)),
+            wait=wait_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
+            retry=retry_if_exception_type(TransientExchangeError),
+            reraise=True,
+        ):
+            with attempt:
+                await self.limiter.acquire("query")
+                try:
+                    return await self.exchange.fetch_order_by_client_id(client_order_id, symbol)
+                except OrderNotFoundError:
+                    return None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---- sync -------------------------------------------------------------------------------
+
+    async def sync(self, client_order_id: str, raw: OrderDict | None = None) -> Order:
+        """Bring a stored order up to date with the exchange (``raw`` if already fetched):
+        store new fills, update status/filled/average/fee, recompute its position."""
+        order = self.store.get_order(client_order_id)
+        if order is None:
+            raise KeyError(f"no stored order {client_order_id}")
+        if raw is None:
+            raw = await self.lookup(client_order_id, order.symbol)
+            if raw is None:
+                raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
+        trades = await self._trades_of(order, raw)
+        for trade in trades:
+            self.store.add_fill(self._fill(order, trade))
+        fills = self.store.fills_for_order(client_order_id)
+        filled = to_decimal(raw.get("filled"))
+        if filled is None:
+            filled = sum((f.amount for f in fills), Decimal(0))
+        average = to_decimal(raw.get("average"))
+        if average is None and fills:
+            average = sum((f.amount * f.price for f in fills), Decimal(0)) / sum(
+                (f.amount for f in fills), Decimal(0)
+            )
+        fee_info = raw.get("fee") or {}
+        fee = to_decimal(fee_info.get("cost"))
+        if fee is None:
+            fee = sum((f.fee for f in fills), Decimal(0))
+        fee_currency = fee_info.get("currency") or (fills[0].fee_currency if fills else None)
+        self.store.update_order(
+            client_order_id,
+            status=status_from_exchange(raw),
+            exchange_order_id=str(raw.get("id")) if raw.get("id") is not None else None,
+            filled=filled,
+            average_price=average,
+            fee=fee,
+            fee_currency=fee_currency,
+            updated_at=self.clock.now_ms(),
+        )
+        position_id = self.store.order_position_id(client_order_id)
+        if position_id is not None:
+            self.book.refresh(position_id, self.exchange.market(order.symbol), self.clock.now_ms())
+        updated = self.store.get_order(client_order_id)
+        assert updated is not None
+        return updated
+
+    async def _trades_of(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
+        # some exchanges (Kraken) list trade ids, not trades, in an order: fetch those
+        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
+        if trades or dec(raw.get("filled")) <= 0:
+            return trades
+        await self.limiter.acquire("query")
+        since = int(raw.get("timestamp") or order.created_at) - 60_000
+        mine = await self.exchange.fetch_my_trades(order.symbol, since=since)
+        order_id = str(raw.get("id"))
+        return [t for t in mine if str(t.get("order")) == order_id]
+
+    def _fill(self, order: Order, trade: dict[str, Any]) -> Fill:
+        price = dec(trade.get("price"))
+        fee_info = trade.get("fee") or {}
+        intended = self.intended.get(order.client_order_id) or order.price
+        timestamp = int(trade.get("timestamp") or self.clock.now_ms())
+        return Fill(
+            mode=self.store.mode,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            amount=dec(trade.get("amount")),
+            price=price,
+            fee=dec(fee_info.get("cost")),
+            fee_currency=str(fee_info.get("currency") or self.exchange.market(order.symbol).quote),
+            timestamp=timestamp,
+            trade_id=str(trade.get("id")),
+            is_maker=trade.get("takerOrMaker") == "maker",
+            intended_price=intended,
+            slippage_bps=slippage_bps(order.side, price, intended),
+            latency_ms=max(timestamp - order.created_at, 0),
+        )
+
+    # ---- cancel -----------------------------------------------------------------------------
+
+    async def safe_cancel(self, client_order_id: str) -> Order:
+        """Cancel an order and record whatever filled before the cancel took effect.
+
+        Whatever the cancel call answers (done, already filled, not found, timeout), the order
+        is then looked up and synced, so no fill is lost and the stored status is the
+        exchange's.
+        """
+        order = self.store.get_order(client_order_id)
+        if order is None:
+            raise KeyError(f"no stored order {client_order_id}")
+        if order.status.is_terminal:
+            return order
+        raw: OrderDict | None = None
+        exchange_id = order.exchange_order_id
+        if exchange_id is None:  # accepted but not synced yet (e.g. unresolved): find it first
+            found = await self.lookup(client_order_id, order.symbol)
+            if found is None:
+                return order  # never reached the exchange; reconciliation decides its fate
+            exchange_id = str(found.get("id"))
+            if status_from_exchange(found).is_terminal:
+                return await self.sync(client_order_id, found)
+        if exchange_id is not None:
+            await self.limiter.acquire("order")
+            try:
+                raw = await self.exchange.cancel_order(exchange_id, order.symbol)
+            except ExchangeAdapterError as exc:  # filled meanwhile, or unknown: the look-up decides
+                logger.info("cancel {}: {}; checking its state", client_order_id, exc)
+        fresh = await self.lookup(client_order_id, order.symbol)
+        if fresh is None:
+            raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
+        if raw is not None and not fresh.get("trades") and raw.get("trades"):
+            fresh = {**fresh, "trades": raw["trades"]}
+        return await self.sync(client_order_id, fresh)

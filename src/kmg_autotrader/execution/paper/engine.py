@@ -1,0 +1,577 @@
+"""The paper exchange's synchronous core: balances, resting orders and fill simulation.
+
+Pure in-memory and cheap, so a backtest can drive it candle by candle. It never decides on its
+own when time passes: the caller feeds prices with :meth:`PaperEngine.on_bar` (backtest:
+market orders fill at the next candle's open, limits when the candle's range crosses them) or
+:meth:`PaperEngine.on_price` (paper-live: ticker updates). With ``immediate_market`` a market
+order fills at once against the current price (walking a given order book when there is one).
+An order never fills on a price older than itself, so an order decided on candle t fills no
+earlier than candle t+1's open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kmg_autotrader.domain import MarketInfo, OrderType, Side
+from kmg_autotrader.domain.clock import Clock, WallClock
+from kmg_autotrader.exchange.errors import (
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderNotFoundError,
+    UnknownSymbolError,
+)
+from kmg_autotrader.execution.fees import FeeSchedule, SlippageModel, fee_schedule, walk_book
+from kmg_autotrader.execution.paper.ledger import MemoryLedger, PaperLedger
+from kmg_autotrader.execution.paper.model import (
+    CANCELED,
+    CLOSED,
+    EXPIRED,
+    OPEN,
+    PaperOrder,
+    PaperTrade,
+)
+from kmg_autotrader.execution.precision import (
+    adverse_price,
+    check_limits,
+    round_amount,
+    round_price,
+)
+
+ZERO = Decimal(0)
+MAX_CLOSED_ORDERS = 5000  # the persisted book keeps this many finished orders for look-ups
+
+
+@dataclass(frozen=True, slots=True)
+class PaperSettings:
+    """How the paper exchange simulates.
+
+    ``immediate_market``: fill market orders at once on the current price (paper-live); when
+    False they wait for the next price (backtest). ``fill_on_touch``: a limit fills when the
+    price touches it; by default the price must trade through it (conservative).
+    ``max_fill_fraction``: at most this share of a limit order's amount fills per price update
+    (1 = all; lower values simulate partial fills). ``volume_participation``: at most this share
+    of a candle's volume fills our limit orders on that candle (None = no cap).
+    """
+
+    exchange_id: str = "binance"
+    fees: FeeSchedule | None = None
+    slippage: SlippageModel = field(default_factory=SlippageModel)
+    immediate_market: bool = False
+    fill_on_touch: bool = False
+    max_fill_fraction: Decimal = Decimal(1)
+    volume_participation: Decimal | None = Decimal("0.1")
+
+
+class PaperEngine:
+    """A simulated spot exchange account. Not thread-safe; one per process and mode."""
+
+    def __init__(
+        self,
+        markets: Mapping[str, MarketInfo],
+        *,
+        settings: PaperSettings | None = None,
+        clock: Clock | None = None,
+        ledger: PaperLedger | None = None,
+        balances: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        self.settings = settings or PaperSettings()
+        self.fees = fee_schedule(self.settings.exchange_id, self.settings.fees)
+        self.clock: Clock = clock or WallClock()
+        self.ledger: PaperLedger = ledger or MemoryLedger()
+        # a shared ledger may hold orders another process placed: always look at it
+        self._in_memory = isinstance(self.ledger, MemoryLedger)
+        self.markets: dict[str, MarketInfo] = dict(markets)
+        self.balances: dict[str, list[Decimal]] = {}
+        self.orders: dict[str, PaperOrder] = {}
+        self.trades: dict[str, PaperTrade] = {}
+        self.by_client: dict[str, str] = {}
+        self.open_by_symbol: dict[str, list[str]] = {}
+        self.last_price: dict[str, Decimal] = {}
+        self.books: dict[str, dict[str, Any]] = {}
+        self.seq = 0
+        self.version = ""  # the ledger's change token of the state held in memory
+        with self.ledger.session(self, write=False):
+            pass
+        if balances is not None and not self.balances:
+            with self.ledger.session(self, write=True):
+                self.reset(balances)
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def reset(self, balances: Mapping[str, Decimal]) -> None:
+        """Forget every order and trade and start from ``balances`` (all free)."""
+        self.balances = {cur: [Decimal(amount), ZERO] for cur, amount in balances.items()}
+        self.orders.clear()
+        self.trades.clear()
+        self.by_client.clear()
+        self.open_by_symbol.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything that must survive a restart, JSON-safe."""
+        finished = [o for o in self.orders.values() if o.status != OPEN]
+        keep = {o.id for o in finished[-MAX_CLOSED_ORDERS:]} | {
+            o.id for o in self.orders.values() if o.status == OPEN
+        }
+        orders = [o for o in self.orders.values() if o.id in keep]
+        trade_ids = {t for o in orders for t in o.trade_ids}
+        return {
+            "exchange": self.settings.exchange_id,
+            "seq": self.seq,
+            "balances": {c: [str(f), str(u)] for c, (f, u) in self.balances.items()},
+            "orders": [o.to_json() for o in orders],
+            "trades": [t.to_json() for t in self.trades.values() if t.id in trade_ids],
+            "last_price": {s: str(p) for s, p in self.last_price.items()},
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load a :meth:`snapshot` (replacing the in-memory state)."""
+        self.seq = int(state.get("seq", 0))
+        self.balances = {
+            c: [Decimal(f), Decimal(u)] for c, (f, u) in dict(state.get("balances", {})).items()
+        }
+        self.orders = {}
+        self.by_client = {}
+        self.open_by_symbol = {}
+        for raw in state.get("orders", []):
+            order = PaperOrder.from_json(raw)
+            self.orders[order.id] = order
+            self.by_client[order.client_order_id] = order.id
+            if order.status == OPEN:
+                self.open_by_symbol.setdefault(order.symbol, []).append(order.id)
+        self.trades = {t["id"]: PaperTrade.from_json(t) for t in state.get("trades", [])}
+        for symbol, price in dict(state.get("last_price", {})).items():
+            self.last_price.setdefault(symbol, Decimal(price))
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        with self.ledger.session(self, write=True):
+            yield
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def market(self, symbol: str) -> MarketInfo:
+        """The market of ``symbol`` (raises :class:`UnknownSymbolError`)."""
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise UnknownSymbolError(f"paper exchange has no market {symbol!r}") from None
+
+    def balance(self) -> dict[str, Any]:
+        """ccxt balance structure."""
+        with self.ledger.session(self, write=False):
+            free = {c: v[0] for c, v in self.balances.items()}
+            used = {c: v[1] for c, v in self.balances.items()}
+            total = {c: v[0] + v[1] for c, v in self.balances.items()}
+            out: dict[str, Any] = {"free": free, "used": used, "total": total}
+            for currency in self.balances:
+                out[currency] = {"free": free[currency], "used": used[currency]}
+                out[currency]["total"] = total[currency]
+            return out
+
+    def _view(self, order: PaperOrder) -> dict[str, Any]:
+        return order.to_ccxt([self.trades[t].to_ccxt() for t in order.trade_ids])
+
+    def fetch_order(self, order_id: str) -> dict[str, Any]:
+        """One order by exchange id."""
+        with self.ledger.session(self, write=False):
+            order = self.orders.get(order_id)
+            if order is None:
+                raise OrderNotFoundError(f"paper exchange: order {order_id} does not exist")
+            return self._view(order)
+
+    def fetch_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        """One order by client order id."""
+        with self.ledger.session(self, write=False):
+            order_id = self.by_client.get(client_order_id)
+            if order_id is None:
+                raise OrderNotFoundError(
+                    f"paper exchange: no order with client id {client_order_id}"
+                )
+            return self._view(self.orders[order_id])
+
+    def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Open orders of one symbol or all."""
+        with self.ledger.session(self, write=False):
+            symbols = [symbol] if symbol else list(self.open_by_symbol)
+            return [
+                self._view(self.orders[oid])
+                for s in symbols
+                for oid in self.open_by_symbol.get(s, [])
+            ]
+
+    def my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Our executions, oldest first."""
+        with self.ledger.session(self, write=False):
+            rows = [
+                t.to_ccxt()
+                for t in self.trades.values()
+                if (symbol is None or t.symbol == symbol)
+                and (since is None or t.timestamp >= since)
+            ]
+        rows.sort(key=lambda t: (t["timestamp"], t["id"]))
+        return rows[-limit:] if limit else rows
+
+    def order_book(self, symbol: str) -> dict[str, Any]:
+        """The last book given for ``symbol``, else one tick either side of the last price."""
+        if symbol in self.books:
+            return self.books[symbol]
+        market = self.market(symbol)
+        last = self.last_price.get(symbol)
+        if last is None:
+            return {"symbol": symbol, "bids": [], "asks": []}
+        depth = Decimal(10**9)
+        return {
+            "symbol": symbol,
+            "bids": [[last - market.price_step, depth]],
+            "asks": [[last + market.price_step, depth]],
+        }
+
+    # ---- orders -----------------------------------------------------------------------------
+
+    def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        *,
+        client_order_id: str | None = None,
+        post_only: bool = False,
+        book: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Accept (or refuse) an order; with ``immediate_market`` a market order fills now."""
+        market = self.market(symbol)
+        order_type, order_side = OrderType(type), Side(side)
+        with self._write():
+            if book is not None:
+                self.books[symbol] = book
+            self.seq += 1
+            order_id = f"P{self.seq}"
+            coid = client_order_id or f"paper-{self.seq}"
+            if coid in self.by_client:
+                raise InvalidOrderError(f"duplicate clientOrderId {coid}")
+            amount = round_amount(market, Decimal(amount))
+            if order_type is OrderType.LIMIT:
+                if price is None:
+                    raise InvalidOrderError("a limit order needs a price")
+                price = round_price(market, Decimal(price), order_side)
+                reference: Decimal | None = price
+            else:
+                price = None
+                reference = self._reference(symbol, order_side)
+            check_limits(market, amount, reference)
+            now = self.clock.now_ms()
+            order = PaperOrder(
+                id=order_id,
+                client_order_id=coid,
+                symbol=symbol,
+                side=order_side.value,
+                type=order_type.value,
+                amount=amount,
+                price=price,
+                post_only=post_only,
+                status=OPEN,
+                timestamp=now,
+                updated_at=now,
+                fee_currency=market.quote,
+            )
+            if order_type is OrderType.LIMIT:
+                assert price is not None
+                self._accept_limit(order, market, book)
+            else:
+                self._accept_market(order, market, reference)
+            self.orders[order.id] = order
+            self.by_client[coid] = order.id
+            if order.status == OPEN:
+                self.open_by_symbol.setdefault(symbol, []).append(order.id)
+                if order_type is OrderType.MARKET and self.settings.immediate_market:
+                    self._fill_market_now(order, market)
+            return self._view(order)
+
+    def _reference(self, symbol: str, side: Side) -> Decimal | None:
+        book = self.books.get(symbol)
+        levels = book and (book.get("asks") if side is Side.BUY else book.get("bids"))
+        if levels:
+            return Decimal(str(levels[0][0]))
+        return self.last_price.get(symbol)
+
+    def _free(self, currency: str) -> Decimal:
+        return self.balances.setdefault(currency, [ZERO, ZERO])[0]
+
+    def _reserve(self, currency: str, amount: Decimal) -> None:
+        balance = self.balances.setdefault(currency, [ZERO, ZERO])
+        if balance[0] < amount:
+            raise InsufficientFundsError(
+                f"paper exchange: insufficient {currency}: need {amount}, free {balance[0]}"
+            )
+        balance[0] -= amount
+        balance[1] += amount
+
+    def _release(self, order: PaperOrder, market: MarketInfo) -> None:
+        if order.reserved:
+            currency = market.quote if order.side == Side.BUY.value else market.base
+            balance = self.balances.setdefault(currency, [ZERO, ZERO])
+            balance[0] += order.reserved
+            balance[1] -= order.reserved
+            order.reserved = ZERO
+
+    def _accept_limit(
+        self, order: PaperOrder, market: MarketInfo, book: dict[str, Any] | None
+    ) -> None:
+        assert order.price is not None
+        side = Side(order.side)
+        best = self._reference(order.symbol, side)
+        crosses = best is not None and (
+            order.price >= best if side is Side.BUY else order.price <= best
+        )
+        if crosses and order.post_only:
+            raise InvalidOrderError(
+                f"post-only {order.side} at {order.price} would take liquidity (best {best})"
+            )
+        if side is Side.BUY:
+            worst_fee = max(self.fees.maker, self.fees.taker)
+            order.reserved = order.amount * order.price * (1 + worst_fee)
+            self._reserve(market.quote, order.reserved)
+        else:
+            order.reserved = order.amount
+            self._reserve(market.base, order.reserved)
+        if crosses and best is not None:
+            # a marketable limit takes at the book, never worse than its own price
+            self._fill(order, market, order.amount, best, is_maker=False)
+
+    def _accept_market(
+        self, order: PaperOrder, market: MarketInfo, reference: Decimal | None
+    ) -> None:
+        side = Side(order.side)
+        if side is Side.SELL:
+            order.reserved = order.amount
+            self._reserve(market.base, order.reserved)
+        elif reference is not None:
+            need = order.amount * reference * (1 + self.fees.taker)
+            if self._free(market.quote) < need:
+                raise InsufficientFundsError(
+                    f"paper exchange: insufficient {market.quote}: need about {need}, "
+                    f"free {self._free(market.quote)}"
+                )
+
+    def _fill_market_now(self, order: PaperOrder, market: MarketInfo) -> None:
+        side = Side(order.side)
+        book = self.books.get(order.symbol)
+        levels = book and (book.get("asks") if side is Side.BUY else book.get("bids"))
+        if levels:
+            price, _ = walk_book(side, order.remaining, levels)
+            self._fill_market(order, market, price, None, slip=False)
+            return
+        last = self.last_price.get(order.symbol)
+        if last is not None:
+            self._fill_market(order, market, last, None, slip=True)
+        # no price known yet: the order waits for the next price
+
+    def _fill_market(
+        self,
+        order: PaperOrder,
+        market: MarketInfo,
+        price: Decimal,
+        volume: Decimal | None,
+        *,
+        slip: bool,
+    ) -> None:
+        side = Side(order.side)
+        amount = order.remaining
+        if slip:
+            price = self.settings.slippage.fill_price(side, amount, price, volume)
+        price = adverse_price(market, price, side)
+        if side is Side.BUY:
+            affordable = round_amount(
+                market, self._free(market.quote) / (price * (1 + self.fees.taker))
+            )
+            if affordable < amount:
+                amount = affordable
+                order.reason = "insufficient funds at fill"
+        if amount > 0 and not (market.min_amount and amount < market.min_amount):
+            self._fill(order, market, amount, price, is_maker=False)
+        if order.status == OPEN:  # a market order never rests
+            self._finish(order, market, EXPIRED)
+
+    def _fill(
+        self,
+        order: PaperOrder,
+        market: MarketInfo,
+        amount: Decimal,
+        price: Decimal,
+        *,
+        is_maker: bool,
+    ) -> None:
+        """Execute ``amount`` of ``order`` at ``price`` and move the balances."""
+        now = max(self.clock.now_ms(), order.timestamp)
+        cost = amount * price
+        fee = cost * self.fees.rate(is_maker)
+        quote = self.balances.setdefault(market.quote, [ZERO, ZERO])
+        base = self.balances.setdefault(market.base, [ZERO, ZERO])
+        if order.side == Side.BUY.value:
+            spend = cost + fee
+            from_reserve = min(order.reserved, spend)
+            quote[1] -= from_reserve
+            order.reserved -= from_reserve
+            quote[0] -= spend - from_reserve
+            base[0] += amount
+        else:
+            from_reserve = min(order.reserved, amount)
+            base[1] -= from_reserve
+            order.reserved -= from_reserve
+            base[0] -= amount - from_reserve
+            quote[0] += cost - fee
+        order.filled += amount
+        order.cost += cost
+        order.fee += fee
+        order.updated_at = now
+        trade = PaperTrade(
+            id=f"{order.id}-{len(order.trade_ids) + 1}",
+            order_id=order.id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            amount=amount,
+            price=price,
+            fee=fee,
+            fee_currency=market.quote,
+            timestamp=now,
+            is_maker=is_maker,
+        )
+        self.trades[trade.id] = trade
+        order.trade_ids.append(trade.id)
+        if order.filled >= order.amount:
+            self._finish(order, market, CLOSED)
+
+    def _finish(self, order: PaperOrder, market: MarketInfo, status: str) -> None:
+        order.status = status
+        order.updated_at = max(self.clock.now_ms(), order.timestamp)
+        self._release(order, market)
+        ids = self.open_by_symbol.get(order.symbol)
+        if ids and order.id in ids:
+            ids.remove(order.id)
+
+    def cancel_order(self, order_id: str) -> dict[str, Any]:
+        """Cancel an open order; a finished or unknown one raises :class:`OrderNotFoundError`."""
+        with self._write():
+            order = self.orders.get(order_id)
+            if order is None or order.status != OPEN:
+                state = "unknown" if order is None else order.status
+                raise OrderNotFoundError(f"paper exchange: cannot cancel {order_id} ({state})")
+            self._finish(order, self.market(order.symbol), CANCELED)
+            return self._view(order)
+
+    # ---- prices -----------------------------------------------------------------------------
+
+    def set_book(self, symbol: str, book: dict[str, Any]) -> None:
+        """Use ``book`` (ccxt order book) for the next fills and post-only checks."""
+        self.books[symbol] = book
+
+    def on_price(
+        self, symbol: str, price: Decimal, timestamp: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A new trade price: fill waiting market orders and crossed limits. Returns new trades."""
+        price = Decimal(price)
+        ts = self.clock.now_ms() if timestamp is None else timestamp
+        return self._on_path(symbol, ts, price, price, price, price, None)
+
+    def on_bar(
+        self,
+        symbol: str,
+        timestamp: int,
+        open: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
+        close: Decimal | float,
+        volume: Decimal | float | None = None,
+    ) -> list[dict[str, Any]]:
+        """A candle opening at ``timestamp``: market orders fill at its open, limits when its
+        range crosses them. Only orders created at or before ``timestamp`` take part."""
+
+        def d(x: Decimal | float) -> Decimal:
+            return x if isinstance(x, Decimal) else Decimal(str(x))
+
+        vol = None if volume is None else d(volume)
+        return self._on_path(symbol, timestamp, d(open), d(high), d(low), d(close), vol)
+
+    def _on_path(
+        self,
+        symbol: str,
+        ts: int,
+        open_: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+        volume: Decimal | None,
+    ) -> list[dict[str, Any]]:
+        if not self._in_memory:  # a shared ledger: look (cheaply) before locking to write
+            with self.ledger.session(self, write=False):
+                waiting = self.open_by_symbol.get(symbol)
+        else:
+            waiting = self.open_by_symbol.get(symbol)
+        if not waiting:
+            self.last_price[symbol] = close  # nothing can fill: no write, no I/O
+            return []
+        with self._write():
+            ids = [
+                oid
+                for oid in self.open_by_symbol.get(symbol, [])
+                if self.orders[oid].timestamp <= ts
+            ]
+            if not ids:
+                self.last_price[symbol] = close
+                return []
+            market = self.market(symbol)
+            before = len(self.trades)
+            budget = (
+                volume * self.settings.volume_participation
+                if volume is not None and self.settings.volume_participation is not None
+                else None
+            )
+            for oid in ids:
+                order = self.orders[oid]
+                if order.type == OrderType.MARKET.value:
+                    self._fill_market(order, market, open_, volume, slip=True)
+            for oid in ids:
+                order = self.orders[oid]
+                if order.status != OPEN or order.type != OrderType.LIMIT.value:
+                    continue
+                assert order.price is not None
+                if order.side == Side.BUY.value:
+                    crossed = (
+                        low <= order.price if self.settings.fill_on_touch else low < order.price
+                    )
+                else:
+                    crossed = (
+                        high >= order.price if self.settings.fill_on_touch else high > order.price
+                    )
+                if not crossed:
+                    continue
+                take = self._limit_take(order, market, budget)
+                if take > 0:
+                    if budget is not None:
+                        budget -= take
+                    self._fill(order, market, take, order.price, is_maker=True)
+            self.last_price[symbol] = close
+            new = list(self.trades.values())[before:]
+            return [t.to_ccxt() for t in new]
+
+    def _limit_take(self, order: PaperOrder, market: MarketInfo, budget: Decimal | None) -> Decimal:
+        remaining = order.remaining
+        cap = remaining
+        if self.settings.max_fill_fraction < 1:
+            share = round_amount(market, order.amount * self.settings.max_fill_fraction)
+            cap = min(cap, max(share, market.amount_step))
+        if budget is not None:
+            cap = min(cap, round_amount(market, max(budget, ZERO)))
+        if remaining - cap < market.amount_step:  # never leave unfillable dust behind
+            cap = remaining if cap > 0 else cap
+        return cap

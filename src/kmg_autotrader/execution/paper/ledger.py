@@ -1,0 +1,106 @@
+"""Where the paper exchange keeps its book: nowhere (backtests) or a locked file + the database.
+
+A ledger wraps every engine operation in :meth:`PaperLedger.session`. :class:`FileLedger`
+takes an exclusive file lock (portalocker), reloads the state if another process changed it,
+and after a write saves it atomically and mirrors balances into the ``balances`` table (mode
+``paper``) — so the bot and a ``kmg flatten`` run see one consistent paper account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import portalocker
+
+from kmg_autotrader.domain import Mode
+
+if TYPE_CHECKING:
+    from kmg_autotrader.execution.paper.engine import PaperEngine
+    from kmg_autotrader.storage.repositories import BalanceRepository
+
+
+class PaperLedger(Protocol):
+    """Persistence of a paper engine's state around each operation."""
+
+    def session(self, engine: PaperEngine, *, write: bool) -> Any:
+        """A context manager around one engine operation."""
+        ...
+
+
+class MemoryLedger:
+    """Keeps nothing: the engine's memory is the ledger (backtests, tests)."""
+
+    @contextmanager
+    def session(self, engine: PaperEngine, *, write: bool) -> Iterator[None]:
+        """No locking, no I/O."""
+        yield
+
+
+class FileLedger:
+    """A JSON file guarded by a portalocker lock, with balances mirrored to the database."""
+
+    def __init__(self, path: Path | str, balances: BalanceRepository | None = None) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        self.balances = balances
+        self._depth = 0
+
+    @contextmanager
+    def session(self, engine: PaperEngine, *, write: bool) -> Iterator[None]:
+        """Lock, reload if changed elsewhere, run, then save (when writing)."""
+        if self._depth:  # re-entrant: an outer session already holds the lock
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with portalocker.Lock(str(self.lock_path), mode="a", timeout=30):
+            self._depth += 1
+            try:
+                state = self.read()
+                if state is not None and str(state.get("version", "")) != engine.version:
+                    engine.restore(state)
+                    engine.version = str(state.get("version", ""))
+                yield
+                if write:
+                    engine.version = uuid.uuid4().hex  # a token, so any change elsewhere shows
+                    self._save(engine)
+            finally:
+                self._depth -= 1
+
+    def read(self) -> dict[str, Any] | None:
+        """The stored state, or None when there is none yet."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return dict(data)
+
+    def _save(self, engine: PaperEngine) -> None:
+        state = engine.snapshot()
+        state["version"] = engine.version
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if self.balances is not None:
+            self.balances.set_many(
+                Mode.PAPER,
+                {c: (Decimal(f), Decimal(u)) for c, (f, u) in state["balances"].items()},
+            )
+
+    def clear(self) -> None:
+        """Delete the stored book (paper reset)."""
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,50 @@
+"""Rounding to a market's steps and checking its minimums, in exact Decimal arithmetic."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+
+from kmg_autotrader.domain import MarketInfo, Side
+from kmg_autotrader.exchange.errors import InvalidOrderError
+
+
+def round_step(value: Decimal, step: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
+    """``value`` rounded to a multiple of ``step`` (no-op when ``step`` is not positive)."""
+    if step <= 0:
+        return value
+    units = (value / step).to_integral_value(rounding=rounding)
+    return (units * step).normalize() if units else Decimal(0)
+
+
+def round_amount(market: MarketInfo, amount: Decimal) -> Decimal:
+    """Amount rounded DOWN to the amount step (never spend or sell more than intended)."""
+    return round_step(amount, market.amount_step, ROUND_DOWN)
+
+
+def round_price(market: MarketInfo, price: Decimal, side: Side | str | None = None) -> Decimal:
+    """Limit price on the price step: buys round down, sells up (never worse than asked)."""
+    if side is None:
+        rounding = ROUND_DOWN
+    else:
+        rounding = ROUND_FLOOR if Side(side) is Side.BUY else ROUND_CEILING
+    return round_step(price, market.price_step, rounding)
+
+
+def adverse_price(market: MarketInfo, price: Decimal, side: Side | str) -> Decimal:
+    """A simulated fill price on the tick grid, rounded against us (buys up, sells down)."""
+    rounding = ROUND_CEILING if Side(side) is Side.BUY else ROUND_FLOOR
+    return round_step(price, market.price_step, rounding)
+
+
+def check_limits(market: MarketInfo, amount: Decimal, price: Decimal | None) -> None:
+    """Raise :class:`InvalidOrderError` when an order is below the market's minimums."""
+    if amount <= 0:
+        raise InvalidOrderError(f"{market.symbol}: amount must be positive after rounding")
+    if market.min_amount and amount < market.min_amount:
+        raise InvalidOrderError(
+            f"{market.symbol}: amount {amount} is below the minimum {market.min_amount}"
+        )
+    if price is not None and market.min_cost and amount * price < market.min_cost:
+        raise InvalidOrderError(
+            f"{market.symbol}: order value {amount * price} is below the minimum {market.min_cost}"
+        )

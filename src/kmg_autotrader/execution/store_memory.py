@@ -1,0 +1,177 @@
+"""An in-memory :class:`~kmg_autotrader.execution.ports.TradingStore` for backtests and tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from kmg_autotrader.domain import Fill, Mode, Order, OrderStatus, Position
+
+_OPEN = {
+    OrderStatus.PENDING,
+    OrderStatus.OPEN,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.UNRESOLVED,
+}
+_ORDER_FIELDS = {f.name for f in dataclasses.fields(Order)}
+_POSITION_FIELDS = {f.name for f in dataclasses.fields(Position)}
+
+
+class MemoryStore:
+    """Orders, fills, positions and events held in dicts (one process, no I/O)."""
+
+    def __init__(self, mode: Mode = Mode.PAPER) -> None:
+        self.mode = Mode(mode)
+        self.orders: dict[str, Order] = {}
+        self.order_position: dict[str, int | None] = {}
+        self.position_orders: dict[int, list[str]] = {}  # index: a backtest has many positions
+        self.fills: dict[str, list[Fill]] = {}
+        self._fill_keys: set[tuple[str, str]] = set()
+        self.positions: dict[int, Position] = {}
+        self.exiting: set[int] = set()
+        self._open_by_symbol: dict[str, dict[int, None]] = {}  # index: checked every candle
+        self.events: list[dict[str, Any]] = []
+        self._next_position = 0
+
+    def add_order(self, order: Order, *, position_id: int | None = None) -> None:
+        """Record an order; a duplicate client id raises ``ValueError``."""
+        if order.client_order_id in self.orders:
+            raise ValueError(f"order {order.client_order_id} already exists")
+        self.orders[order.client_order_id] = order
+        self._link(order.client_order_id, position_id)
+
+    def _link(self, client_order_id: str, position_id: int | None) -> None:
+        old = self.order_position.get(client_order_id)
+        if old is not None and client_order_id in self.position_orders.get(old, []):
+            self.position_orders[old].remove(client_order_id)
+        self.order_position[client_order_id] = position_id
+        if position_id is not None:
+            self.position_orders.setdefault(position_id, []).append(client_order_id)
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """One order by client id."""
+        return self.orders.get(client_order_id)
+
+    def update_order(self, client_order_id: str, **fields: Any) -> None:
+        """Update fields of one order (``position_id`` links it to a position)."""
+        if client_order_id not in self.orders:
+            raise KeyError(f"no {self.mode} order {client_order_id}")
+        if "position_id" in fields:
+            self._link(client_order_id, fields.pop("position_id"))
+        values = {k: v for k, v in fields.items() if k in _ORDER_FIELDS}
+        if "status" in values:
+            values["status"] = OrderStatus(values["status"])
+        self.orders[client_order_id] = dataclasses.replace(self.orders[client_order_id], **values)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders that may still fill."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.status in _OPEN and (symbol is None or o.symbol == symbol)
+        ]
+
+    def orders_for_intent(self, intent_id: str) -> list[Order]:
+        """Every order of one intent."""
+        return [o for o in self.orders.values() if o.intent_id == intent_id]
+
+    def orders_for_position(self, position_id: int) -> list[Order]:
+        """Every order linked to one position."""
+        return [self.orders[coid] for coid in self.position_orders.get(position_id, [])]
+
+    def order_position_id(self, client_order_id: str) -> int | None:
+        """The position of an order."""
+        return self.order_position.get(client_order_id)
+
+    def add_fill(self, fill: Fill) -> bool:
+        """Store a fill once."""
+        key = (fill.client_order_id, fill.trade_id)
+        if key in self._fill_keys:
+            return False
+        self._fill_keys.add(key)
+        self.fills.setdefault(fill.client_order_id, []).append(fill)
+        return True
+
+    def fills_for_order(self, client_order_id: str) -> list[Fill]:
+        """Fills of one order, oldest first."""
+        return list(self.fills.get(client_order_id, []))
+
+    def open_position(self, position: Position) -> int:
+        """Store a new position; return its id."""
+        self._next_position += 1
+        pid = self._next_position
+        self.positions[pid] = dataclasses.replace(position, id=pid)
+        if position.closed_at is None:
+            self._open_by_symbol.setdefault(position.symbol, {})[pid] = None
+        return pid
+
+    def get_position(self, position_id: int) -> Position | None:
+        """One position."""
+        return self.positions.get(position_id)
+
+    def open_positions(self, symbol: str | None = None) -> list[Position]:
+        """Positions not closed yet."""
+        if symbol is not None:
+            return [self.positions[pid] for pid in self._open_by_symbol.get(symbol, ())]
+        return [self.positions[pid] for ids in self._open_by_symbol.values() for pid in ids]
+
+    def update_position(self, position_id: int, **fields: Any) -> None:
+        """Update fields of one position."""
+        if position_id not in self.positions:
+            raise KeyError(f"no {self.mode} position {position_id}")
+        if fields.pop("exiting", None) is False:
+            self.exiting.discard(position_id)
+        values = {k: v for k, v in fields.items() if k in _POSITION_FIELDS}
+        updated = dataclasses.replace(self.positions[position_id], **values)
+        self.positions[position_id] = updated
+        if updated.closed_at is not None:
+            self._open_by_symbol.get(updated.symbol, {}).pop(position_id, None)
+
+    def claim_exit(self, position_id: int) -> bool:
+        """True for the first claimant of an open position."""
+        position = self.positions.get(position_id)
+        if position is None or position.closed_at is not None or position_id in self.exiting:
+            return False
+        self.exiting.add(position_id)
+        return True
+
+    def release_exit(self, position_id: int) -> None:
+        """Give up an exit claim."""
+        self.exiting.discard(position_id)
+
+    def is_exiting(self, position_id: int) -> bool:
+        """True while an exit claim is held."""
+        return position_id in self.exiting
+
+    def close_position(
+        self,
+        position_id: int,
+        *,
+        closed_at: int,
+        exit_price: Decimal,
+        exit_reason: str,
+        realized_pnl: Decimal,
+        fees_paid: Decimal,
+    ) -> None:
+        """Mark a position closed."""
+        self.update_position(
+            position_id,
+            closed_at=closed_at,
+            exit_price=exit_price,
+            exit_reason=exit_reason,
+            realized_pnl=realized_pnl,
+            fees_paid=fees_paid,
+        )
+        self.exiting.discard(position_id)
+
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep an event in memory."""
+        self.events.append({"kind": kind, "message": message, "level": level, **(details or {})})

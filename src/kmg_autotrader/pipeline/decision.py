@@ -1,0 +1,156 @@
+"""The one decision path, shared by the live autopilot and the backtester.
+
+``signals Decision → record → advisor → risk → execution`` for an entry candidate, and
+``signals Decision → record → exit every open position of the symbol`` for an exit signal.
+Exits do not go through the advisor or the risk gate: like the mental stop-loss and
+take-profit they only ever reduce exposure, and a kill switch must never keep a position open.
+
+Nothing here knows whether it runs live or on simulated time: the clock, the exchange and the
+stores live in the objects it is handed. A backtest is fast because it calls :meth:`process`
+only on candles where something can happen, never because this path is shortened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from loguru import logger
+
+from kmg_autotrader.domain import AdvisorDecision, Candidate, MarketInfo, RiskDecision
+from kmg_autotrader.execution.manager import ExecutionReport
+from kmg_autotrader.pipeline.feedback import PositionFeedback
+from kmg_autotrader.pipeline.ports import (
+    AdvisorMode,
+    AdvisorStage,
+    DecisionRecorder,
+    Executor,
+    PortfolioStateSource,
+    RiskGate,
+)
+from kmg_autotrader.pipeline.recorder import NullRecorder
+from kmg_autotrader.signals.engine import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOutcome:
+    """Everything one decision led to.
+
+    ``candidate`` is the entry as it reached the risk gate (after the advisor);
+    ``stage`` names where the walk stopped: ``nothing`` | ``advisor`` | ``risk`` | ``executed``
+    for an entry, ``exit`` when an exit signal was acted on, ``no_position`` when it was not.
+    """
+
+    decision: Decision
+    stage: str
+    candidate: Candidate | None = None
+    advice: AdvisorDecision | None = None
+    risk: RiskDecision | None = None
+    execution: ExecutionReport | None = None
+    exits: tuple[ExecutionReport, ...] = ()
+    signal_id: int | None = None
+
+    @property
+    def orders(self) -> tuple[object, ...]:
+        """Every order sent for this decision (entry and exits)."""
+        out: list[object] = []
+        if self.execution is not None:
+            out.extend(self.execution.orders)
+        for report in self.exits:
+            out.extend(report.orders)
+        return tuple(out)
+
+
+class DecisionPipeline:
+    """Walks one signals :class:`~kmg_autotrader.signals.engine.Decision` through the stages.
+
+    ``risk``: the risk manager; ``executor``: the execution manager (paper or live);
+    ``portfolio``: builds the portfolio state the risk manager judges against (called only when
+    there is a candidate); ``advisor`` and ``advisor_mode``: the LLM second opinion (``off``
+    skips it); ``recorder``: where verdicts are stored (nothing by default).
+    """
+
+    def __init__(
+        self,
+        risk: RiskGate,
+        executor: Executor,
+        portfolio: PortfolioStateSource,
+        *,
+        advisor: AdvisorStage | None = None,
+        advisor_mode: AdvisorMode = "off",
+        recorder: DecisionRecorder | None = None,
+        feedback: PositionFeedback | None = None,
+    ) -> None:
+        if advisor_mode != "off" and advisor is None:
+            raise ValueError(f"advisor mode {advisor_mode!r} needs an advisor")
+        self.risk = risk
+        self.executor = executor
+        self.portfolio = portfolio
+        self.advisor = advisor
+        self.advisor_mode: AdvisorMode = advisor_mode
+        self.recorder: DecisionRecorder = recorder or NullRecorder()
+        self.feedback = feedback
+
+    async def process(
+        self, decision: Decision, *, market: MarketInfo, now_ms: int
+    ) -> PipelineOutcome:
+        """Act on ``decision`` for ``market`` at ``now_ms`` (the clock's time, at or after
+        ``decision.decided_at``). Returns what each stage decided."""
+        if now_ms < decision.decided_at:
+            raise ValueError(
+                f"{decision.symbol}: decision of {decision.decided_at} processed at {now_ms}"
+            )
+        if decision.is_empty:
+            return PipelineOutcome(decision, "nothing")
+        signal_id = self.recorder.record_signal(decision)
+        if decision.exit is not None:
+            return await self._exit(decision, signal_id)
+        if decision.candidate is None:  # an entry the filters rejected: recorded, nothing else
+            return PipelineOutcome(decision, "nothing", signal_id=signal_id)
+        return await self._entry(decision, decision.candidate, market, now_ms, signal_id)
+
+    async def _entry(
+        self,
+        decision: Decision,
+        candidate: Candidate,
+        market: MarketInfo,
+        now_ms: int,
+        signal_id: int | None,
+    ) -> PipelineOutcome:
+        advice: AdvisorDecision | None = None
+        if self.advisor is not None and self.advisor_mode != "off":
+            advice = await self.advisor.review(candidate)
+            advised = self.advisor.apply(candidate, advice, self.advisor_mode)
+            self.recorder.record_advice(candidate, advice, signal_id, vetoed=advised is None)
+            if advised is None:
+                logger.info("pipeline: {} candidate vetoed by the advisor", candidate.symbol)
+                return PipelineOutcome(decision, "advisor", candidate, advice, signal_id=signal_id)
+            candidate = advised
+        risk = self.risk.evaluate(candidate, self.portfolio(now_ms), market)
+        self.recorder.record_risk(risk, signal_id)
+        if not risk.approved or risk.intent is None:
+            logger.debug("pipeline: {} rejected by risk: {}", candidate.symbol, risk.reason_code)
+            return PipelineOutcome(decision, "risk", candidate, advice, risk, signal_id=signal_id)
+        report = await self.executor.execute(risk.intent)
+        self.recorder.record_execution(report, signal_id)
+        if self.feedback is not None:
+            self.feedback.entry_sent(candidate.symbol, report.position_id, report.status)
+        return PipelineOutcome(
+            decision, "executed", candidate, advice, risk, report, signal_id=signal_id
+        )
+
+    async def _exit(self, decision: Decision, signal_id: int | None) -> PipelineOutcome:
+        exit_candidate = decision.exit
+        assert exit_candidate is not None
+        positions = self.executor.store.open_positions(decision.symbol)
+        if not positions:
+            return PipelineOutcome(decision, "no_position", signal_id=signal_id)
+        price = Decimal(str(exit_candidate.price))
+        reports: list[ExecutionReport] = []
+        for position in positions:
+            if position.id is None:
+                continue
+            report = await self.executor.exit_position(position.id, "signal", intended_price=price)
+            self.recorder.record_execution(report, signal_id)
+            reports.append(report)
+        return PipelineOutcome(decision, "exit", exits=tuple(reports), signal_id=signal_id)

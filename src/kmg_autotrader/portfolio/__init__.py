@@ -1,0 +1,6 @@
+"""Portfolio: positions derived from fills, equity marking."""
+
+from kmg_autotrader.portfolio.equity import mark_equity
+from kmg_autotrader.portfolio.positions import PositionFigures, atr_levels, figures_from_fills
+
+__all__ = ["PositionFigures", "atr_levels", "figures_from_fills", "mark_equity"]

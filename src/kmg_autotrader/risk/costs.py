@@ -1,0 +1,37 @@
+"""Trading costs: round-trip fees by execution mode, slippage, and the fee-adjusted edge rule."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kmg_autotrader.domain import ExecutionMode, MarketInfo
+from kmg_autotrader.risk.params import RiskParams
+
+_BPS = Decimal(10_000)
+
+
+def entry_fee_rate(market: MarketInfo, mode: ExecutionMode) -> Decimal:
+    """Fee of the entry fill: maker for a limit entry, taker for a market order."""
+    return market.maker_fee if mode is ExecutionMode.LIMIT_BRACKET else market.taker_fee
+
+
+def round_trip_fees(market: MarketInfo, mode: ExecutionMode) -> Decimal:
+    """Fees of entering and leaving once, as a fraction of notional.
+
+    The exit may be a triggered stop (a taker order) in every mode, so it is counted as taker.
+    """
+    return entry_fee_rate(market, mode) + market.taker_fee
+
+
+def slippage_rate(params: RiskParams) -> Decimal:
+    """Expected slippage of one fill, as a fraction."""
+    return Decimal(str(params.slippage_bps)) / _BPS
+
+
+def required_edge(market: MarketInfo, mode: ExecutionMode, params: RiskParams) -> Decimal:
+    """The move a trade must expect to be worth it: fees + slippage both ways + a margin."""
+    return (
+        round_trip_fees(market, mode)
+        + 2 * slippage_rate(params)
+        + Decimal(str(params.fee_safety_margin))
+    )

@@ -1,0 +1,200 @@
+"""Entries: every gate in a fixed order, then ATR-based sizing clamped by every cap.
+
+The size is the amount that loses ``risk_per_trade_percent`` of equity between entry and
+stop, then clamped by the position cap, the exposure cap and free cash, rounded down to the
+exchange's step and checked against its minimums. Each clamp is written down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from kmg_autotrader.domain import ExecutionMode, MarketInfo, Mode, OrderIntent, RiskDecision, Side
+from kmg_autotrader.risk import costs, rules, sizing
+from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
+from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.portfolio_state import PortfolioState
+from kmg_autotrader.risk.rules import Rejection
+from kmg_autotrader.risk.state import RiskState
+
+FeeGate = Callable[[DecisionDraft, RiskParams, MarketInfo], Rejection | None]
+Sizer = Callable[
+    [DecisionDraft, RiskParams, PortfolioState, Decimal, MarketInfo], Decimal | Rejection
+]
+
+
+def decide_entry(
+    draft: DecisionDraft,
+    state: RiskState,
+    params: RiskParams,
+    portfolio: PortfolioState,
+    market: MarketInfo,
+    *,
+    mode: Mode,
+    signal_id: int | None,
+    fee_gate: FeeGate,
+    sizer: Sizer,
+) -> RiskDecision:
+    """Approve a sized buy, or reject it at the first gate that says no.
+
+    ``fee_gate`` and ``sizer`` are :func:`fee_edge` and :func:`size_entry` bound to the
+    execution mode (the manager passes its own methods, which a research subclass may wrap).
+    """
+    candidate, now = draft.candidate, draft.now_ms
+    symbol = candidate.symbol
+    in_flight = rules.pending_entries(state, portfolio, params, now)
+    open_count = len(portfolio.positions) + len(in_flight)
+    exposure = portfolio.exposure + sum(in_flight.values(), Decimal(0))
+    draft.checks.update(entries_in_flight=len(in_flight), exposure_with_in_flight=exposure)
+    gates: list[Callable[[], Rejection | None]] = [
+        lambda: rules.check_drawdown_breaker(state),
+        lambda: rules.check_daily_kill_switch(state),
+        lambda: rules.check_daily_trade_limit(state, params),
+        lambda: rules.check_not_in_position(symbol, portfolio, state, params, now),
+        lambda: rules.check_max_positions(open_count, params),
+        lambda: rules.check_loss_cooldown(symbol, state, params, now),
+        lambda: rules.check_symbol_cooldown(symbol, state, params, now),
+        lambda: fee_gate(draft, params, market),
+        lambda: rules.check_exposure_room(portfolio.equity, exposure, params),
+    ]
+    for gate in gates:
+        rejection = gate()
+        if rejection:
+            return draft.reject(rejection)
+    sized = sizer(draft, params, portfolio, exposure, market)
+    if isinstance(sized, Rejection):
+        return draft.reject(sized)
+    price = to_decimal(candidate.price)
+    intent = OrderIntent(
+        mode=mode,
+        symbol=symbol,
+        side=Side.BUY,
+        amount=sized,
+        price=price,
+        stop_loss=_optional_decimal(candidate.stop_loss),
+        take_profit=_optional_decimal(candidate.take_profit),
+        created_at=now,
+        reason=f"{candidate.strategy} entry",
+        signal_id=signal_id,
+    )
+    return draft.approve(intent, f"buy {sized} {market.base} at {price} (cost {sized * price:.2f})")
+
+
+def _optional_decimal(value: float | None) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+def fee_edge(
+    draft: DecisionDraft, params: RiskParams, market: MarketInfo, execution_mode: ExecutionMode
+) -> Rejection | None:
+    """The fee-adjusted edge rule, with its figures recorded in the checks."""
+    candidate = draft.candidate
+    expected = to_decimal(candidate.expected_move)
+    if expected <= 0 and candidate.take_profit is not None:
+        # no explicit expectation: the distance to the take-profit is the move aimed for
+        price = to_decimal(candidate.price)
+        expected = (to_decimal(candidate.take_profit) - price) / price
+    required = costs.required_edge(market, execution_mode, params)
+    draft.checks.update(
+        expected_move=expected,
+        round_trip_fees=costs.round_trip_fees(market, execution_mode),
+        slippage_round_trip=2 * costs.slippage_rate(params),
+        fee_safety_margin=to_decimal(params.fee_safety_margin),
+        required_edge=required,
+    )
+    return rules.check_fee_edge(expected, required)
+
+
+def size_entry(
+    draft: DecisionDraft,
+    params: RiskParams,
+    portfolio: PortfolioState,
+    exposure: Decimal,
+    market: MarketInfo,
+    execution_mode: ExecutionMode,
+) -> Decimal | Rejection:
+    """ATR-based (or fixed-stake) size, clamped by every cap, rounded down, checked against
+    the minimums."""
+    price = to_decimal(draft.candidate.price)
+    amount = _target_amount(draft, params, portfolio.equity, price)
+    caps = sizing.entry_caps(
+        equity=portfolio.equity,
+        cash=portfolio.cash,
+        exposure=exposure,
+        price=price,
+        max_position=to_decimal(params.max_position_percent),
+        max_exposure=to_decimal(params.max_total_exposure_percent),
+        entry_cost_rate=costs.entry_fee_rate(market, execution_mode) + costs.slippage_rate(params),
+    )
+    binding: sizing.SizeCap | None = None
+    for cap in caps:
+        draft.checks[f"cap_{cap.code.value.lower()}"] = cap.max_amount
+        if amount > cap.max_amount:
+            draft.adjustments.append(
+                f"size capped by {cap.label}: {amount:.8g} → {cap.max_amount:.8g} {market.base}"
+            )
+            amount, binding = cap.max_amount, cap
+    rounded = sizing.round_down(amount, market.amount_step)
+    if rounded != amount:
+        draft.adjustments.append(
+            f"rounded down to amount step {market.amount_step}: {amount:.8g} → {rounded} "
+            f"{market.base}"
+        )
+    draft.checks.update(amount=rounded, cost=rounded * price)
+    shortfall = rules.check_minimums(rounded, price, market)
+    if shortfall is None:
+        return rounded
+    if params.allow_min_size_adjust:
+        return adjust_to_minimum(draft, rounded, price, market, caps, shortfall)
+    if binding is not None:
+        # a cap pushed the size under the minimum: name the cap, it is the real reason
+        return Rejection(
+            binding.code,
+            f"{binding.label} limits the size to {rounded} {market.base}, {shortfall.message}",
+        )
+    return shortfall
+
+
+def _target_amount(
+    draft: DecisionDraft, params: RiskParams, equity: Decimal, price: Decimal
+) -> Decimal:
+    """The size before caps: a fixed stake if set, else risk between entry and stop."""
+    if params.stake_amount is not None:
+        stake = to_decimal(params.stake_amount)
+        draft.checks.update(stake_amount=stake, stake_based_amount=stake / price)
+        return stake / price
+    stop_loss = draft.candidate.stop_loss
+    assert stop_loss is not None  # rules.check_candidate refuses a risk-sized entry without
+    stop = to_decimal(stop_loss)
+    risk_percent = to_decimal(params.risk_per_trade_percent)
+    amount = sizing.risk_based_amount(equity, risk_percent, price, stop)
+    draft.checks.update(
+        risk_amount=equity * risk_percent / 100,
+        stop_distance=price - stop,
+        risk_based_amount=amount,
+    )
+    return amount
+
+
+def adjust_to_minimum(
+    draft: DecisionDraft,
+    amount: Decimal,
+    price: Decimal,
+    market: MarketInfo,
+    caps: list[sizing.SizeCap],
+    shortfall: Rejection,
+) -> Decimal | Rejection:
+    """Raise the size to the market minimum, only if that still fits every cap."""
+    minimum = sizing.round_up(
+        max(market.min_amount, market.min_cost / price, market.amount_step), market.amount_step
+    )
+    for cap in caps:
+        if minimum > cap.max_amount:
+            return Rejection(
+                cap.code,
+                f"{shortfall.message}; the minimum {minimum} {market.base} would break {cap.label}",
+            )
+    draft.adjustments.append(f"raised to the market minimum: {amount} → {minimum} {market.base}")
+    draft.checks.update(amount=minimum, cost=minimum * price, adjusted_to_minimum=True)
+    return minimum

@@ -1,0 +1,360 @@
+"""The risk manager: the one gate every order passes, paper or live.
+
+``evaluate`` validates the candidate, marks equity (which may trip the breaker or the
+kill-switch), then hands entries to :mod:`.entries` (every gate, then sizing) and exits to
+:mod:`.exits` (sized to what is held, never blocked by entry-only rules). Every decision says
+why, lists each clamp it applied, and is stored when a repository is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from kmg_autotrader.domain import (
+    Candidate,
+    ExecutionMode,
+    MarketInfo,
+    Mode,
+    OrderIntent,
+    RiskDecision,
+    Side,
+)
+from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.risk import entries, rules, tracking
+from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
+from kmg_autotrader.risk.events import RiskEvent, RiskEventHandler, RiskEventKind
+from kmg_autotrader.risk.exits import decide_exit
+from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.risk.portfolio_state import PortfolioState
+from kmg_autotrader.risk.reasons import ReasonCode
+from kmg_autotrader.risk.rules import Rejection
+from kmg_autotrader.risk.state import RiskState, RiskStateStore
+from kmg_autotrader.risk.status import build_status
+from kmg_autotrader.storage.repositories import EventRepository, RiskDecisionRepository
+
+# Symbol trade times older than this cannot matter to any cooldown (max one week).
+_FORGET_AFTER_MS = 8 * tracking.DAY_MS
+
+
+class RiskManager:
+    """Approves and sizes trade candidates, or rejects them with a reason code and a message.
+
+    ``state`` is a :class:`~kmg_autotrader.risk.state.RiskStateStore`: in memory for backtests,
+    ``DbRiskStateStore`` live so the breaker, the kill-switch and the daily counters survive a
+    restart. ``decisions=None`` skips storing decisions (backtests). ``on_event`` hears breaker
+    and kill-switch events (the autopilot turns them into alerts, and flattens when asked);
+    ``event_log`` also stores them as ``events`` rows (source ``risk``).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        params: RiskParamsStore,
+        state: RiskStateStore,
+        decisions: RiskDecisionRepository | None,
+        clock: Clock,
+        execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
+        on_event: RiskEventHandler | None = None,
+        event_log: EventRepository | None = None,
+    ) -> None:
+        self._mode = mode
+        self._params = params
+        self._state = state
+        self._decisions = decisions
+        self._clock = clock
+        self._execution_mode = execution_mode
+        self._on_event = on_event
+        self._event_log = event_log
+        self._lock = threading.RLock()
+
+    # ---- the gate ----------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        candidate: Candidate,
+        portfolio: PortfolioState,
+        market: MarketInfo,
+        *,
+        signal_id: int | None = None,
+    ) -> RiskDecision:
+        """Approve (with a sized ``OrderIntent`` in ``decision.intent``) or reject a candidate.
+
+        A bug or bad data inside the rules rejects with ``INTERNAL_ERROR``: never an approval.
+        Exits read neither the parameters nor the stored state, so neither can block them.
+        """
+        with self._lock:
+            draft = DecisionDraft(candidate, self._clock.now_ms())
+            try:
+                draft.checks.update(
+                    equity=portfolio.equity,
+                    cash=portfolio.cash,
+                    exposure=portfolio.exposure,
+                    open_positions=len(portfolio.positions),
+                )
+                if candidate.side is Side.SELL:
+                    decision = self._decide_exit(draft, portfolio, market, signal_id)
+                else:
+                    decision = self._decide_entry(draft, portfolio, market, signal_id)
+            except Exception as exc:  # fail closed: an unexplained error is a "no"
+                logger.exception("risk evaluation of {} failed", candidate.symbol)
+                decision = draft.reject(
+                    Rejection(ReasonCode.INTERNAL_ERROR, f"risk evaluation failed: {exc!r}")
+                )
+            return self._store(decision, draft.checks.get("params_version"), signal_id)
+
+    def _decide_exit(
+        self,
+        draft: DecisionDraft,
+        portfolio: PortfolioState,
+        market: MarketInfo,
+        signal_id: int | None,
+    ) -> RiskDecision:
+        """Validate, then size the sell to what is held."""
+        invalid = rules.check_candidate(draft.candidate, portfolio, market)
+        if invalid:
+            return draft.reject(invalid)
+        return decide_exit(draft, portfolio, market, mode=self._mode, signal_id=signal_id)
+
+    def _decide_entry(
+        self,
+        draft: DecisionDraft,
+        portfolio: PortfolioState,
+        market: MarketInfo,
+        signal_id: int | None,
+    ) -> RiskDecision:
+        """Validate, mark equity, pass every gate, size; count an approval at once."""
+        version, params = self._params.current()
+        draft.checks["params_version"] = version
+        invalid = rules.check_candidate(
+            draft.candidate, portfolio, market, stop_required=params.stake_amount is None
+        )
+        if invalid:
+            return draft.reject(invalid)
+        state = self._state.load()
+        # Marking equity here too means the breaker cannot be skipped by a caller that
+        # forgets update_equity.
+        self._observe(state, portfolio.equity, draft.now_ms, params)
+        self._add_state_checks(draft, state, params)
+        decision = entries.decide_entry(
+            draft,
+            state,
+            params,
+            portfolio,
+            market,
+            mode=self._mode,
+            signal_id=signal_id,
+            fee_gate=self._fee_edge,
+            sizer=self._size_entry,
+        )
+        if decision.approved:
+            self._note_approved_entry(state, decision.intent, draft.now_ms)
+        return decision
+
+    def _fee_edge(
+        self, draft: DecisionDraft, params: RiskParams, market: MarketInfo
+    ) -> Rejection | None:
+        """The fee-adjusted edge gate at this manager's execution mode."""
+        return entries.fee_edge(draft, params, market, self._execution_mode)
+
+    def _size_entry(
+        self,
+        draft: DecisionDraft,
+        params: RiskParams,
+        portfolio: PortfolioState,
+        exposure: Decimal,
+        market: MarketInfo,
+    ) -> Decimal | Rejection:
+        """The entry size at this manager's execution mode (fees in the cash cap)."""
+        return entries.size_entry(draft, params, portfolio, exposure, market, self._execution_mode)
+
+    # ---- records -----------------------------------------------------------------------------
+
+    def _store(
+        self, decision: RiskDecision, version: int | None, signal_id: int | None
+    ) -> RiskDecision:
+        """Store the decision (when a repository is given) and link the intent to its row."""
+        level = "INFO" if decision.approved else "DEBUG"
+        logger.log(
+            level,
+            "risk {} {} {}: {} {}",
+            decision.reason_code,
+            decision.side.value,
+            decision.symbol,
+            decision.message,
+            "; ".join(decision.adjustments),
+        )
+        if self._decisions is None:
+            return decision
+        decision_id = self._decisions.add(
+            self._mode,
+            decision,
+            signal_id=signal_id,
+            params_version=version,
+            created_at=decision.timestamp,
+        )
+        if decision.intent is None:
+            return decision
+        intent = dataclasses.replace(decision.intent, risk_decision_id=decision_id)
+        return dataclasses.replace(decision, intent=intent)
+
+    def _add_state_checks(self, draft: DecisionDraft, state: RiskState, params: RiskParams) -> None:
+        draft.checks.update(
+            peak_equity=state.peak_equity,
+            drawdown_percent=tracking.drawdown_percent(state.peak_equity, draft.checks["equity"]),
+            max_drawdown_percent=params.max_drawdown_percent,
+            day_start_equity=state.day_start_equity,
+            daily_loss_percent=tracking.daily_loss_percent(
+                state.day_start_equity, draft.checks["equity"]
+            ),
+            trades_today=state.trades_today,
+        )
+
+    def _note_approved_entry(self, state: RiskState, intent: OrderIntent, now: int) -> None:
+        """Count an approved entry at once (conservative: an order in flight is a trade)."""
+        state.trades_today += 1
+        state.pending_entries[intent.symbol] = now
+        state.pending_costs[intent.symbol] = intent.amount * intent.price
+        state.last_entry_ms[intent.symbol] = now
+        self._state.save(state, ("day", "symbols"))
+
+    def _observe(self, state: RiskState, equity: Decimal, at_ms: int, params: RiskParams) -> None:
+        changed, events = tracking.observe_equity(state, equity, at_ms, params)
+        if changed:
+            self._state.save(state, changed)
+        for event in events:
+            self._emit(event)
+
+    def _emit(self, event: RiskEvent) -> None:
+        """Log, store and announce an event; a failure here never undoes the state change."""
+        logger.warning("risk event {}: {}", event.kind.value, event.message)
+        try:
+            if self._event_log is not None:
+                level = "info" if event.kind is RiskEventKind.BREAKER_CLEARED else "critical"
+                self._event_log.add(
+                    self._mode,
+                    event.kind.value,
+                    event.message,
+                    level=level,
+                    source="risk",
+                    details={**event.details, "flatten": event.flatten},
+                    created_at=event.at_ms,
+                )
+            if self._on_event is not None:
+                self._on_event(event)
+        except Exception:  # an alert failure must not undo a tripped breaker
+            logger.exception("risk event delivery failed for {}", event.kind.value)
+
+    # ---- what the rest of the bot tells the manager ------------------------------------------
+
+    def update_equity(self, equity: Decimal | float, at_ms: int) -> None:
+        """Record marked-to-market equity (cash + open positions at the last price).
+
+        Tracks the peak and the UTC day's starting equity; trips the drawdown breaker and the
+        daily kill-switch when their limits are reached.
+        """
+        with self._lock:
+            _, params = self._params.current()
+            self._observe(self._state.load(), to_decimal(equity), at_ms, params)
+
+    def record_entry(self, symbol: str, at_ms: int) -> None:
+        """An entry filled at ``at_ms`` (pass the position's open time where known).
+
+        It counts toward today's trades unless its approval already did, it was on an earlier
+        UTC day, or this same entry (symbol and time) was recorded before — so re-reporting
+        open positions after a restart does not inflate the daily counter.
+        """
+        with self._lock:
+            state = self._state.load()
+            changed = tracking.roll_day(state, max(at_ms, self._clock.now_ms()), None) | {
+                "day",
+                "symbols",
+            }
+            state.pending_costs.pop(symbol, None)
+            approved = state.pending_entries.pop(symbol, None) is not None
+            seen = state.last_entry_ms.get(symbol) == at_ms
+            if not approved and not seen and tracking.utc_day(at_ms) == state.day:
+                state.trades_today += 1
+            state.last_entry_ms[symbol] = max(at_ms, state.last_entry_ms.get(symbol, 0))
+            self._state.save(state, changed)
+
+    def cancel_entry(self, symbol: str) -> None:
+        """An approved entry will not fill (refused or cancelled): free its slot and exposure.
+
+        It still counts toward today's trades and the symbol's cooldown.
+        """
+        with self._lock:
+            state = self._state.load()
+            if state.pending_entries.pop(symbol, None) is not None:
+                state.pending_costs.pop(symbol, None)
+                self._state.save(state, ("day",))
+
+    def record_trade_closed(self, symbol: str, pnl: Decimal | float, at_ms: int) -> None:
+        """A position closed at ``at_ms`` with realised ``pnl`` (quote).
+
+        A loss starts the longer cooldown. The PnL adds to today's figure only for a close on
+        this UTC day, and only once for the same symbol and time.
+        """
+        with self._lock:
+            state = self._state.load()
+            now = max(at_ms, self._clock.now_ms())
+            changed = tracking.roll_day(state, now, None) | {"day", "symbols"}
+            profit = to_decimal(pnl)
+            seen = state.last_exit_ms.get(symbol) == at_ms
+            if not seen and tracking.utc_day(at_ms) == state.day:
+                state.realized_pnl_today += profit
+            state.pending_entries.pop(symbol, None)
+            state.pending_costs.pop(symbol, None)
+            state.last_exit_ms[symbol] = max(at_ms, state.last_exit_ms.get(symbol, 0))
+            if profit < 0:
+                state.last_loss_ms[symbol] = max(at_ms, state.last_loss_ms.get(symbol, 0))
+            _forget_old(state, now)
+            self._state.save(state, changed)
+
+    def resume(self, source: str) -> bool:
+        """Clear a tripped drawdown breaker; the peak restarts at the last equity seen.
+
+        Returns False when the breaker was not tripped. The daily kill-switch is not cleared
+        by this: it ends with the UTC day.
+        """
+        with self._lock:
+            state = self._state.load()
+            if not state.breaker_tripped:
+                return False
+            now = self._clock.now_ms()
+            state.breaker_tripped = False
+            state.breaker_cleared_at = now
+            state.breaker_cleared_by = source[:64]
+            # Without a new baseline the next equity update would trip the breaker again.
+            state.peak_equity = state.last_equity
+            self._state.save(state, ("breaker", "equity"))
+            self._emit(
+                RiskEvent(
+                    RiskEventKind.BREAKER_CLEARED,
+                    f"Drawdown breaker cleared by {source}; peak reset to {state.last_equity}",
+                    now,
+                    details={"source": source},
+                )
+            )
+            return True
+
+    def status(self) -> dict[str, Any]:
+        """Breaker, kill-switch, daily counters and cooldowns, for the dashboard and health."""
+        with self._lock:
+            version, params = self._params.current()
+            return build_status(
+                self._mode, version, params, self._state.load(), self._clock.now_ms()
+            )
+
+
+def _forget_old(state: RiskState, now: int) -> None:
+    """Drop trade times too old to matter, so the stored state stays small."""
+    horizon = now - _FORGET_AFTER_MS
+    for times in (state.last_entry_ms, state.last_exit_ms, state.last_loss_ms):
+        for symbol in [s for s, t in times.items() if t < horizon]:
+            del times[symbol]

@@ -1,0 +1,242 @@
+"""Runtime-editable risk parameters: one validated model, versioned in the database.
+
+Units, so that a number on the dashboard always means one thing:
+
+* ``max_position_percent`` and ``max_total_exposure_percent`` are *fractions* of equity
+  (0.2 = 20 %), like the ``MAX_POSITION_PERCENT`` setting they start from;
+* ``risk_per_trade_percent``, ``max_drawdown_percent`` and ``daily_loss_limit_percent`` are
+  *percent* (5.0 = 5 %), like the ``MAX_DRAWDOWN`` setting;
+* ``slippage_bps`` is basis points per fill; ``fee_safety_margin`` is a fraction of notional.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kmg_autotrader.storage.repositories import RiskParamsRepository
+
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+class _RiskSettings(Protocol):
+    """The part of ``Settings`` the defaults come from."""
+
+    max_position_percent: float
+    max_drawdown: float
+
+
+class RiskParams(BaseModel):
+    """Every rule's parameter. Ranges are enforced; cross-field rules are checked as a whole."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- sizing and exposure --------------------------------------------------------------------
+    max_position_percent: float = Field(
+        0.2, gt=0, le=1, description="hard cap of one position, fraction of equity (0.2 = 20 %)"
+    )
+    risk_per_trade_percent: float = Field(
+        1.0, gt=0, le=10, description="equity risked between entry and stop, percent"
+    )
+    max_open_positions: int = Field(3, ge=1, le=100, description="open positions at most")
+    max_total_exposure_percent: float = Field(
+        0.8, gt=0, le=1, description="all positions together, fraction of equity"
+    )
+    stake_amount: float | None = Field(
+        None,
+        gt=0,
+        le=1e12,
+        description="fixed quote amount per entry instead of risk-based sizing (still capped)",
+    )
+    allow_min_size_adjust: bool = Field(
+        False, description="raise a size below the market minimum up to it if every cap allows"
+    )
+
+    # --- cooldowns ------------------------------------------------------------------------------
+    cooldown_minutes: int = Field(
+        30, ge=0, le=_WEEK_MINUTES, description="no new entry in a symbol after a trade"
+    )
+    cooldown_after_loss_minutes: int = Field(
+        120, ge=0, le=_WEEK_MINUTES, description="no new entry in a symbol after a losing trade"
+    )
+
+    # --- breakers -------------------------------------------------------------------------------
+    max_drawdown_percent: float = Field(
+        5.0, gt=0, le=100, description="drawdown from the equity peak that stops entries, percent"
+    )
+    daily_loss_limit_percent: float = Field(
+        3.0, gt=0, le=100, description="loss from the UTC day's starting equity, percent"
+    )
+    flatten_on_daily_loss: bool = Field(
+        False, description="also ask to close every position when the daily kill-switch trips"
+    )
+    max_trades_per_day: int = Field(20, ge=1, le=10_000, description="entries per UTC day")
+    pending_entry_minutes: int = Field(
+        60, ge=1, le=24 * 60, description="an approved, unfilled entry blocks its symbol this long"
+    )
+
+    # --- costs ----------------------------------------------------------------------------------
+    slippage_bps: float = Field(5.0, ge=0, le=500, description="expected slippage per fill, bps")
+    fee_safety_margin: float = Field(
+        0.001, ge=0, le=0.1, description="extra edge over fees and slippage, fraction"
+    )
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> RiskParams:
+        if self.cooldown_after_loss_minutes < self.cooldown_minutes:
+            raise ValueError(
+                "cooldown_after_loss_minutes must be >= cooldown_minutes "
+                f"({self.cooldown_after_loss_minutes} < {self.cooldown_minutes})"
+            )
+        if self.max_position_percent > self.max_total_exposure_percent:
+            raise ValueError(
+                "max_position_percent must be <= max_total_exposure_percent "
+                f"({self.max_position_percent} > {self.max_total_exposure_percent})"
+            )
+        return self
+
+    @classmethod
+    def from_settings(cls, settings: _RiskSettings, **overrides: Any) -> RiskParams:
+        """Defaults taken from ``MAX_POSITION_PERCENT`` and ``MAX_DRAWDOWN``.
+
+        The exposure cap is raised to the position cap if needed, so any valid setting works.
+        """
+        values: dict[str, Any] = {
+            "max_position_percent": settings.max_position_percent,
+            "max_drawdown_percent": settings.max_drawdown,
+        }
+        default_exposure = cls.model_fields["max_total_exposure_percent"].default
+        values["max_total_exposure_percent"] = max(
+            default_exposure, float(settings.max_position_percent)
+        )
+        values.update(overrides)
+        return validate_params(values)
+
+
+# Which field a cross-field rule belongs to, so every error names a field.
+_CROSS_FIELD_OWNERS = {
+    "cooldown_after_loss_minutes must": "cooldown_after_loss_minutes",
+    "max_position_percent must": "max_position_percent",
+}
+
+
+class RiskParamsError(Exception):
+    """An invalid change: ``errors`` holds one ``{"field", "message"}`` per bad field."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        loc = [str(part) for part in error.get("loc", ())]
+        name = loc[0] if loc else ""
+        if not name:
+            name = next(
+                (f for prefix, f in _CROSS_FIELD_OWNERS.items() if message.startswith(prefix)),
+                "__root__",
+            )
+        errors.append({"field": name, "message": message})
+    return errors
+
+
+def validate_params(values: dict[str, Any]) -> RiskParams:
+    """A validated model, or :class:`RiskParamsError` listing every bad field."""
+    try:
+        return RiskParams.model_validate(values)
+    except ValidationError as exc:
+        raise RiskParamsError(_field_errors(exc)) from None
+
+
+class RiskParamsStore:
+    """The current risk parameters and their history.
+
+    With a repository every read asks the database for the newest version, so a change made
+    by the dashboard (another process, maybe) applies to the very next decision. Without one
+    (backtests) the parameters live in memory. Version 0 means "the defaults, never stored".
+    """
+
+    def __init__(self, repo: RiskParamsRepository | None, defaults: RiskParams) -> None:
+        self._repo = repo
+        self._defaults = defaults
+        self._version = 0
+        self._params = defaults
+        self._history: list[dict[str, Any]] = []
+
+    def current(self) -> tuple[int, RiskParams]:
+        """The newest version number and its parameters."""
+        if self._repo is None:
+            return self._version, self._params
+        row = self._repo.latest()
+        if row is None:
+            return 0, self._defaults
+        version = int(row["version"])
+        if version != self._version:
+            self._version, self._params = version, self._load_stored(row)
+        return self._version, self._params
+
+    def _load_stored(self, row: dict[str, Any]) -> RiskParams:
+        """A stored version, merged over the defaults (fields added later get their default)."""
+        stored = {k: v for k, v in dict(row["params"]).items() if k in RiskParams.model_fields}
+        try:
+            return validate_params({**self._defaults.model_dump(), **stored})
+        except RiskParamsError as exc:
+            # A stored row should never be invalid; if it is, refuse to guess looser limits.
+            logger.error("stored risk parameters v{} are invalid: {}", row["version"], exc)
+            raise
+
+    def update(
+        self, changes: dict[str, Any], *, source: str, comment: str = ""
+    ) -> tuple[int, RiskParams]:
+        """Merge ``changes`` over the current parameters, validate the whole, store a version.
+
+        Raises :class:`RiskParamsError` (nothing stored, current parameters untouched) when any
+        field is unknown or invalid, or a cross-field rule fails.
+        """
+        _, current = self.current()
+        unknown = [
+            {"field": str(name), "message": "unknown risk parameter"}
+            for name in changes
+            if name not in RiskParams.model_fields
+        ]
+        known = {k: v for k, v in changes.items() if k in RiskParams.model_fields}
+        try:
+            params = validate_params({**current.model_dump(), **known})
+        except RiskParamsError as exc:
+            raise RiskParamsError(unknown + exc.errors) from None
+        if unknown:
+            raise RiskParamsError(unknown)
+        source = (source or "unknown")[:64]
+        if self._repo is None:
+            self._version += 1
+            self._params = params
+            self._history.insert(0, self._history_row(self._version, params, source, comment))
+        else:
+            version = self._repo.add(params.model_dump(), source=source, comment=comment)
+            self._version, self._params = version, params
+        logger.info("risk parameters v{} set by {}: {}", self._version, source, known)
+        return self._version, params
+
+    @staticmethod
+    def _history_row(version: int, params: RiskParams, source: str, comment: str) -> dict[str, Any]:
+        from kmg_autotrader.domain.clock import now_ms
+
+        return {
+            "version": version,
+            "params": params.model_dump(),
+            "source": source,
+            "comment": comment,
+            "created_at": now_ms(),
+        }
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Stored versions, newest first: ``{version, params, source, comment, created_at}``."""
+        if self._repo is None:
+            return [dict(row) for row in self._history[:limit]]
+        keys = ("version", "params", "source", "comment", "created_at")
+        return [{k: row[k] for k in keys} for row in self._repo.history(limit)]

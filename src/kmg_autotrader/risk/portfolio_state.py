@@ -1,0 +1,87 @@
+"""The portfolio as the risk manager sees it: equity marked to market, cash, holdings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from kmg_autotrader.domain import Balance, Position
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """One open long: ``amount`` of base bought at ``entry_price``, last seen at ``last_price``."""
+
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal
+    last_price: Decimal
+
+    @property
+    def value(self) -> Decimal:
+        """Market value in quote currency at the last price."""
+        return self.amount * self.last_price
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """What the account holds right now.
+
+    ``equity`` is marked to market (cash plus open positions at their last price, not only
+    closed trades). ``cash`` is the *free* quote balance. ``holdings`` maps a base currency
+    (``"BTC"``) to the amount held in total — including what the bot's own resting exit order
+    (a take-profit) reserves, which the execution layer cancels before it sells: a sell never
+    exceeds it. ``positions`` are the bot's open longs by symbol; ``last_prices`` maps symbols
+    to their last price.
+    """
+
+    equity: Decimal
+    cash: Decimal
+    positions: Mapping[str, OpenPosition] = field(default_factory=dict)
+    holdings: Mapping[str, Decimal] = field(default_factory=dict)
+    last_prices: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def exposure(self) -> Decimal:
+        """Market value of every open position, in quote currency."""
+        return sum((p.value for p in self.positions.values()), Decimal(0))
+
+    @classmethod
+    def from_account(
+        cls,
+        balances: Iterable[Balance],
+        positions: Iterable[Position],
+        prices: Mapping[str, Decimal],
+        quote: str,
+    ) -> PortfolioState:
+        """Build the state from balances, open positions and last prices (``"BTC/USDT"`` keys).
+
+        Equity counts every balance's *total* at its last price; a currency without a price is
+        left out (it cannot be valued). A position without a price is valued at its entry.
+        """
+        by_currency = {b.currency: b for b in balances}
+        cash_balance = by_currency.get(quote)
+        equity = cash_balance.total if cash_balance else Decimal(0)
+        holdings: dict[str, Decimal] = {}
+        for currency, balance in by_currency.items():
+            if currency == quote:
+                continue
+            holdings[currency] = balance.total
+            price = prices.get(f"{currency}/{quote}")
+            if price is not None:
+                equity += balance.total * price
+        open_positions = {
+            p.symbol: OpenPosition(
+                p.symbol, p.amount, p.entry_price, prices.get(p.symbol, p.entry_price)
+            )
+            for p in positions
+            if p.is_open and p.amount > 0
+        }
+        return cls(
+            equity=equity,
+            cash=cash_balance.free if cash_balance else Decimal(0),
+            positions=open_positions,
+            holdings=holdings,
+            last_prices=dict(prices),
+        )

@@ -1,0 +1,88 @@
+"""Size arithmetic: precision rounding, ATR-based risk sizing, caps expressed as amounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
+
+from kmg_autotrader.risk.reasons import ReasonCode
+
+_HUNDRED = Decimal(100)
+
+
+def round_down(amount: Decimal, step: Decimal) -> Decimal:
+    """``amount`` rounded down to a multiple of ``step`` (never up: no dust, no overspend)."""
+    if amount <= 0:
+        return Decimal(0)
+    return (amount / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def round_up(amount: Decimal, step: Decimal) -> Decimal:
+    """``amount`` rounded up to a multiple of ``step``."""
+    if amount <= 0:
+        return Decimal(0)
+    return (amount / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def risk_based_amount(
+    equity: Decimal, risk_percent: Decimal, price: Decimal, stop: Decimal
+) -> Decimal:
+    """Amount whose loss from ``price`` down to ``stop`` is ``risk_percent`` of equity."""
+    return equity * risk_percent / _HUNDRED / (price - stop)
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCap:
+    """An upper bound on the amount, with the rule it comes from."""
+
+    code: ReasonCode
+    label: str  # e.g. "MAX_POSITION_PERCENT 0.2"
+    max_amount: Decimal
+
+
+def entry_caps(
+    *,
+    equity: Decimal,
+    cash: Decimal,
+    exposure: Decimal,
+    price: Decimal,
+    max_position: Decimal,
+    max_exposure: Decimal,
+    entry_cost_rate: Decimal,
+) -> list[SizeCap]:
+    """The hard caps of an entry: one position, all positions together, free cash.
+
+    ``entry_cost_rate`` is the fee plus slippage of the entry fill, so the cash cap covers them.
+    Divisions round toward zero, so a size at a cap never exceeds it by a rounding error.
+    """
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_FLOOR
+        return _caps(equity, cash, exposure, price, max_position, max_exposure, entry_cost_rate)
+
+
+def _caps(
+    equity: Decimal,
+    cash: Decimal,
+    exposure: Decimal,
+    price: Decimal,
+    max_position: Decimal,
+    max_exposure: Decimal,
+    entry_cost_rate: Decimal,
+) -> list[SizeCap]:
+    return [
+        SizeCap(
+            ReasonCode.POSITION_CAP,
+            f"MAX_POSITION_PERCENT {max_position}",
+            equity * max_position / price,
+        ),
+        SizeCap(
+            ReasonCode.MAX_EXPOSURE,
+            f"max_total_exposure_percent {max_exposure}",
+            max(Decimal(0), equity * max_exposure - exposure) / price,
+        ),
+        SizeCap(
+            ReasonCode.INSUFFICIENT_CASH,
+            f"free cash {cash}",
+            max(Decimal(0), cash) / (price * (1 + entry_cost_rate)),
+        ),
+    ]

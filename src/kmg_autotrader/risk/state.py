@@ -1,0 +1,156 @@
+"""The risk manager's memory: equity peak, breaker, daily counters, per-symbol trade times.
+
+:class:`RiskStateStore` is the interface; :class:`InMemoryRiskStateStore` serves backtests (no
+database round-trip) and :class:`DbRiskStateStore` keeps the state in ``risk_state`` rows so the
+breaker, the kill-switch and the daily counters survive a restart. The state is stored in four
+sections, and a change writes only its sections, so a ``resume`` from the dashboard (breaker
+section) is not overwritten by the trading loop's equity updates (equity section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.storage.repositories import RiskStateRepository
+
+SECTIONS = ("equity", "breaker", "day", "symbols")
+
+
+@dataclass(slots=True)
+class RiskState:
+    """Everything the rules remember between decisions (times are UTC epoch ms)."""
+
+    # equity section: marked-to-market peak, the basis of the drawdown breaker
+    peak_equity: Decimal | None = None
+    last_equity: Decimal | None = None
+    last_equity_at: int | None = None
+    # breaker section: cleared only by an explicit resume
+    breaker_tripped: bool = False
+    breaker_tripped_at: int | None = None
+    breaker_reason: str = ""
+    breaker_cleared_at: int | None = None
+    breaker_cleared_by: str = ""
+    # day section: the UTC day (days since the epoch) and its counters
+    day: int | None = None
+    day_start_equity: Decimal | None = None
+    trades_today: int = 0
+    realized_pnl_today: Decimal = Decimal(0)
+    kill_switch_tripped: bool = False
+    kill_switch_at: int | None = None
+    flatten_requested: bool = False
+    pending_entries: dict[str, int] = field(default_factory=dict)  # symbol → approved at
+    pending_costs: dict[str, Decimal] = field(default_factory=dict)  # symbol → approved cost
+    # symbols section: last entry, last exit and last losing exit per symbol
+    last_entry_ms: dict[str, int] = field(default_factory=dict)
+    last_exit_ms: dict[str, int] = field(default_factory=dict)
+    last_loss_ms: dict[str, int] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as a JSON-safe dict."""
+        return {key: _dump(getattr(self, key)) for key in _SECTION_FIELDS[name]}
+
+    def load_section(self, name: str, values: dict[str, Any]) -> None:
+        """Restore one section from :meth:`section` output (missing keys keep defaults)."""
+        for key in _SECTION_FIELDS[name]:
+            if key in values:
+                setattr(self, key, _load(key, values[key]))
+
+
+_SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "equity": ("peak_equity", "last_equity", "last_equity_at"),
+    "breaker": (
+        "breaker_tripped",
+        "breaker_tripped_at",
+        "breaker_reason",
+        "breaker_cleared_at",
+        "breaker_cleared_by",
+    ),
+    "day": (
+        "day",
+        "day_start_equity",
+        "trades_today",
+        "realized_pnl_today",
+        "kill_switch_tripped",
+        "kill_switch_at",
+        "flatten_requested",
+        "pending_entries",
+        "pending_costs",
+    ),
+    "symbols": ("last_entry_ms", "last_exit_ms", "last_loss_ms"),
+}
+_DECIMAL_FIELDS = {"peak_equity", "last_equity", "day_start_equity", "realized_pnl_today"}
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+def _load(key: str, value: Any) -> Any:
+    if key in _DECIMAL_FIELDS and value is not None:
+        return Decimal(str(value))
+    if key == "pending_costs":
+        return {str(k): Decimal(str(v)) for k, v in value.items()}
+    if isinstance(value, dict):
+        return {str(k): int(v) for k, v in value.items()}
+    return value
+
+
+class RiskStateStore(Protocol):
+    """Loads and saves :class:`RiskState`."""
+
+    def load(self) -> RiskState:
+        """The current state (a live object: the manager changes it, then saves)."""
+        ...
+
+    def save(self, state: RiskState, sections: Iterable[str]) -> None:
+        """Persist the named sections of ``state``."""
+        ...
+
+
+class InMemoryRiskStateStore:
+    """State held in memory only (backtests, tests): load and save cost nothing."""
+
+    def __init__(self, state: RiskState | None = None) -> None:
+        self._state = state if state is not None else RiskState()
+
+    def load(self) -> RiskState:
+        """The one state object."""
+        return self._state
+
+    def save(self, state: RiskState, sections: Iterable[str]) -> None:
+        """Keep ``state`` (nothing to write)."""
+        self._state = state
+
+
+class DbRiskStateStore:
+    """State in ``risk_state`` rows of one mode; every load reads the database afresh.
+
+    Reading afresh means a resume made by another process (the dashboard) is seen by the
+    trading loop's next decision.
+    """
+
+    def __init__(self, repo: RiskStateRepository, mode: Mode) -> None:
+        self._repo = repo
+        self._mode = mode
+
+    def load(self) -> RiskState:
+        """The stored state (defaults for sections never stored)."""
+        state = RiskState()
+        for name in SECTIONS:
+            values = self._repo.get(self._mode, f"risk.{name}")
+            if values is not None:
+                state.load_section(name, values)
+        return state
+
+    def save(self, state: RiskState, sections: Iterable[str]) -> None:
+        """Write the named sections."""
+        for name in dict.fromkeys(sections):
+            self._repo.set(self._mode, f"risk.{name}", state.section(name))

@@ -1,0 +1,127 @@
+"""Equity tracking: the UTC day, the marked-to-market peak, the breaker and the kill-switch.
+
+Pure functions over :class:`RiskState`; each returns the sections it changed and the events
+it raised, so the manager can save and announce exactly that.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
+from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.state import RiskState
+
+DAY_MS = 86_400_000
+_HUNDRED = Decimal(100)
+
+
+def utc_day(at_ms: int) -> int:
+    """Days since the epoch of a UTC timestamp (the day starts at 00:00 UTC)."""
+    return at_ms // DAY_MS
+
+
+def drawdown_percent(peak: Decimal | None, equity: Decimal) -> Decimal:
+    """How far ``equity`` is below ``peak``, in percent (0 when at or above it)."""
+    if peak is None or peak <= 0 or equity >= peak:
+        return Decimal(0)
+    return (peak - equity) / peak * _HUNDRED
+
+
+def daily_loss_percent(day_start: Decimal | None, equity: Decimal) -> Decimal:
+    """Loss since the day's starting equity, in percent (0 when not down)."""
+    return drawdown_percent(day_start, equity)
+
+
+def roll_day(state: RiskState, at_ms: int, equity: Decimal | None) -> set[str]:
+    """Start a new UTC day when ``at_ms`` is past the stored one: counters and kill-switch reset.
+
+    The day's starting equity is ``equity`` if given, else the last equity seen.
+    """
+    day = utc_day(at_ms)
+    if state.day is not None and day <= state.day:
+        return set()
+    state.day = day
+    state.day_start_equity = equity if equity is not None else state.last_equity
+    state.trades_today = 0
+    state.realized_pnl_today = Decimal(0)
+    state.kill_switch_tripped = False
+    state.kill_switch_at = None
+    state.flatten_requested = False
+    state.pending_entries = {}
+    state.pending_costs = {}
+    return {"day"}
+
+
+def observe_equity(
+    state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
+) -> tuple[set[str], list[RiskEvent]]:
+    """Record a marked-to-market equity; trip the breaker or the kill-switch when due."""
+    changed = roll_day(state, at_ms, equity)
+    events: list[RiskEvent] = []
+    if state.day_start_equity is None:
+        state.day_start_equity = equity
+        changed.add("day")
+    if state.last_equity != equity or state.last_equity_at != at_ms:
+        state.last_equity, state.last_equity_at = equity, at_ms
+        changed.add("equity")
+    if state.peak_equity is None or equity > state.peak_equity:
+        state.peak_equity = equity
+        changed.add("equity")
+    event = _check_breaker(state, equity, at_ms, params)
+    if event is not None:
+        events.append(event)
+        changed.add("breaker")
+    event = _check_kill_switch(state, equity, at_ms, params)
+    if event is not None:
+        events.append(event)
+        changed.add("day")
+    return changed, events
+
+
+def _check_breaker(
+    state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
+) -> RiskEvent | None:
+    """Trip the drawdown breaker when the drawdown from the peak reaches the limit."""
+    if state.breaker_tripped:
+        return None
+    drawdown = drawdown_percent(state.peak_equity, equity)
+    limit = Decimal(str(params.max_drawdown_percent))
+    if drawdown < limit:
+        return None
+    state.breaker_tripped = True
+    state.breaker_tripped_at = at_ms
+    state.breaker_reason = (
+        f"drawdown {drawdown:.2f}% from peak {state.peak_equity} to {equity} "
+        f"reached MAX_DRAWDOWN {limit}%"
+    )
+    return RiskEvent(
+        RiskEventKind.BREAKER_TRIPPED,
+        f"Drawdown breaker tripped: {state.breaker_reason}. New entries stop until resumed.",
+        at_ms,
+        details={"peak": state.peak_equity, "equity": equity, "drawdown_percent": drawdown},
+    )
+
+
+def _check_kill_switch(
+    state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
+) -> RiskEvent | None:
+    """Trip the daily kill-switch when today's loss reaches the limit."""
+    if state.kill_switch_tripped:
+        return None
+    loss = daily_loss_percent(state.day_start_equity, equity)
+    limit = Decimal(str(params.daily_loss_limit_percent))
+    if loss < limit:
+        return None
+    state.kill_switch_tripped = True
+    state.kill_switch_at = at_ms
+    state.flatten_requested = params.flatten_on_daily_loss
+    flatten = " Closing every position." if params.flatten_on_daily_loss else ""
+    return RiskEvent(
+        RiskEventKind.KILL_SWITCH,
+        f"Daily loss kill-switch tripped: down {loss:.2f}% from the day's start "
+        f"{state.day_start_equity} (limit {limit}%). No new entries until 00:00 UTC.{flatten}",
+        at_ms,
+        flatten=params.flatten_on_daily_loss,
+        details={"day_start": state.day_start_equity, "equity": equity, "loss_percent": loss},
+    )

@@ -1,0 +1,81 @@
+"""A view of indicator values at some candles and at the candle before each.
+
+Rules, regimes and filters are written once, as numpy expressions over a :class:`Bars`.
+The backtest hands them a whole history (N rows), the live path one row, so both paths run the
+very same code and take the same decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from kmg_autotrader.signals.indicators.nodes import NAN, FloatArray
+
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+
+def shift1(values: FloatArray) -> FloatArray:
+    """``values`` moved one row later (row 0 becomes NaN): the previous candle's value."""
+    out = np.empty_like(values)
+    if len(values):
+        out[0] = NAN
+        out[1:] = values[:-1]
+    return out
+
+
+class Bars:
+    """Current values (``bars["rsi"]``) and previous-candle values (``bars.prev("rsi")``)."""
+
+    __slots__ = ("_cur", "_prev", "_prev_src", "size")
+
+    def __init__(
+        self,
+        cur: Mapping[str, FloatArray],
+        prev: Mapping[str, FloatArray] | None = None,
+    ) -> None:
+        self._cur = cur
+        self._prev_src = prev
+        self._prev: dict[str, FloatArray] = {}
+        first = next(iter(cur.values()))
+        self.size = len(first)
+
+    @classmethod
+    def from_rows(cls, row: Mapping[str, float], prev_row: Mapping[str, float] | None) -> Bars:
+        """One-row view for the live path (``prev_row`` None before the first candle)."""
+        cur = {k: np.array([v], dtype=np.float64) for k, v in row.items()}
+        prev = {
+            k: np.array([NAN if prev_row is None else prev_row.get(k, NAN)], dtype=np.float64)
+            for k in row
+        }
+        return cls(cur, prev)
+
+    def __getitem__(self, name: str) -> FloatArray:
+        return self._cur[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._cur
+
+    def prev(self, name: str) -> FloatArray:
+        """Value of ``name`` on the previous candle (NaN where there is none)."""
+        cached = self._prev.get(name)
+        if cached is None:
+            cached = self._prev_src[name] if self._prev_src is not None else shift1(self[name])
+            self._prev[name] = cached
+        return cached
+
+    def take(self, index: np.ndarray[Any, Any]) -> Bars:
+        """The same view restricted to rows ``index`` (previous values stay aligned)."""
+        cur = {k: v[index] for k, v in self._cur.items()}
+        prev = {k: self.prev(k)[index] for k in self._cur}
+        return Bars(cur, prev)
+
+    def row(self, i: int) -> dict[str, float]:
+        """Plain floats of row ``i``."""
+        return {k: float(v[i]) for k, v in self._cur.items()}
+
+    def prev_row(self, i: int) -> dict[str, float]:
+        """Plain floats of the candle before row ``i``."""
+        return {k: float(self.prev(k)[i]) for k in self._cur}

@@ -1,0 +1,224 @@
+"""The pre-trade filter pipeline: symbol → regime → fee gate → confidence gate.
+
+Each filter is computed as arrays over candidate rows (a backtest's entry rows, or the single
+live row), so both paths share the code and produce the same verdicts; :meth:`FilterReport.trace`
+turns one row's verdicts into the tuple of :class:`~kmg_autotrader.domain.FilterStep` stored
+with the signal. Every filter is recorded, passed or not, so the dashboard can show them all;
+the first failure is the rejection reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kmg_autotrader.domain import ExecutionMode, FilterStep, Regime
+from kmg_autotrader.signals.bars import Bars, BoolArray
+from kmg_autotrader.signals.fees import FeeSchedule
+from kmg_autotrader.signals.indicators.nodes import FloatArray
+from kmg_autotrader.signals.params import SignalParams
+from kmg_autotrader.signals.regimes import CODE, REGIMES, IntArray
+from kmg_autotrader.signals.strategies.base import STYLE_MEAN_REVERSION, STYLE_TREND, STYLES
+
+FILTER_NAMES = ("symbol", "regime", "fee_gate", "confidence_gate")
+_STYLE_CODE = {"trend_following": STYLE_TREND, "mean_reversion": STYLE_MEAN_REVERSION}
+
+
+@dataclass(slots=True)
+class FilterReport:
+    """Verdicts of every filter for a set of candidate rows (arrays aligned with the rows)."""
+
+    symbol: str
+    gated: bool
+    regime: IntArray
+    style: np.ndarray[Any, np.dtype[np.int8]]
+    symbol_ok: bool
+    symbol_reason: str
+    regime_ok: BoolArray
+    allowed_style: np.ndarray[Any, np.dtype[np.int8]]
+    expected_move: FloatArray
+    cost: float
+    required_move: float
+    fee_ok: BoolArray
+    base_confidence: FloatArray
+    boosts: dict[str, FloatArray]
+    penalties: dict[str, FloatArray]
+    confidence: FloatArray
+    threshold: FloatArray
+    confidence_ok: BoolArray
+    passed: BoolArray
+
+    def trace(self, j: int) -> tuple[FilterStep, ...]:
+        """The filter steps of row ``j`` of this report."""
+        steps = [FilterStep("symbol", self.symbol_ok, self.symbol_reason, {"symbol": self.symbol})]
+        regime = REGIMES[int(self.regime[j])]
+        style = STYLES[int(self.style[j])]
+        conf = float(self.confidence[j])
+        if not self.gated:
+            skipped = "not applied: this strategy runs its rules exactly"
+            steps += [FilterStep(n, True, skipped, {}) for n in FILTER_NAMES[1:]]
+            return tuple(steps)
+        allowed = STYLES[int(self.allowed_style[j])]
+        if self.regime_ok[j]:
+            why = f"regime {regime} plays {allowed}; {style} entry allowed"
+        elif regime is Regime.UNKNOWN:
+            why = "regime unknown (warm-up): stand aside"
+        elif allowed == "none":
+            why = f"regime {regime}: stand aside"
+        else:
+            why = f"regime {regime} plays {allowed}, not {style}"
+        steps.append(
+            FilterStep(
+                "regime", bool(self.regime_ok[j]), why, {"regime": str(regime), "style": style}
+            )
+        )
+        move = float(self.expected_move[j])
+        fee_ok = bool(self.fee_ok[j])
+        steps.append(
+            FilterStep(
+                "fee_gate",
+                fee_ok,
+                f"expected move {move:.3%} {'>' if fee_ok else '≤'} round-trip cost "
+                f"{self.cost:.3%} + margin = {self.required_move:.3%}",
+                {
+                    "expected_move": move,
+                    "round_trip_cost": self.cost,
+                    "required": self.required_move,
+                },
+            )
+        )
+        details: dict[str, Any] = {"base": float(self.base_confidence[j])}
+        parts = [f"base {details['base']:.2f}"]
+        for name, values in self.boosts.items():
+            if values[j]:
+                details[name] = float(values[j])
+                parts.append(f"+{values[j]:.2f} {name}")
+        for name, values in self.penalties.items():
+            if values[j]:
+                details[name] = -float(values[j])
+                parts.append(f"-{values[j]:.2f} {name}")
+        threshold = float(self.threshold[j])
+        details.update(confidence=conf, threshold=threshold)
+        ok = bool(self.confidence_ok[j])
+        steps.append(
+            FilterStep(
+                "confidence_gate",
+                ok,
+                f"confidence {conf:.2f} {'≥' if ok else '<'} threshold {threshold:.2f} "
+                f"({regime}): " + ", ".join(parts),
+                details,
+            )
+        )
+        return tuple(steps)
+
+    def rejected_by(self, j: int) -> str | None:
+        """Name of the first failed filter of row ``j`` (None when it passed)."""
+        for step in self.trace(j):
+            if not step.passed:
+                return step.name
+        return None
+
+
+class PreTradeFilters:
+    """Symbol filter, regime filter, fee gate and confidence gate for one venue and mode."""
+
+    def __init__(
+        self,
+        params: SignalParams,
+        *,
+        fees: FeeSchedule | None = None,
+        exchange: str = "binance",
+        execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
+    ) -> None:
+        self.params = params
+        self.fees = fees or FeeSchedule.for_exchange(exchange)
+        self.execution_mode = execution_mode
+        p = params
+        self._threshold = np.array([p.threshold_for(r) for r in REGIMES])
+        self._playbook = np.array(
+            [_STYLE_CODE.get(p.playbook_for(r), 0) for r in REGIMES], dtype=np.int8
+        )
+
+    @property
+    def round_trip_cost(self) -> float:
+        """Fees plus the slippage allowance for one round trip (fraction)."""
+        return self.fees.round_trip(self.execution_mode) + self.params.slippage_allowance
+
+    def symbol_verdict(self, symbol: str) -> tuple[bool, str]:
+        """Whether ``symbol`` may be traded, and why."""
+        p = self.params
+        if symbol in p.symbol_blocklist:
+            return False, f"{symbol} is blocked"
+        if p.symbol_allowlist and symbol not in p.symbol_allowlist:
+            return False, f"{symbol} is not in the allow list"
+        return True, f"{symbol} allowed"
+
+    def evaluate(
+        self,
+        symbol: str,
+        bars: Bars,
+        regime: IntArray,
+        style: np.ndarray[Any, np.dtype[np.int8]],
+        base_confidence: FloatArray,
+        expected_move: FloatArray,
+        *,
+        gated: bool = True,
+    ) -> FilterReport:
+        """Verdicts for the rows of ``bars`` (all other arguments are aligned with them)."""
+        p = self.params
+        symbol_ok, symbol_reason = self.symbol_verdict(symbol)
+        allowed = self._playbook[regime]
+        regime_ok = (allowed == style) & (style != 0)
+        cost = self.round_trip_cost
+        required = cost + p.fee_safety_margin
+        move = np.nan_to_num(expected_move, nan=0.0)
+        fee_ok = move > required
+        boosts = {
+            "volume_spike": np.where(
+                bars["volume_z"] >= p.volume_spike_z, p.boost_volume_spike, 0.0
+            ),
+            "strong_trend": np.where(
+                (bars["adx"] >= p.adx_strong) & (style == STYLE_TREND), p.boost_strong_trend, 0.0
+            ),
+        }
+        penalties = {
+            "high_volatility": np.where(
+                regime == CODE[Regime.HIGH_VOLATILITY], p.penalty_high_volatility, 0.0
+            ),
+            "chop": np.where(regime == CODE[Regime.CHOP], p.penalty_chop, 0.0),
+            "rsi_stretched": np.where(
+                bars["rsi"] >= p.rsi_entry_max - 5.0, p.penalty_rsi_stretched, 0.0
+            ),
+        }
+        total = base_confidence + sum(boosts.values()) - sum(penalties.values())
+        confidence = np.clip(np.nan_to_num(total, nan=0.0), 0.0, 1.0)
+        threshold = self._threshold[regime]
+        confidence_ok = confidence >= threshold
+        if gated:
+            passed = symbol_ok & regime_ok & fee_ok & confidence_ok
+        else:
+            confidence = np.clip(np.nan_to_num(base_confidence, nan=0.0), 0.0, 1.0)
+            passed = np.full(len(regime), symbol_ok)
+        return FilterReport(
+            symbol=symbol,
+            gated=gated,
+            regime=regime,
+            style=style,
+            symbol_ok=symbol_ok,
+            symbol_reason=symbol_reason,
+            regime_ok=regime_ok,
+            allowed_style=allowed,
+            expected_move=move,
+            cost=cost,
+            required_move=required,
+            fee_ok=fee_ok,
+            base_confidence=base_confidence,
+            boosts=boosts,
+            penalties=penalties,
+            confidence=confidence,
+            threshold=threshold,
+            confidence_ok=confidence_ok,
+            passed=np.asarray(passed, dtype=bool),
+        )

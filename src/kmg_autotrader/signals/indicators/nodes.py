@@ -1,0 +1,108 @@
+"""A TA-Lib indicator that can be warmed up on a history and then fed one value at a time.
+
+TA-Lib 0.8 ships native streaming handles (``talib._ta_lib.RSI_Stream`` …): ``open_and_fill``
+runs the batch algorithm over a history and keeps its state, ``update`` advances it by one
+value. The batch output and the streamed values are bit-identical, which is the property the
+live path relies on to take the same decisions as the backtest.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import talib
+from talib import _ta_lib as _ta
+from talib import abstract
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+NAN = math.nan
+
+
+def _first_valid(arrays: tuple[FloatArray, ...]) -> int:
+    """Index of the first row where every input is finite (TA-Lib skips leading NaNs too)."""
+    ok = np.ones(len(arrays[0]), dtype=bool)
+    for arr in arrays:
+        ok &= ~np.isnan(arr)
+    idx = np.flatnonzero(ok)
+    return int(idx[0]) if idx.size else len(arrays[0])
+
+
+class TalibNode:
+    """One TA-Lib function with fixed parameters, usable on a history and incrementally.
+
+    ``n_outputs`` is 1 for most functions (BBANDS has 3). Inputs may start with NaNs (derived
+    series that warm up); those rows are skipped, exactly as the batch function does.
+    """
+
+    __slots__ = ("_buffer", "_cls", "_lookback", "_n_out", "_params", "_stream", "name")
+
+    def __init__(self, name: str, *params: Any, n_outputs: int = 1, **named: Any) -> None:
+        self.name = name
+        self._cls = getattr(_ta, f"{name}_Stream")
+        self._params = params
+        self._n_out = n_outputs
+        self._lookback = int(abstract.Function(name, **named).lookback)  # type: ignore[attr-defined]
+        self._stream: Any = None
+        self._buffer: list[tuple[float, ...]] = []
+        if not hasattr(talib, name):  # pragma: no cover - guards a typo in a function name
+            raise ValueError(f"TA-Lib has no function {name}")
+
+    @property
+    def lookback(self) -> int:
+        """Number of leading inputs without an output (TA-Lib's lookback)."""
+        return self._lookback
+
+    def _nan_out(self, length: int) -> tuple[FloatArray, ...]:
+        return tuple(np.full(length, NAN) for _ in range(self._n_out))
+
+    def warm_up(self, *inputs: FloatArray) -> tuple[FloatArray, ...]:
+        """Run over a whole history, keep the state, return every output as full-length arrays."""
+        length = len(inputs[0])
+        start = _first_valid(inputs)
+        tail = tuple(np.ascontiguousarray(arr[start:], dtype=np.float64) for arr in inputs)
+        self._stream = None
+        self._buffer = []
+        if length - start <= self._lookback:
+            self._buffer = [tuple(float(a[i]) for a in tail) for i in range(length - start)]
+            return self._nan_out(length)
+        stream, filled = self._cls.open_and_fill(*tail, *self._params)
+        self._stream = stream
+        outs = filled if isinstance(filled, tuple) else (filled,)
+        if start == 0:
+            return tuple(np.asarray(o, dtype=np.float64) for o in outs)
+        result = self._nan_out(length)
+        for full, part in zip(result, outs, strict=True):
+            full[start:] = part
+        return result
+
+    def update(self, *values: float) -> tuple[float, ...]:
+        """Feed one row of inputs, return this row's outputs (NaN while warming up)."""
+        if self._stream is not None:
+            out = self._stream.update(*values)
+            return out if isinstance(out, tuple) else (out,)
+        if not self._buffer and any(math.isnan(v) for v in values):
+            return (NAN,) * self._n_out  # still inside the input's own warm-up
+        self._buffer.append(values)
+        if len(self._buffer) <= self._lookback:
+            return (NAN,) * self._n_out
+        columns = tuple(np.array(col, dtype=np.float64) for col in zip(*self._buffer, strict=True))
+        stream, filled = self._cls.open_and_fill(*columns, *self._params)
+        self._stream = stream
+        self._buffer = []
+        outs = filled if isinstance(filled, tuple) else (filled,)
+        return tuple(float(o[-1]) for o in outs)
+
+    def copy(self) -> TalibNode:
+        """An independent copy of this node and its state (TA-Lib clones the C handle)."""
+        clone = object.__new__(TalibNode)
+        clone.name = self.name
+        clone._cls = self._cls
+        clone._params = self._params
+        clone._n_out = self._n_out
+        clone._lookback = self._lookback
+        clone._stream = None if self._stream is None else self._stream.copy()
+        clone._buffer = list(self._buffer)
+        return clone

@@ -1,0 +1,179 @@
+"""The FastAPI app factory: API routers, pages, static files, security headers, error shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from kmg_autotrader import __version__
+from kmg_autotrader.config import Settings
+from kmg_autotrader.logging_setup import REDACTOR
+from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.webui.auth import LoginThrottle, SessionManager, require_auth
+from kmg_autotrader.webui.context import SafeJSONResponse, WebContext
+from kmg_autotrader.webui.control import BotController, DatabaseController
+from kmg_autotrader.webui.events import ChangeWatcher, EventBus
+from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
+from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
+from kmg_autotrader.webui.openapi import build_openapi
+from kmg_autotrader.webui.risk_store import RiskStore, default_risk_store
+from kmg_autotrader.webui.routes import API_ROUTERS, pages
+from kmg_autotrader.webui.routes.risk import RiskValidationError
+
+PACKAGE_DIR = Path(__file__).parent
+
+# Scripts, styles and data from this origin only: no CDN, no inline script, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def _error(status_code: int, detail: str, errors: list[dict[str, str]] | None = None) -> Response:
+    return SafeJSONResponse({"detail": detail, "errors": errors or []}, status_code=status_code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = _error(exc.status_code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for error in exc.errors():
+            loc = [str(p) for p in error.get("loc", ())]
+            if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
+                loc = loc[1:]
+            message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            errors.append({"field": ".".join(loc) or "body", "message": message})
+        return _error(422, "invalid request", errors)
+
+    @app.exception_handler(RiskValidationError)
+    async def risk_error(request: Request, exc: RiskValidationError) -> Response:
+        return _error(422, "invalid risk parameters; nothing was changed", exc.errors)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on {} {}", request.method, request.url.path)
+        return _error(500, "internal error (see the bot's log)")
+
+
+def _install_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "public, max-age=3600")
+        else:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def create_app(
+    settings: Settings,
+    repos: Repositories,
+    *,
+    controller: BotController | None = None,
+    risk_store: RiskStore | None = None,
+    health_provider: HealthProvider | None = None,
+    event_bus: EventBus | None = None,
+    credentials: WebCredentials | None = None,
+    poll_seconds: float = 2.0,
+    stream_max_seconds: float = 300.0,
+) -> FastAPI:
+    """Build the dashboard app over ``repos`` for ``settings.trading_mode``.
+
+    Raises :class:`~kmg_autotrader.webui.keys.WebSecurityError` when the settings are unsafe
+    (a non-loopback host without ``API_TOKEN``). ``controller``, ``risk_store``,
+    ``health_provider`` and ``event_bus`` come from the running bot; without them the app
+    records requests in the database and reads health from the records.
+    """
+    credentials = credentials or prepare_credentials(settings)
+    REDACTOR.add([*settings.secret_values(), credentials.api_token])
+    bus = event_bus or EventBus()
+    context = WebContext(
+        settings=settings,
+        repos=repos,
+        controller=controller or DatabaseController(repos, settings.trading_mode),
+        risk_store=risk_store or default_risk_store(settings, repos),
+        health=health_provider or DatabaseHealth(settings, repos),
+        bus=bus,
+        stream_max_seconds=stream_max_seconds,
+    )
+    watcher = ChangeWatcher(repos.db, settings.trading_mode, bus, interval_seconds=poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(watcher.run(), name="kmg-web-watcher")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="KMG Autotrader",
+        version=__version__,
+        description=(
+            "Watch the bot, understand every decision, change the risk settings. Every "
+            "endpoint except `/health` needs the API token (`Authorization: Bearer …`) or a "
+            "browser session from the login page. Times are UTC epoch milliseconds."
+        ),
+        default_response_class=SafeJSONResponse,
+        docs_url=None,  # Swagger UI loads from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.state.sessions = SessionManager(credentials)
+    app.state.login_throttle = LoginThrottle()
+    app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    app.state.watcher = watcher
+    for router in API_ROUTERS:
+        app.include_router(router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_auth)])
+    async def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    _install_error_handlers(app)
+    _install_security_headers(app)
+    logger.info(
+        "dashboard ready for {} mode ({} token)",
+        settings.trading_mode.value,
+        credentials.token_source,
+    )
+    return app

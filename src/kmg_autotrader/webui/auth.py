@@ -1,0 +1,202 @@
+"""Authentication: bearer token or signed session cookie, CSRF for cookie sessions, login throttle.
+
+A browser logs in once with the API token and gets a signed, expiring, HttpOnly, SameSite=Strict
+cookie. State-changing requests made with that cookie must also carry the session's CSRF token
+in the ``X-CSRF-Token`` header (the page reads it from a meta tag) and, when the browser sends an
+``Origin``, come from this origin. Bearer requests are not CSRF-prone (browsers never attach the
+header by themselves), so they need only the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from kmg_autotrader.webui.keys import WebCredentials
+
+SESSION_COOKIE = "kmg_session"
+SESSION_TTL_SECONDS = 12 * 60 * 60
+LOGIN_FORM_TTL_SECONDS = 60 * 60
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="The API token (API_TOKEN, or the one-time token file under DATA_DIR).",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made an authenticated request."""
+
+    method: Literal["token", "session"]
+    session_id: str | None = None
+    csrf_token: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Short label recorded with the actions this principal takes."""
+        return "web:token" if self.method == "token" else "web:session"
+
+
+class SessionManager:
+    """Signs and checks session cookies and login-form tokens."""
+
+    def __init__(self, credentials: WebCredentials, *, ttl_seconds: int = SESSION_TTL_SECONDS):
+        self.credentials = credentials
+        self.ttl_seconds = ttl_seconds
+        self._sessions = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-session")
+        self._login_forms = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-login")
+        self._revoked: dict[str, float] = {}  # session id -> expiry (logout before expiry)
+
+    def issue(self) -> tuple[str, Principal]:
+        """A new signed session value and the principal it stands for."""
+        principal = Principal("session", secrets.token_urlsafe(16), secrets.token_urlsafe(32))
+        value = self._sessions.dumps(
+            {
+                "sid": principal.session_id,
+                "csrf": principal.csrf_token,
+                "tf": self.credentials.token_fingerprint,
+            }
+        )
+        return value, principal
+
+    def verify(self, value: str | None) -> Principal | None:
+        """The principal of a valid, unexpired, unrevoked session cookie, else None."""
+        if not value:
+            return None
+        try:
+            data: Any = self._sessions.loads(value, max_age=self.ttl_seconds)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict):
+            return None
+        sid, csrf, fingerprint = data.get("sid"), data.get("csrf"), data.get("tf")
+        if not (isinstance(sid, str) and isinstance(csrf, str) and isinstance(fingerprint, str)):
+            return None
+        if not hmac.compare_digest(fingerprint, self.credentials.token_fingerprint):
+            return None  # the token changed since this session was issued
+        if sid in self._revoked:
+            return None
+        return Principal("session", sid, csrf)
+
+    def revoke(self, principal: Principal) -> None:
+        """Make a session unusable before it expires (logout)."""
+        now = time.monotonic()
+        self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+        if principal.session_id:
+            self._revoked[principal.session_id] = now + self.ttl_seconds
+
+    def login_form_token(self) -> str:
+        """A signed, expiring token the login form must send back (login CSRF)."""
+        return self._login_forms.dumps("login")
+
+    def check_login_form_token(self, value: str) -> bool:
+        """True for a login-form token this app issued within the last hour."""
+        try:
+            return self._login_forms.loads(value, max_age=LOGIN_FORM_TTL_SECONDS) == "login"
+        except BadSignature:
+            return False
+
+
+class LoginThrottle:
+    """At most ``max_failures`` failed logins per client within ``window_seconds``."""
+
+    def __init__(self, max_failures: int = 5, window_seconds: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str) -> deque[float]:
+        now = time.monotonic()
+        failures = self._failures.setdefault(client, deque())
+        while failures and failures[0] <= now - self.window_seconds:
+            failures.popleft()
+        return failures
+
+    def blocked(self, client: str) -> bool:
+        """True while this client has used up its attempts."""
+        return len(self._recent(client)) >= self.max_failures
+
+    def failed(self, client: str) -> None:
+        """Count one failed attempt."""
+        self._recent(client).append(time.monotonic())
+        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
+            self._failures = {k: v for k, v in self._failures.items() if v}
+
+    def succeeded(self, client: str) -> None:
+        """Forget the failures of a client that logged in."""
+        self._failures.pop(client, None)
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another origin."""
+    origin = request.headers.get("origin")
+    if origin is None or (origin == "null" and request.method in SAFE_METHODS):
+        return True
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return hmac.compare_digest(origin.encode(), expected.encode())
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="authentication required: send 'Authorization: Bearer <API token>' or log in",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal | None:
+    """The principal of this request, or None (no CSRF check here)."""
+    sessions: SessionManager = request.app.state.sessions
+    if credentials is not None:
+        if sessions.credentials.token_matches(credentials.credentials):
+            return Principal("token")
+        return None
+    return sessions.verify(request.cookies.get(SESSION_COOKIE))
+
+
+def check_csrf(request: Request, principal: Principal) -> None:
+    """Refuse a cookie-authenticated state-changing request without this session's CSRF token."""
+    if principal.method != "session" or request.method in SAFE_METHODS:
+        return
+    if not same_origin(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="cross-origin request refused")
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not principal.csrf_token or not hmac.compare_digest(
+        sent.encode(), principal.csrf_token.encode()
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or invalid CSRF token")
+
+
+async def require_auth(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Principal:
+    """FastAPI dependency: a valid bearer token or session (plus CSRF for unsafe methods)."""
+    principal = authenticate(request, credentials)
+    if principal is None:
+        raise _unauthorized()
+    check_csrf(request, principal)
+    request.state.principal = principal
+    return principal
+
+
+async def optional_auth(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Principal | None:
+    """FastAPI dependency: the principal when the request is authenticated, else None."""
+    return authenticate(request, credentials)

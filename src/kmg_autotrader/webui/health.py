@@ -1,0 +1,72 @@
+"""Health for ``GET /health``: from the running bot when it passes a provider, else from the
+records (newest equity point, newest error event, stored breaker and control state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kmg_autotrader import __version__
+from kmg_autotrader.config import Settings
+from kmg_autotrader.domain.clock import now_ms
+from kmg_autotrader.storage.repositories import Repositories
+
+HealthProvider = Callable[[], dict[str, Any]]
+
+DAY_MS = 86_400_000
+STALE_CANDLES = 3  # equity older than this many candles means the feed is not flowing
+
+
+class DatabaseHealth:
+    """A health provider that reads what the bot recorded (for ``kmg web`` on its own)."""
+
+    def __init__(self, settings: Settings, repos: Repositories) -> None:
+        self.settings = settings
+        self.repos = repos
+        self.mode = settings.trading_mode
+
+    def _breaker_state(self, now: int) -> str:
+        """The risk manager's stored breaker and daily kill-switch, as the bot reports them."""
+        breaker = self.repos.risk_state.get(self.mode, "risk.breaker") or {}
+        if breaker.get("breaker_tripped"):
+            return "tripped:drawdown"
+        day = self.repos.risk_state.get(self.mode, "risk.day") or {}
+        if day.get("kill_switch_tripped") and day.get("day") == now // DAY_MS:
+            return "tripped:daily_loss"  # a trip of an earlier UTC day is over
+        return "ok"
+
+    def __call__(self) -> dict[str, Any]:
+        """The health dict (keys of :class:`~kmg_autotrader.webui.schemas.HealthResponse`)."""
+        now = now_ms()
+        latest = self.repos.equity.latest(self.mode)
+        last_at = latest.timestamp if latest else None
+        age = max(0.0, (now - last_at) / 1000) if last_at is not None else None
+        if age is None:
+            feed = "unknown"
+        elif age * 1000 <= STALE_CANDLES * self.settings.timeframe_ms:
+            feed = "ok"
+        else:
+            feed = "stale"
+        errors = self.repos.events.recent(self.mode, limit=1, level="error")
+        breaker_state = self._breaker_state(now)
+        control = self.repos.risk_state.get(self.mode, "control") or {}
+        if feed == "unknown":
+            status = "unknown"
+        elif feed == "ok" and breaker_state == "ok":
+            status = "ok"
+        else:
+            status = "degraded"
+        return {
+            "status": status,
+            "feed_status": feed,
+            "last_candle_at": last_at,
+            "last_candle_age_s": age,
+            "last_equity_at": last_at,
+            "advisor_status": self.settings.advisor_mode,
+            "breaker_state": breaker_state,
+            "paused": bool(control.get("paused", False)),
+            "last_error": errors[0]["message"] if errors else None,
+            "last_error_at": errors[0]["created_at"] if errors else None,
+            "version": __version__,
+        }

@@ -1,0 +1,230 @@
+"""Read-only queries the repositories do not offer (joins of the decision chain, downsampled
+equity, change markers for live updates). Nothing here writes; everything filters on the mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.storage.database import Database
+from kmg_autotrader.storage.models import (
+    AdvisorCallRow,
+    EquitySnapshotRow,
+    OrderRow,
+    PositionRow,
+    RiskDecisionRow,
+    SignalRow,
+)
+from kmg_autotrader.storage.repositories import row_to_dict
+
+
+def _f(value: Decimal | float | int | None) -> float:
+    return float(value) if value is not None else 0.0
+
+
+def equity_values(db: Database, mode: Mode) -> tuple[list[int], list[float]]:
+    """The whole equity curve as (timestamps, equity), oldest first (two columns only)."""
+    query = (
+        select(EquitySnapshotRow.timestamp, EquitySnapshotRow.equity)
+        .where(EquitySnapshotRow.mode == mode.value)
+        .order_by(EquitySnapshotRow.timestamp, EquitySnapshotRow.id)
+    )
+    with db.session() as session:
+        rows = session.execute(query).all()
+    return [int(r[0]) for r in rows], [float(r[1]) for r in rows]
+
+
+def equity_curve(
+    db: Database, mode: Mode, *, since: int, until: int | None, max_points: int
+) -> tuple[list[dict[str, Any]], int]:
+    """At most ``max_points`` points in ``[since, until]``: the last point of each time bucket."""
+    where = [EquitySnapshotRow.mode == mode.value, EquitySnapshotRow.timestamp >= since]
+    if until is not None:
+        where.append(EquitySnapshotRow.timestamp <= until)
+    with db.session() as session:
+        total, first, last = session.execute(
+            select(
+                func.count(),
+                func.min(EquitySnapshotRow.timestamp),
+                func.max(EquitySnapshotRow.timestamp),
+            ).where(*where)
+        ).one()
+        total = int(total or 0)
+        if total == 0:
+            return [], 0
+        query = select(EquitySnapshotRow).where(*where)
+        if total > max_points:
+            # integer bucket index works the same on SQLite and PostgreSQL (bigint / bigint)
+            bucket = max(1, (int(last) - int(first)) // max_points + 1)
+            ids = (
+                select(func.max(EquitySnapshotRow.id))
+                .where(*where)
+                .group_by((EquitySnapshotRow.timestamp - int(first)) // bucket)
+            )
+            query = query.where(EquitySnapshotRow.id.in_(ids))
+        query = query.order_by(EquitySnapshotRow.timestamp, EquitySnapshotRow.id)
+        rows = session.scalars(query).all()
+        points = [
+            {
+                "t": int(r.timestamp),
+                "equity": _f(r.equity),
+                "cash": _f(r.cash),
+                "positions_value": _f(r.positions_value),
+            }
+            for r in rows
+        ]
+    return points[-max_points:], total
+
+
+def closed_trades(db: Database, mode: Mode, *, cap: int = 100_000) -> list[dict[str, Any]]:
+    """Closed positions (for metrics), oldest first."""
+    query = (
+        select(
+            PositionRow.symbol,
+            PositionRow.opened_at,
+            PositionRow.closed_at,
+            PositionRow.entry_price,
+            PositionRow.exit_price,
+            PositionRow.amount,
+            PositionRow.fees_paid,
+            PositionRow.realized_pnl,
+        )
+        .where(PositionRow.mode == mode.value, PositionRow.closed_at.is_not(None))
+        .order_by(PositionRow.closed_at, PositionRow.id)
+        .limit(cap)
+    )
+    with db.session() as session:
+        return [dict(r._mapping) for r in session.execute(query)]
+
+
+def _by_signal(db: Database, row_type: Any, mode: Mode, ids: Sequence[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    query = (
+        select(row_type)
+        .where(row_type.mode == mode.value, row_type.signal_id.in_(list(ids)))
+        .order_by(row_type.id)
+    )
+    with db.session() as session:
+        # the newest row per signal wins (a re-asked advisor, a re-checked candidate)
+        return {int(r.signal_id): row_to_dict(r) for r in session.scalars(query)}
+
+
+def advisor_by_signal(db: Database, mode: Mode, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The newest advisor call of each signal id."""
+    return _by_signal(db, AdvisorCallRow, mode, ids)
+
+
+def risk_by_signal(db: Database, mode: Mode, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The newest risk decision of each signal id."""
+    return _by_signal(db, RiskDecisionRow, mode, ids)
+
+
+def orders_by_risk(db: Database, mode: Mode, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Orders of each risk decision id, oldest first."""
+    if not ids:
+        return {}
+    query = (
+        select(OrderRow)
+        .where(OrderRow.mode == mode.value, OrderRow.risk_decision_id.in_(list(ids)))
+        .order_by(OrderRow.id)
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    with db.session() as session:
+        for row in session.scalars(query):
+            out.setdefault(int(row.risk_decision_id or 0), []).append(row_to_dict(row))
+    return out
+
+
+def advisor_rejection_counts(db: Database, mode: Mode, since: int) -> dict[str, int]:
+    """Advisor answers that did not confirm a trade: ``hold``, or the fallback/invalid reason."""
+    query = (
+        select(AdvisorCallRow.valid, AdvisorCallRow.action, AdvisorCallRow.fallback, func.count())
+        .where(AdvisorCallRow.mode == mode.value, AdvisorCallRow.timestamp >= since)
+        .group_by(AdvisorCallRow.valid, AdvisorCallRow.action, AdvisorCallRow.fallback)
+    )
+    counts: dict[str, int] = {}
+    with db.session() as session:
+        for valid, action, fallback, count in session.execute(query):
+            if valid and action != "hold":
+                continue
+            key = "hold" if valid else (fallback or "invalid_answer")
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def advisor_rejections(db: Database, mode: Mode, limit: int) -> list[dict[str, Any]]:
+    """The newest advisor calls that were invalid or said ``hold``."""
+    query = (
+        select(AdvisorCallRow)
+        .where(AdvisorCallRow.mode == mode.value)
+        .where((AdvisorCallRow.valid.is_(False)) | (AdvisorCallRow.action == "hold"))
+        .order_by(AdvisorCallRow.timestamp.desc(), AdvisorCallRow.id.desc())
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [row_to_dict(r) for r in session.scalars(query)]
+
+
+def change_markers(db: Database, mode: Mode) -> dict[str, int]:
+    """Cheap markers that move when something new is recorded (for the live stream)."""
+    with db.session() as session:
+        equity = session.scalar(
+            select(func.max(EquitySnapshotRow.id)).where(EquitySnapshotRow.mode == mode.value)
+        )
+        order = session.scalar(
+            select(func.max(OrderRow.updated_at)).where(OrderRow.mode == mode.value)
+        )
+        signal = session.scalar(select(func.max(SignalRow.id)).where(SignalRow.mode == mode.value))
+        position = session.scalar(
+            select(func.count()).where(
+                PositionRow.mode == mode.value, PositionRow.closed_at.is_not(None)
+            )
+        )
+    return {
+        "equity": int(equity or 0),
+        "order": int(order or 0),
+        "signal": int(signal or 0),
+        "closed_positions": int(position or 0),
+    }
+
+
+def equity_since_id(
+    db: Database, mode: Mode, after_id: int, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Equity points recorded after row ``after_id``, oldest first."""
+    query = (
+        select(EquitySnapshotRow)
+        .where(EquitySnapshotRow.mode == mode.value, EquitySnapshotRow.id > after_id)
+        .order_by(EquitySnapshotRow.id)
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [
+            {
+                "t": int(r.timestamp),
+                "equity": _f(r.equity),
+                "cash": _f(r.cash),
+                "positions_value": _f(r.positions_value),
+            }
+            for r in session.scalars(query)
+        ]
+
+
+def orders_updated_since(
+    db: Database, mode: Mode, since: int, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Orders created or changed after ``since`` (ms), oldest change first."""
+    query = (
+        select(OrderRow)
+        .where(OrderRow.mode == mode.value, OrderRow.updated_at > since)
+        .order_by(OrderRow.updated_at, OrderRow.id)
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [row_to_dict(r) for r in session.scalars(query)]

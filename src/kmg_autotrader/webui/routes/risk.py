@@ -1,0 +1,102 @@
+"""``GET /risk`` and ``PUT /risk``: the runtime-editable risk parameters.
+
+Validation is the risk package's: an invalid change returns 422 with one error per field and
+stores nothing. Every accepted change is a new version, recorded with who made it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from kmg_autotrader.webui.auth import Principal
+from kmg_autotrader.webui.context import WebContext, get_context
+from kmg_autotrader.webui.risk_store import field_errors
+from kmg_autotrader.webui.routes.common import BODY_RESPONSES, SECURED
+from kmg_autotrader.webui.schemas import ErrorResponse, RiskResponse, RiskUpdate
+
+router = APIRouter(tags=["risk"], **SECURED)
+
+
+class RiskValidationError(Exception):
+    """An invalid risk change; ``errors`` is ``[{"field", "message"}]``."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("invalid risk parameters")
+        self.errors = errors
+
+
+def _type_name(prop: dict[str, Any]) -> str:
+    if "type" in prop:
+        return str(prop["type"])
+    for option in prop.get("anyOf", []):
+        if option.get("type") not in (None, "null"):
+            return str(option["type"])
+    return "string"
+
+
+def _fields(model: type[BaseModel]) -> list[dict[str, Any]]:
+    properties = model.model_json_schema().get("properties", {})
+    out = []
+    for name, prop in properties.items():
+        out.append(
+            {
+                "name": name,
+                "title": str(prop.get("title", name)),
+                "description": str(prop.get("description", "")),
+                "type": _type_name(prop),
+                "minimum": prop.get("minimum"),
+                "maximum": prop.get("maximum"),
+                "exclusive_minimum": prop.get("exclusiveMinimum"),
+                "exclusive_maximum": prop.get("exclusiveMaximum"),
+                "default": prop.get("default"),
+            }
+        )
+    return out
+
+
+def _response(context: WebContext) -> dict[str, Any]:
+    version, params = context.risk_store.current()
+    stored = context.repos.risk_params.latest() if version else None
+    model = type(params) if isinstance(params, BaseModel) else None
+    values = params.model_dump(mode="json") if isinstance(params, BaseModel) else dict(params)
+    return {
+        "version": version,
+        "params": values,
+        "fields": _fields(model) if model else [],
+        "source": stored["source"] if stored else "defaults",
+        "comment": stored["comment"] if stored else None,
+        "updated_at": stored["created_at"] if stored else None,
+    }
+
+
+@router.get("/risk", response_model=RiskResponse)
+def get_risk(context: WebContext = Depends(get_context)) -> dict[str, Any]:
+    """The current parameters, their version, and each field's type, range and meaning."""
+    return _response(context)
+
+
+@router.put(
+    "/risk",
+    response_model=RiskResponse,
+    responses={
+        **BODY_RESPONSES,
+        422: {"model": ErrorResponse, "description": "Invalid change; nothing was stored."},
+    },
+)
+def put_risk(
+    body: RiskUpdate, request: Request, context: WebContext = Depends(get_context)
+) -> dict[str, Any]:
+    """Change some parameters. The whole new set is validated (ranges and cross-field rules)
+    before anything is stored; on any error nothing changes."""
+    principal: Principal = request.state.principal
+    try:
+        context.risk_store.update(dict(body.changes), source=principal.source, comment=body.comment)
+    except Exception as exc:
+        errors = field_errors(exc)
+        if errors is None:
+            raise
+        raise RiskValidationError(errors) from None
+    return _response(context)

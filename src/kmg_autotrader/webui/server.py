@@ -1,0 +1,104 @@
+"""Running the dashboard with uvicorn: alone (``kmg web``) or beside the bot (``kmg run``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from loguru import logger
+
+from kmg_autotrader.config import Settings
+from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.webui.app import create_app
+from kmg_autotrader.webui.control import BotController
+from kmg_autotrader.webui.events import EventBus
+from kmg_autotrader.webui.health import HealthProvider
+from kmg_autotrader.webui.risk_store import RiskStore
+
+
+def build_server(
+    app: FastAPI, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Server:
+    """A uvicorn server for ``app`` on ``WEB_HOST:WEB_PORT`` (loguru does the logging)."""
+    config = uvicorn.Config(
+        app,
+        host=host or settings.web_host,
+        port=port if port is not None else settings.web_port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+async def serve(
+    settings: Settings,
+    repos: Repositories,
+    *,
+    controller: BotController | None = None,
+    risk_store: RiskStore | None = None,
+    health_provider: HealthProvider | None = None,
+    event_bus: EventBus | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> None:
+    """Serve the dashboard in the running event loop until cancelled or stopped.
+
+    Run it as a task beside the bot (``asyncio.create_task(serve(...))``); cancelling the task
+    shuts the server down. Unsafe settings raise ``WebSecurityError`` before anything binds.
+    """
+    app = create_app(
+        settings,
+        repos,
+        controller=controller,
+        risk_store=risk_store,
+        health_provider=health_provider,
+        event_bus=event_bus,
+    )
+    server = build_server(app, settings, host=host, port=port)
+    logger.info("dashboard on http://{}:{}", server.config.host, server.config.port)
+    try:
+        await server.serve()
+    except asyncio.CancelledError:
+        server.should_exit = True
+        raise
+
+
+class BackgroundServer:
+    """The dashboard in a daemon thread with its own event loop (tests, synchronous callers)."""
+
+    def __init__(self, app: FastAPI, settings: Settings, *, host: str | None = None, port: int = 0):
+        self.server = build_server(app, settings, host=host, port=port)
+        self._thread = threading.Thread(target=self.server.run, name="kmg-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8000`` (the real port when 0 was asked for)."""
+        host = self.server.config.host
+        servers: Any = getattr(self.server, "servers", [])
+        port = self.server.config.port
+        for server in servers:
+            for sock in server.sockets:
+                port = sock.getsockname()[1]
+        return f"http://{host}:{port}"
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        """Start and wait until the server accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to stop and wait for its thread."""
+        self.server.should_exit = True
+        self._thread.join(timeout)

@@ -1,0 +1,233 @@
+/* Dashboard: metrics, equity curve, rejections, LLM confidence, positions, trades, flow, control. */
+"use strict";
+(function () {
+  const { api, money, num, pct, time, ago, el, pill, signClass, toast } = window.KMG;
+  const css = getComputedStyle(document.documentElement);
+  const color = (name) => css.getPropertyValue(name).trim();
+  const C = { text: color("--text"), muted: color("--muted"), grid: "rgba(148,163,184,0.12)", accent: color("--accent"), good: color("--good"), bad: color("--bad"), warn: color("--warn") };
+
+  Chart.defaults.color = C.muted;
+  Chart.defaults.borderColor = C.grid;
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  Chart.defaults.animation = false;
+
+  const timeTicks = { callback: (v) => time(v).slice(5), maxRotation: 0, autoSkipPadding: 18 };
+  let equityChart = null, rejectionsChart = null, confidenceChart = null;
+
+  function setText(id, text, cls) {
+    const node = document.getElementById(id);
+    if (!node) return;
+    node.textContent = text;
+    if (cls !== undefined) node.className = "value " + cls;
+  }
+
+  async function loadMetrics() {
+    const m = await api("/metrics");
+    setText("m-equity", money(m.equity));
+    document.getElementById("m-initial").textContent = m.initial_equity !== null ? "from " + money(m.initial_equity) : "no equity yet";
+    setText("m-return", pct(m.total_return, 2, true), signClass(m.total_return));
+    document.getElementById("m-pnl").textContent = "realized " + money(m.realized_pnl);
+    setText("m-drawdown", pct(m.max_drawdown), m.max_drawdown > 0 ? "neg" : "");
+    document.getElementById("m-sharpe").textContent = "Sharpe " + m.sharpe.toFixed(2);
+    setText("m-winrate", m.trades ? pct(m.win_rate, 1) : "–");
+    document.getElementById("m-trades").textContent = `${m.trades} trades · ${m.wins} won`;
+    setText("m-pf", m.profit_factor === null ? (m.wins ? "∞" : "–") : m.profit_factor.toFixed(2));
+    document.getElementById("m-fees").textContent = "fees " + money(m.fees_paid);
+  }
+
+  async function loadEquity() {
+    const data = await api("/equity?max_points=600");
+    const points = data.points.map((p) => ({ x: p.t, y: p.equity }));
+    document.getElementById("equity-empty").hidden = points.length > 0;
+    document.getElementById("equity-note").textContent = data.total_points ? `${data.total_points} points${data.downsampled ? " (downsampled)" : ""}` : "";
+    if (equityChart) {
+      equityChart.data.datasets[0].data = points;
+      equityChart.update();
+      return;
+    }
+    equityChart = new Chart(document.getElementById("equity-chart"), {
+      type: "line",
+      data: { datasets: [{ label: "Equity", data: points, borderColor: C.accent, backgroundColor: "rgba(56,189,248,0.12)", fill: true, pointRadius: 0, borderWidth: 2, tension: 0.15 }] },
+      options: {
+        maintainAspectRatio: false, parsing: false, normalized: true,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        scales: { x: { type: "linear", ticks: timeTicks, grid: { display: false } }, y: { ticks: { callback: (v) => money(v, 0) } } },
+        plugins: { legend: { display: false }, tooltip: { callbacks: { title: (items) => time(items[0].parsed.x), label: (item) => " " + money(item.parsed.y) } } },
+      },
+    });
+  }
+
+  function appendEquity(points) {
+    if (!equityChart || !points || !points.length) return loadEquity();
+    const data = equityChart.data.datasets[0].data;
+    for (const p of points) data.push({ x: p.t, y: p.equity });
+    equityChart.update();
+    document.getElementById("equity-empty").hidden = true;
+  }
+
+  async function loadRejections() {
+    const r = await api("/signals/rejections?limit=8");
+    const entries = [
+      ...Object.entries(r.filter_counts).map(([k, v]) => ["filter: " + k, v]),
+      ...Object.entries(r.advisor_counts).map(([k, v]) => ["advisor: " + k, v]),
+      ...Object.entries(r.risk_counts).map(([k, v]) => ["risk: " + k, v]),
+    ].sort((a, b) => b[1] - a[1]).slice(0, 10);
+    document.getElementById("rejections-empty").hidden = entries.length > 0;
+    const stageColor = (label) => label.startsWith("risk") ? C.bad : label.startsWith("advisor") ? C.warn : C.accent;
+    const data = { labels: entries.map((e) => e[0]), datasets: [{ data: entries.map((e) => e[1]), backgroundColor: entries.map((e) => stageColor(e[0])), borderRadius: 4, maxBarThickness: 18 }] };
+    if (rejectionsChart) { rejectionsChart.data = data; rejectionsChart.update(); }
+    else {
+      rejectionsChart = new Chart(document.getElementById("rejections-chart"), {
+        type: "bar", data,
+        options: { indexAxis: "y", maintainAspectRatio: false, plugins: { legend: { display: false } }, scales: { x: { ticks: { precision: 0 } }, y: { grid: { display: false }, ticks: { autoSkip: false, font: { size: 11 } } } } },
+      });
+    }
+    const list = document.getElementById("rejections-latest");
+    list.replaceChildren(...r.latest.slice(0, 4).map((x) => el("li", { title: x.message || "" },
+      el("div", { class: "line" },
+        pill(x.stage, x.stage === "risk" ? "no" : x.stage === "advisor" ? "warn" : ""),
+        el("strong", { text: x.symbol }), el("span", { text: x.reason }),
+        el("span", { class: "when", text: time(x.timestamp).slice(5) })),
+      x.message ? el("div", { class: "muted small ellipsis", text: x.message }) : null)));
+  }
+
+  async function loadConfidence() {
+    const r = await api("/advisor/confidence?limit=200");
+    const pts = r.points.filter((p) => p.confidence !== null);
+    document.getElementById("confidence-empty").hidden = pts.length > 0;
+    if (r.points.length) {
+      const avg = pts.reduce((n, p) => n + p.confidence, 0) / (pts.length || 1);
+      const invalid = r.points.filter((p) => !p.valid).length;
+      document.getElementById("confidence-note").textContent =
+        `${r.points.length} answers · average ${Math.round(avg * 100)} % · ${invalid} invalid or fallback`;
+    }
+    const series = (action, col) => ({
+      label: action, data: pts.filter((p) => p.action === action).map((p) => ({ x: p.t, y: p.confidence })),
+      borderColor: col, backgroundColor: col, pointRadius: 3, showLine: false,
+    });
+    const datasets = [series("buy", C.good), series("sell", C.bad), series("hold", C.muted)];
+    datasets.push({ label: "trend", type: "line", data: pts.map((p) => ({ x: p.t, y: p.confidence })), borderColor: "rgba(56,189,248,0.5)", borderWidth: 1.5, pointRadius: 0, tension: 0.3 });
+    if (confidenceChart) { confidenceChart.data.datasets = datasets; confidenceChart.update(); return; }
+    confidenceChart = new Chart(document.getElementById("confidence-chart"), {
+      type: "scatter", data: { datasets },
+      options: {
+        maintainAspectRatio: false, parsing: false,
+        scales: { x: { type: "linear", ticks: timeTicks, grid: { display: false } }, y: { min: 0, max: 1, ticks: { callback: (v) => (v * 100).toFixed(0) + " %" } } },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 10, filter: (item) => item.text !== "trend" } }, tooltip: { callbacks: { title: (items) => time(items[0].parsed.x), label: (item) => ` ${item.dataset.label} ${(item.parsed.y * 100).toFixed(0)} %` } } },
+      },
+    });
+  }
+
+  async function loadPositions() {
+    const r = await api("/positions");
+    const rows = r.positions.map((p) => el("tr", {},
+      el("td", {}, el("strong", { text: p.symbol })), el("td", { class: "num", text: num(p.amount) }),
+      el("td", { class: "num", text: num(p.entry_price) }), el("td", { class: "num", text: money(p.cost) }),
+      el("td", { class: "num", text: num(p.stop_loss) }), el("td", { class: "num", text: num(p.take_profit) }),
+      el("td", { class: "nowrap", text: time(p.opened_at) })));
+    document.querySelector("#positions-table tbody").replaceChildren(...rows);
+    document.getElementById("positions-table").hidden = rows.length === 0;
+    document.getElementById("positions-empty").hidden = rows.length > 0;
+  }
+
+  async function loadTrades() {
+    const r = await api("/trades?limit=15");
+    const rows = r.items.map((t) => el("tr", {},
+      el("td", {}, el("strong", { text: t.symbol })), el("td", { class: "num", text: num(t.amount) }),
+      el("td", { class: "num", text: num(t.entry_price) }), el("td", { class: "num", text: num(t.exit_price) }),
+      el("td", { class: "num " + signClass(t.realized_pnl), text: money(t.realized_pnl) }),
+      el("td", { class: "num " + signClass(t.return_pct), text: t.return_pct === null ? "–" : t.return_pct.toFixed(2) + " %" }),
+      el("td", {}, pill(t.exit_reason || "–", t.exit_reason === "take_profit" ? "ok" : t.exit_reason === "stop_loss" ? "no" : "")),
+      el("td", { class: "nowrap", text: time(t.closed_at) })));
+    document.querySelector("#trades-table tbody").replaceChildren(...rows);
+    document.getElementById("trades-table").hidden = rows.length === 0;
+    document.getElementById("trades-empty").hidden = rows.length > 0;
+  }
+
+  function filterCell(s) {
+    if (s.passed) return pill("passed", "ok");
+    return el("span", {}, pill("rejected", "no"), " ", el("span", { class: "muted small", text: s.rejected_by || "" }));
+  }
+  function advisorCell(a) {
+    if (!a) return pill("–", "skip");
+    if (!a.valid) return pill(a.fallback || "invalid", "warn");
+    return pill(`${a.action} ${a.confidence !== null ? Math.round(a.confidence * 100) + "%" : ""}`, a.action === "hold" ? "warn" : "ok");
+  }
+  function riskCell(r) {
+    if (!r) return pill("–", "skip");
+    return r.approved ? pill("approved", "ok") : el("span", {}, pill(r.reason_code, "no"));
+  }
+  function orderCell(orders) {
+    if (!orders.length) return pill("–", "skip");
+    const o = orders[0];
+    return pill(`${o.side} ${o.status}`, o.status === "filled" ? "ok" : o.status === "rejected" ? "no" : "");
+  }
+
+  async function loadFlow() {
+    const r = await api("/signals?limit=12");
+    const rows = r.items.map((s) => el("tr", {},
+      el("td", { class: "nowrap" }, time(s.timestamp), el("div", { class: "muted small", text: s.symbol })),
+      el("td", {}, el("strong", { class: s.side === "buy" ? "pos" : "neg", text: s.side }), " ", s.rule, el("div", { class: "muted small", text: `${s.regime} · conf ${s.confidence !== null ? Math.round(s.confidence * 100) + "%" : "–"}` })),
+      el("td", {}, filterCell(s)), el("td", {}, advisorCell(s.advisor)), el("td", {}, riskCell(s.risk)), el("td", {}, orderCell(s.orders))));
+    document.querySelector("#flow-table tbody").replaceChildren(...rows);
+    document.getElementById("flow-table").hidden = rows.length === 0;
+    document.getElementById("flow-empty").hidden = rows.length > 0;
+  }
+
+  async function loadMl() {
+    const m = await api("/ml/status");
+    const node = document.getElementById("ml-status");
+    if (m.status === "no_model") { node.textContent = m.message; return; }
+    node.replaceChildren(el("strong", { text: `${m.name} ${m.version}` }), " · accuracy ",
+      el("strong", { text: m.accuracy === null ? "–" : pct(m.accuracy, 1) }), " · trained " + time(m.trained_at));
+  }
+
+  function renderHealth(h) {
+    const list = document.getElementById("health-list");
+    if (!list || !h) return;
+    const rows = [["Status", h.status], ["Feed", h.feed_status || "–"], ["Last candle", h.last_candle_at ? ago(h.last_candle_at) : "–"],
+      ["Advisor", h.advisor_status || "–"], ["Breaker", h.breaker_state || "–"], ["Trading", h.paused ? "paused" : "active"]];
+    if (h.last_error) rows.push(["Last error", h.last_error]);
+    list.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    document.getElementById("btn-pause").disabled = !!h.paused;
+    document.getElementById("btn-resume").disabled = !h.paused;
+  }
+
+  async function control(action, body) {
+    try {
+      const r = await api("/control/" + action, { method: "POST", body });
+      toast(r.message);
+    } catch (err) {
+      toast(err.message, true);
+    }
+    await window.KMG.refreshHealth();
+  }
+
+  function wireControls() {
+    document.getElementById("btn-pause").addEventListener("click", () => control("pause"));
+    document.getElementById("btn-resume").addEventListener("click", () => control("resume"));
+    const dialog = document.getElementById("flatten-dialog");
+    document.getElementById("btn-flatten").addEventListener("click", () => dialog.showModal());
+    dialog.addEventListener("close", () => { if (dialog.returnValue === "confirm") control("flatten", { confirm: true }); });
+  }
+
+  const safe = (fn) => fn().catch((err) => { if (err.status !== 401) toast(err.message, true); });
+  let pending = null;
+  function soon(fns) {
+    clearTimeout(pending);
+    pending = setTimeout(() => fns.forEach(safe), 400);
+  }
+
+  document.addEventListener("kmg:health", (e) => renderHealth(e.detail));
+  document.addEventListener("DOMContentLoaded", () => {
+    wireControls();
+    [loadMetrics, loadEquity, loadRejections, loadConfidence, loadPositions, loadTrades, loadFlow, loadMl].forEach(safe);
+    window.KMG.live({
+      equity: (d) => { appendEquity(d.points); soon([loadMetrics]); },
+      orders: () => soon([loadPositions, loadTrades, loadFlow, loadMetrics]),
+      trades: () => soon([loadTrades, loadMetrics, loadPositions]),
+      signals: () => soon([loadFlow, loadRejections, loadConfidence]),
+      control: () => window.KMG.refreshHealth(),
+    });
+  });
+})();

@@ -1,0 +1,121 @@
+"""Rules and regimes on constructed series where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kmg_autotrader.domain import Regime, Side
+from kmg_autotrader.signals.bars import Bars
+from kmg_autotrader.signals.indicators import compute_indicators
+from kmg_autotrader.signals.params import SignalParams
+from kmg_autotrader.signals.regimes import REGIMES, classify
+from kmg_autotrader.signals.rules import (
+    AtrExpansion,
+    RangeBreakout,
+    RsiExtreme,
+    RsiExtremeExit,
+    RsiLevel,
+    SmaCross,
+    VolumeSpike,
+)
+
+from .conftest import candles_from_close
+
+P = SignalParams()
+
+
+def bars_of(close, **kw) -> Bars:
+    return Bars(compute_indicators(candles_from_close(np.asarray(close, float), **kw), P))
+
+
+def v_shape() -> np.ndarray:
+    return np.r_[np.linspace(200, 100, 120), np.linspace(100, 200, 120)]
+
+
+def test_golden_and_death_cross() -> None:
+    bars = bars_of(np.r_[v_shape(), np.linspace(200, 100, 120)])
+    hits = SmaCross(P).evaluate(bars)
+    buys, sells = np.flatnonzero(hits.buy), np.flatnonzero(hits.sell)
+    assert len(buys) == 1 and 120 < buys[0] < 240
+    fast, slow = bars["sma_fast"], bars["sma_slow"]
+    i = buys[0]
+    assert fast[i] > slow[i] and fast[i - 1] <= slow[i - 1]
+    assert len(sells) == 1 and sells[0] > 240
+    reason = SmaCross(P).reason(Side.BUY, bars.row(i), bars.prev_row(i))
+    assert reason.startswith("SMA20 crossed above SMA50 at ") and "; RSI " in reason
+    assert 0 <= hits.strength[i] <= 1
+
+
+def test_rsi_extremes_and_exits() -> None:
+    close = np.r_[np.full(30, 100.0), np.linspace(100, 80, 20), np.linspace(80, 90, 10)]
+    bars = bars_of(close)
+    ext = RsiExtreme(P).evaluate(bars)
+    out = RsiExtremeExit(P).evaluate(bars)
+    assert ext.buy[45:50].all()  # falling for 15+ candles: RSI 0 < 30
+    assert not ext.sell.any()
+    first_exit = np.flatnonzero(out.buy)
+    assert len(first_exit) == 1 and first_exit[0] >= 50
+    assert bars.prev("rsi")[first_exit[0]] < 30 <= bars["rsi"][first_exit[0]]
+    rising = bars_of(np.r_[np.full(30, 100.0), np.linspace(100, 130, 20)])
+    assert RsiLevel(P).evaluate(rising).sell[-1]  # RSI 100 > 80
+    assert RsiExtreme(P).evaluate(rising).sell[-1]
+
+
+def test_volume_spike_and_side_from_candle() -> None:
+    df = candles_from_close(np.linspace(100, 101, 60))
+    df.loc[50, "volume"] = 10_000.0
+    vol = np.r_[np.full(50, 100.0), 10_000.0, np.full(9, 100.0)] + np.arange(60) % 3
+    df["volume"] = vol
+    hits = VolumeSpike(P).evaluate(Bars(compute_indicators(df, P)))
+    assert np.flatnonzero(hits.buy).tolist() == [50]  # up candle → buy side
+    assert not hits.sell.any()
+
+
+def test_range_breakout() -> None:
+    close = np.r_[100 + np.sin(np.arange(60)), 105.0]
+    hits = RangeBreakout(P).evaluate(bars_of(close))
+    assert hits.buy[-1] and not hits.buy[25:-1].any()
+    down = RangeBreakout(P).evaluate(bars_of(np.r_[100 + np.sin(np.arange(60)), 95.0]))
+    assert down.sell[-1]
+
+
+def test_atr_expansion_fires_once_on_the_jump() -> None:
+    rng = np.random.default_rng(1)
+    calm = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 300)))
+    wild = calm[-1] * np.exp(np.cumsum(rng.normal(0, 0.01, 40)))
+    bars = bars_of(np.r_[calm, wild], spread=0.0005)
+    hits = AtrExpansion(P).evaluate(bars)
+    fired = np.flatnonzero(hits.buy | hits.sell)
+    assert len(fired) >= 1 and fired[0] >= 300
+    assert not (hits.buy & hits.sell).any()
+
+
+def regime_at_end(close, **kw) -> Regime:
+    return REGIMES[int(classify(bars_of(close, **kw), P)[-1])]
+
+
+def test_regimes() -> None:
+    n = 400
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.0005, n)
+    up = 100 * np.exp(np.cumsum(0.002 + noise))
+    down = 100 * np.exp(np.cumsum(-0.002 + noise))
+    assert regime_at_end(up) is Regime.TREND_UP
+    assert regime_at_end(down) is Regime.TREND_DOWN
+    assert most_common(100 + rng.normal(0, 0.5, n)) is Regime.CHOP  # noise around a level
+    assert most_common(np.full(n, 100.0)) is Regime.CHOP  # a flat line
+    calm = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    burst = np.r_[calm, calm[-1] * np.exp(np.cumsum(rng.normal(0, 0.02, 15)))]
+    assert regime_at_end(burst, spread=0.0002) is Regime.HIGH_VOLATILITY
+    assert REGIMES[int(classify(bars_of(up), P)[0])] is Regime.UNKNOWN  # warm-up
+
+
+def most_common(close) -> Regime:
+    codes = classify(bars_of(close), P)[150:]
+    return REGIMES[int(np.bincount(codes).argmax())]
+
+
+def test_range_regime() -> None:
+    t = np.arange(400)
+    swing = 100 + 3 * np.sin(2 * np.pi * t / 20)  # clean swings between two levels
+    assert most_common(swing) is Regime.RANGE

@@ -1,0 +1,222 @@
+"""The dashboard in Debian's Chromium (Playwright): log in, charts drawn from the seeded records,
+risk edits persisted or refused inline, controls, no console error. Screenshots go to
+``test-output/screenshots/`` for a human to look at."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kmg_autotrader.webui import BackgroundServer
+from tests.webui.conftest import OUTPUT_DIR, TOKEN
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = OUTPUT_DIR / "screenshots"
+EQUITY_LEN = "Chart.getChart(document.getElementById('equity-chart'))?.data.datasets[0].data.length"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live_server: BackgroundServer) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh page that records console errors and failed requests."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.problems = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda msg: msg.type == "error" and page.problems.append(f"console: {msg.text}"),
+    )
+    page.on("pageerror", lambda exc: page.problems.append(f"page error: {exc}"))
+    page.on(
+        "response",
+        lambda r: r.status >= 500 and page.problems.append(f"{r.status} {r.url}"),
+    )
+    yield page
+    context.close()
+
+
+def login(page, base: str, next_path: str = "/") -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}{next_path}")
+    assert "/login" in page.url
+    page.fill("#token", TOKEN)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}{next_path}")
+
+
+def shot(page, name: str, full: bool = True) -> Path:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    if full:
+        page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=full)
+    return path
+
+
+def chart_points(page, canvas_id: str) -> int:  # type: ignore[no-untyped-def]
+    return int(
+        page.evaluate(
+            """(id) => {
+                const chart = Chart.getChart(document.getElementById(id));
+                return chart ? chart.data.datasets.reduce((n, d) => n + d.data.length, 0) : 0;
+            }""",
+            canvas_id,
+        )
+    )
+
+
+def test_wrong_token_is_refused(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{live_server.url}/login")
+    shot(page, "01-login", full=False)
+    page.fill("#token", "not-the-token")
+    page.click("#login-submit")
+    assert page.locator("#login-error").inner_text() == "That token is not right."
+    page.problems.clear()  # the 401 of the refused form is logged by the browser on purpose
+
+
+def test_dashboard_draws_charts_from_the_records(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    base = live_server.url
+    login(page, base)
+    page.wait_for_function(f"() => {EQUITY_LEN} > 0")
+    page.wait_for_selector("#trades-table tbody tr")
+    page.wait_for_selector("#flow-table tbody tr")
+    page.wait_for_function("() => document.querySelector('#health-list dt') !== null")
+    assert chart_points(page, "equity-chart") == 288
+    assert chart_points(page, "rejections-chart") == 3
+    assert chart_points(page, "confidence-chart") >= 8
+    assert page.locator("#trades-table tbody tr").count() == 5
+    assert page.locator("#positions-table tbody tr").count() == 1
+    assert page.locator("#mode-badge").inner_text() == "PAPER"
+    assert page.locator("#m-winrate").inner_text() == "60.0 %"
+    assert "No model yet" in page.locator("#ml-status").inner_text()
+    shot(page, "02-dashboard")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    shot(page, "03-dashboard-phone", full=False)
+    page.locator("#trades-table").scroll_into_view_if_needed()
+    shot(page, "03-dashboard-phone-trades", full=False)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, "the phone layout must not scroll sideways"
+    assert page.problems == []
+
+
+def test_live_update_appends_an_equity_point(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from kmg_autotrader.domain import EquityPoint, Mode
+    from tests.webui.seed import START, STEP
+
+    login(page, live_server.url)
+    page.wait_for_function(f"() => {EQUITY_LEN} === 288")
+    page.wait_for_timeout(600)  # the stream is connected and the watcher has its markers
+    live_server.repos.equity.add(  # type: ignore[attr-defined]
+        EquityPoint(Mode.PAPER, START + 400 * STEP, Decimal(10_700), Decimal(7000), Decimal(3700))
+    )
+    page.wait_for_function(
+        f"() => {EQUITY_LEN} === 289",
+        timeout=10_000,
+    )
+    assert page.problems == []
+
+
+def test_pause_resume_and_flatten_with_confirmation(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    login(page, live_server.url)
+    page.wait_for_function("() => document.querySelector('#health-list dt') !== null")
+    page.click("#btn-pause")
+    page.wait_for_selector("#paused-badge:not([hidden])")
+    page.click("#btn-resume")
+    page.wait_for_selector("#paused-badge", state="hidden")
+    page.click("#btn-flatten")
+    assert page.locator("#flatten-dialog").is_visible()
+    shot(page, "04-flatten-confirm", full=False)
+    page.click("#flatten-cancel")
+    assert not page.locator("#flatten-dialog").is_visible()
+    repos = live_server.repos  # type: ignore[attr-defined]
+    assert not repos.events.recent("paper", kind="flatten_requested")
+    page.click("#btn-flatten")
+    page.click("#flatten-confirm")
+    page.wait_for_function(
+        "() => document.getElementById('toast').textContent.includes('Flatten requested')"
+    )
+    assert repos.events.recent("paper", kind="flatten_requested")
+    page.click("#btn-resume")
+    page.wait_for_selector("#paused-badge", state="hidden")
+    assert page.problems == []
+
+
+def test_risk_edit_persists_and_invalid_value_is_refused(
+    page, live_server: BackgroundServer
+) -> None:  # type: ignore[no-untyped-def]
+    base = live_server.url
+    login(page, base, "/ui/risk")
+    page.wait_for_selector("#risk-max_open_positions")
+    page.fill("#risk-max_open_positions", "4")
+    page.fill("#risk-comment", "one more slot")
+    page.click("#risk-save")
+    page.wait_for_function(
+        "() => document.getElementById('risk-version').textContent.startsWith('version')"
+    )
+    page.reload()
+    page.wait_for_selector("#risk-max_open_positions")
+    assert page.input_value("#risk-max_open_positions") == "4"
+    version = page.locator("#risk-version").inner_text()
+    # an out-of-range value: refused inline, nothing stored
+    page.fill("#risk-max_position_percent", "1.5")
+    page.click("#risk-save")
+    error = page.locator('.field[data-field="max_position_percent"] .field-error')
+    error.wait_for()
+    assert "less than or equal to 1" in error.inner_text()
+    assert page.locator("#risk-error").is_visible()
+    shot(page, "05-risk-invalid")
+    page.reload()
+    page.wait_for_selector("#risk-max_position_percent")
+    assert page.input_value("#risk-max_position_percent") == "0.2"
+    assert page.locator("#risk-version").inner_text() == version
+    stored = live_server.repos.risk_params.latest()  # type: ignore[attr-defined]
+    assert stored["params"]["max_open_positions"] == 4 and stored["source"] == "web:session"
+    page.problems.clear()  # the refused PUT's 422 is logged by the browser on purpose
+    shot(page, "06-risk")
+
+
+def test_signal_flow_and_logs_pages(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    base = live_server.url
+    login(page, base, "/ui/signals")
+    page.wait_for_selector(".signal")
+    assert page.locator(".signal").count() == 12
+    page.locator(".signal details summary").first.click()
+    shot(page, "07-signals")
+    page.select_option('#signal-filters select[name="status"]', "rejected")
+    page.wait_for_function("() => document.querySelectorAll('.signal').length === 4")
+    page.goto(f"{base}/ui/logs")
+    page.wait_for_selector("#logs-table tbody tr")
+    page.select_option('#log-filters select[name="level"]', "error")
+    page.wait_for_function("() => document.querySelectorAll('#logs-table tbody tr').length === 1")
+    page.select_option('#log-filters select[name="level"]', "")
+    page.wait_for_function("() => document.querySelectorAll('#logs-table tbody tr').length > 1")
+    shot(page, "08-logs")
+    assert page.problems == []

@@ -1,0 +1,134 @@
+"""Server-Sent Events, the event bus, serve() as a task, ``kmg web`` and the stored health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from kmg_autotrader.domain import EquityPoint, Mode
+from kmg_autotrader.domain.clock import now_ms
+from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.webui import BackgroundServer, EventBus, serve
+from kmg_autotrader.webui.cli_commands import web
+from kmg_autotrader.webui.health import DatabaseHealth
+from tests.webui.conftest import AUTH, make_settings
+from tests.webui.seed import START, STEP
+
+
+def read_events(response: httpx.Response, wanted: set[str], timeout: float = 8.0) -> dict:
+    """Read SSE frames until every kind in ``wanted`` was seen; return kind → data."""
+    seen: dict[str, dict] = {}
+    kind = None
+    deadline = time.monotonic() + timeout
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: ") and kind:
+            seen[kind] = json.loads(line[6:])
+            if wanted <= set(seen):
+                break
+        if time.monotonic() > deadline:
+            break
+    return seen
+
+
+def test_stream_pushes_new_equity_orders_and_control(live_server: BackgroundServer) -> None:
+    repos: Repositories = live_server.repos  # type: ignore[attr-defined]
+    url = f"{live_server.url}/events/stream"
+    assert httpx.get(url, timeout=5).status_code == 401
+    with httpx.stream("GET", url, headers=AUTH, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+
+        def write() -> None:
+            time.sleep(0.6)  # the watcher takes its first markers first
+            repos.equity.add(
+                EquityPoint(Mode.PAPER, START + 500 * STEP, Decimal(10_800), Decimal(1), Decimal(2))
+            )
+            httpx.post(f"{live_server.url}/control/pause", headers=AUTH, timeout=5)
+
+        threading.Thread(target=write, daemon=True).start()
+        events = read_events(response, {"hello", "equity", "control"})
+    assert events["hello"]["mode"] == "paper"
+    assert events["equity"]["points"][-1]["equity"] == pytest.approx(10_800)
+    assert events["control"]["paused"] is True
+    httpx.post(f"{live_server.url}/control/resume", headers=AUTH, timeout=5)
+
+
+async def test_bus_delivers_from_another_thread() -> None:
+    bus = EventBus()
+    queue = bus.subscribe()
+    thread = threading.Thread(target=bus.publish, args=("orders", {"n": 1}))
+    thread.start()
+    thread.join()
+    event = await asyncio.wait_for(queue.get(), 2)
+    assert (event.kind, event.data) == ("orders", {"n": 1})
+    bus.unsubscribe(queue)
+    bus.publish("orders", {"n": 2})
+    assert queue.empty() and bus.subscriber_count == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.db
+async def test_serve_runs_as_a_task_beside_the_bot(tmp_path: Path, repos: Repositories) -> None:
+    port = _free_port()
+    settings = make_settings(tmp_path / "data", web_port=port)
+    task = asyncio.create_task(serve(settings, repos))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(100):
+            try:
+                response = await client.get("/health")
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+        assert response.status_code == 200
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_kmg_web_refuses_a_public_host_without_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = typer.Typer()
+    app.command()(web)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(app, ["--host", "0.0.0.0", "--port", str(_free_port())])
+    assert result.exit_code == 2
+    assert "API_TOKEN" in result.output
+
+
+@pytest.mark.db
+def test_stored_health_reports_the_breaker_and_feed(tmp_path: Path, repos: Repositories) -> None:
+    health = DatabaseHealth(make_settings(tmp_path), repos)
+    assert health()["status"] == "unknown"
+    now = now_ms()
+    repos.equity.add(EquityPoint(Mode.PAPER, now, Decimal(1), Decimal(1), Decimal(0)))
+    data = health()
+    assert data["status"] == "ok" and data["feed_status"] == "ok" and data["breaker_state"] == "ok"
+    repos.risk_state.set(Mode.PAPER, "risk.breaker", {"breaker_tripped": True})
+    assert health()["breaker_state"] == "tripped:drawdown" and health()["status"] == "degraded"
+    repos.risk_state.set(Mode.PAPER, "risk.breaker", {"breaker_tripped": False})
+    repos.risk_state.set(
+        Mode.PAPER, "risk.day", {"kill_switch_tripped": True, "day": now // 86_400_000}
+    )
+    assert health()["breaker_state"] == "tripped:daily_loss"
+    repos.risk_state.set(
+        Mode.PAPER, "risk.day", {"kill_switch_tripped": True, "day": now // 86_400_000 - 1}
+    )
+    assert health()["breaker_state"] == "ok"
