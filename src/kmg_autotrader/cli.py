@@ -11,6 +11,7 @@ from rich.table import Table
 
 from kmg_autotrader import __version__
 from kmg_autotrader.autopilot import cli_commands as autopilot_cli
+from kmg_autotrader.backtest import cli_commands as backtest_cli
 from kmg_autotrader.cli_support import (
     EXIT_FAILURE,
     console,
@@ -20,6 +21,7 @@ from kmg_autotrader.cli_support import (
 )
 from kmg_autotrader.collector import cli_commands as collector_cli
 from kmg_autotrader.execution import cli_commands as execution_cli
+from kmg_autotrader.webui import cli_commands as webui_cli
 
 app = typer.Typer(
     name="kmg",
@@ -44,6 +46,8 @@ app.add_typer(execution_cli.paper_app, name="paper")
 app.command("flatten")(execution_cli.flatten)
 app.command("run")(autopilot_cli.run)
 app.command("demo")(autopilot_cli.demo)
+app.command("backtest")(backtest_cli.backtest)
+app.command("web")(webui_cli.web)
 
 
 def _version_callback(value: bool) -> None:
@@ -137,13 +141,6 @@ def db_current() -> None:
 
 
 # ---- commands of later issues ---------------------------------------------------------------
-
-
-@app.command("backtest")
-def backtest() -> None:
-    """Replay stored candles through the same pipeline the live bot runs."""
-    settings_or_exit()
-    not_available("backtest", "the backtester issue")
 
 
 @app.command("train")

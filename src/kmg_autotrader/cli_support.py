@@ -23,9 +23,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_or_exit(
-    *, log: bool = True, console_log: bool = True, **overrides: Any
-) -> Settings:
+def settings_or_exit(*, log: bool = True, console_log: bool = True, **overrides: Any) -> Settings:
     """Load and validate the settings; on a bad value print one line per variable and exit 2."""
     try:
         settings = load_settings(**overrides)
