@@ -10,9 +10,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from kmg_autotrader.autopilot.runner import run_demo
 from kmg_autotrader.config import load_settings
@@ -44,8 +50,35 @@ def _assert_consistent(db: Path) -> None:
     assert _rows(db, "SELECT DISTINCT mode FROM orders") == [("paper",)]
 
 
-def test_demo_replays_real_candles_and_trades(tmp_path: Path) -> None:
-    settings = load_settings(None, data_dir=tmp_path / "data")
+@pytest.fixture
+def alert_inbox() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback HTTP endpoint that records what Apprise's ``json://`` plug-in posts."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"json://127.0.0.1:{server.server_address[1]}/alerts", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_demo_replays_real_candles_and_trades(
+    tmp_path: Path, alert_inbox: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, inbox = alert_inbox
+    settings = load_settings(None, data_dir=tmp_path / "data", alert_urls=url)
     summary = asyncio.run(run_demo(settings, speed=0, limit=LIMIT))
     assert summary.candles == LIMIT
     assert summary.entries >= 1 and summary.exits >= 1
@@ -62,6 +95,13 @@ def test_demo_replays_real_candles_and_trades(tmp_path: Path) -> None:
     record = json.loads(trades[0].read_text().splitlines()[0])
     assert record["data"]["exit_reason"]
     assert (tmp_path / "data" / "snapshots" / "latest.json").exists()
+    # the alerts went out through Apprise to the loopback endpoint, with the trade in them
+    titles = [m.get("title", "") for m in inbox]
+    assert any("filled BTC/USDT" in t for t in titles), titles
+    assert any(t.startswith("[PAPER] Exit BTC/USDT") for t in titles), titles
+    exit_alert = next(m for m in inbox if m.get("title", "").startswith("[PAPER] Exit"))
+    assert "USDT" in exit_alert["title"] and exit_alert.get("message")
+    assert _rows(db, "SELECT COUNT(*) FROM alerts")[0][0] >= 2
 
 
 def _demo(data: Path, *args: str) -> subprocess.Popen[str]:
