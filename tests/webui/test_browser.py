@@ -220,3 +220,33 @@ def test_signal_flow_and_logs_pages(page, live_server: BackgroundServer) -> None
     page.wait_for_function("() => document.querySelectorAll('#logs-table tbody tr').length > 1")
     shot(page, "08-logs")
     assert page.problems == []
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/", "#flow-table tbody tr"),
+        ("/ui/signals", ".signal"),
+        ("/ui/risk", "#risk-max_open_positions"),
+        ("/ui/logs", "#logs-table tbody tr"),
+    ],
+)
+def test_every_page_fits_a_phone(
+    page, live_server: BackgroundServer, path: str, ready: str
+) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the page never scrolls sideways; full-page screenshots for a human."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server.url, path)
+    page.wait_for_selector(ready)
+    page.wait_for_timeout(300)
+    name = "dashboard" if path == "/" else path.rsplit("/", 1)[-1]
+    shot(page, f"09-phone-{name}")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"{path} scrolls sideways on a phone ({width}px)"
+    hidden = page.evaluate(
+        """() => [...document.querySelectorAll('.table-wrap')]
+            .filter((w) => w.scrollWidth > w.clientWidth + 1)
+            .map((w) => w.querySelector('table')?.id)"""
+    )
+    assert hidden == [], f"tables with columns off-screen on a phone: {hidden}"
+    assert page.problems == []

@@ -69,6 +69,14 @@
     return node;
   }
   function pill(text, kind = "") { return el("span", { class: "pill " + kind, text }); }
+  /** Copy each column's header into its cells' data-label (a phone shows rows as stacked cards). */
+  function labelCells(table) {
+    if (!table) return;
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+    for (const tr of table.querySelectorAll("tbody tr")) {
+      [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+    }
+  }
   function signClass(v) { return v > 0 ? "pos" : v < 0 ? "neg" : ""; }
 
   let toastTimer = null;
@@ -123,5 +131,5 @@
     setInterval(refreshHealth, 30000);
   });
 
-  window.KMG = { api, ApiError, money, num, pct, time, ago, el, pill, signClass, toast, refreshHealth, live };
+  window.KMG = { api, ApiError, money, num, pct, time, ago, el, pill, labelCells, signClass, toast, refreshHealth, live };
 })();

@@ -1,7 +1,7 @@
 /* Dashboard: metrics, equity curve, rejections, LLM confidence, positions, trades, flow, control. */
 "use strict";
 (function () {
-  const { api, money, num, pct, time, ago, el, pill, signClass, toast } = window.KMG;
+  const { api, money, num, pct, time, ago, el, pill, labelCells, signClass, toast } = window.KMG;
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim();
   const C = { text: color("--text"), muted: color("--muted"), grid: "rgba(148,163,184,0.12)", accent: color("--accent"), good: color("--good"), bad: color("--bad"), warn: color("--warn") };
@@ -126,6 +126,7 @@
       el("td", { class: "num", text: num(p.stop_loss) }), el("td", { class: "num", text: num(p.take_profit) }),
       el("td", { class: "nowrap", text: time(p.opened_at) })));
     document.querySelector("#positions-table tbody").replaceChildren(...rows);
+    labelCells(document.getElementById("positions-table"));
     document.getElementById("positions-table").hidden = rows.length === 0;
     document.getElementById("positions-empty").hidden = rows.length > 0;
   }
@@ -140,6 +141,7 @@
       el("td", {}, pill(t.exit_reason || "–", t.exit_reason === "take_profit" ? "ok" : t.exit_reason === "stop_loss" ? "no" : "")),
       el("td", { class: "nowrap", text: time(t.closed_at) })));
     document.querySelector("#trades-table tbody").replaceChildren(...rows);
+    labelCells(document.getElementById("trades-table"));
     document.getElementById("trades-table").hidden = rows.length === 0;
     document.getElementById("trades-empty").hidden = rows.length > 0;
   }
@@ -170,6 +172,7 @@
       el("td", {}, el("strong", { class: s.side === "buy" ? "pos" : "neg", text: s.side }), " ", s.rule, el("div", { class: "muted small", text: `${s.regime} · conf ${s.confidence !== null ? Math.round(s.confidence * 100) + "%" : "–"}` })),
       el("td", {}, filterCell(s)), el("td", {}, advisorCell(s.advisor)), el("td", {}, riskCell(s.risk)), el("td", {}, orderCell(s.orders))));
     document.querySelector("#flow-table tbody").replaceChildren(...rows);
+    labelCells(document.getElementById("flow-table"));
     document.getElementById("flow-table").hidden = rows.length === 0;
     document.getElementById("flow-empty").hidden = rows.length > 0;
   }

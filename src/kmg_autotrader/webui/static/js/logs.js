@@ -1,7 +1,7 @@
 /* Logs page: advisor calls, orders, events and alerts with filters and paging. */
 "use strict";
 (function () {
-  const { api, time, el, pill, toast } = window.KMG;
+  const { api, time, el, pill, labelCells, toast } = window.KMG;
   const PAGE = 50;
   let offset = 0;
 
@@ -12,7 +12,7 @@
       el("td", {}, pill(item.kind)),
       el("td", { class: "level-" + item.level, text: item.level }),
       el("td", { class: "nowrap", text: item.symbol || "" }),
-      el("td", { class: "what" }, details, item.message ? el("div", { class: "muted small", text: item.message.slice(0, 400) }) : null));
+      el("td", { class: "what wide" }, details, item.message ? el("div", { class: "muted small", text: item.message.slice(0, 400) }) : null));
   }
 
   async function load() {
@@ -23,6 +23,7 @@
     try {
       const r = await api("/logs?" + params);
       document.querySelector("#logs-table tbody").replaceChildren(...r.items.map(row));
+      labelCells(document.getElementById("logs-table"));
       document.getElementById("logs-empty").hidden = r.items.length > 0;
       document.getElementById("prev").disabled = offset === 0;
       document.getElementById("next").disabled = !r.has_more;
