@@ -17,6 +17,8 @@ metrics); "process" adds interpreter start, imports and generating the synthetic
 from __future__ import annotations
 
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -67,14 +69,15 @@ def child_backtest(strategy: str, n_candles: int) -> dict[str, object]:
         )
     else:
         request = BacktestRequest(strategy=strategy)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = asyncio.run(run_backtest(frames, request, consume=True))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     keys = [(t.symbol, t.entry_time, t.exit_time) for t in result.trades]
     return {
         "what": f"pipeline {strategy}",
         "candles": candles,
         "run_s": elapsed,
+        "run_cpu_s": cpu,
         "trades": len(result.trades),
         "open_at_end": result.open_positions,
         "events": result.stats.close_events + result.stats.open_events,
@@ -90,7 +93,7 @@ def child_vectorised(n_candles: int) -> dict[str, object]:
     from synthetic import make_walk
 
     frames = make_walk(n_symbols=10, n_candles=n_candles, seed=0)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     keys: list[tuple[str, int, int]] = []
     for symbol, frame in frames.items():
         close = frame["close"].to_numpy()
@@ -114,24 +117,36 @@ def child_vectorised(n_candles: int) -> dict[str, object]:
             x = int(exits[j])
             keys.append((symbol, int(ts[e + 1]), int(ts[x + 1])))
             flat_from = x + 1
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "what": "vectorised numpy+TA-Lib sma_cross_rsi",
         "candles": sum(len(f) for f in frames.values()),
         "run_s": elapsed,
+        "run_cpu_s": cpu,
         "trades": len(keys),
         "digest": _trade_digest(keys),
         "peak_mb": _peak_mb(),
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _spawn(*args: str) -> dict[str, object]:
-    started = time.perf_counter()
+    """Run one measurement in a fresh interpreter; adds its wall and CPU time as a process."""
+    started, cpu = time.perf_counter(), _children_cpu()
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
     )
     row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     row["process_s"] = time.perf_counter() - started
+    row["process_cpu_s"] = _children_cpu() - cpu
     return row
 
 
@@ -143,6 +158,10 @@ def main() -> None:
         print(json.dumps(row))
         return
     n = 10_512 if "--quick" in sys.argv else 105_120
+    print(
+        f"machine: {os.cpu_count()} cpus, python {platform.python_version()}; "
+        f"load average before: {_load()}"
+    )
     rows = [
         _spawn("vectorised", str(n)),
         _spawn("sma_cross_rsi", str(n)),
@@ -151,16 +170,25 @@ def main() -> None:
     for row in rows:
         candles = int(row["candles"])  # type: ignore[call-overload]
         run_s = float(row["run_s"])  # type: ignore[arg-type]
+        run_cpu = float(row["run_cpu_s"])  # type: ignore[arg-type]
         print(
-            f"{row['what']:<40} {candles:,} candles  run {run_s:6.2f} s "
-            f"({candles / run_s / 1e6:5.2f} M candles/s)  process {row['process_s']:5.2f} s  "
+            f"{row['what']:<40} {candles:,} candles  run {run_s:6.2f} s wall "
+            f"{run_cpu:6.2f} s cpu ({candles / run_cpu / 1e6:5.2f} M candles/cpu-s)  "
+            f"process {row['process_s']:6.2f} s wall {row['process_cpu_s']:6.2f} s cpu  "
             f"peak {row['peak_mb']:4.0f} MB  trades {row['trades']:,}"
         )
     vec, sma = rows[0], rows[1]
     same = vec["digest"] == sma["digest"]
     print(f"sma_cross_rsi trade list identical to the vectorised one: {same}")
-    ratio = float(sma["process_s"]) / float(vec["process_s"])  # type: ignore[arg-type]
-    print(f"pipeline / vectorised (whole process): {ratio:.1f}×")
+    for key, label in (
+        ("process_s", "whole process, wall"),
+        ("process_cpu_s", "whole process, cpu"),
+        ("run_s", "run only, wall"),
+        ("run_cpu_s", "run only, cpu"),
+    ):
+        ratio = float(sma[key]) / float(vec[key])  # type: ignore[arg-type]
+        print(f"pipeline sma_cross_rsi / vectorised ({label}): {ratio:.1f}×")
+    print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ class SmaCrossRsi(IStrategy):
 """
 
 FT_RUNNER = """
-import json, sys, time
+import json, resource, sys, time
 started = time.perf_counter()
 markets = json.load(open(sys.argv[1]))
 from freqtrade.exchange import exchange as ft_exchange
@@ -96,12 +96,14 @@ try:
     main(sys.argv[2:-1])
 except SystemExit:
     pass
-json.dump({"seconds": time.perf_counter() - started, "trades": captured.get("trades", [])},
+usage = resource.getrusage(resource.RUSAGE_SELF)
+json.dump({"seconds": time.perf_counter() - started, "trades": captured.get("trades", []),
+           "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024},
           open(sys.argv[-1] + ".result.json", "w"))
 """
 
 KMG_RUNNER = """
-import asyncio, json, sys, time
+import asyncio, json, resource, sys, time
 started = time.perf_counter()
 from decimal import Decimal
 from loguru import logger
@@ -117,7 +119,9 @@ loose = RiskParams(max_open_positions=100, max_position_percent=1.0,
 request = BacktestRequest(strategy="sma_cross_rsi", stake_amount=Decimal(100),
     fee_edge=False, risk_params=loose)
 result = asyncio.run(run_backtest(frames, request, consume=True))
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - started, "open": result.open_positions,
+    "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
     "trades": [(t.symbol, t.entry_time, t.exit_time) for t in result.trades]}))
 """
 
@@ -249,7 +253,7 @@ def run_freqtrade(root: Path, symbols: list[str]) -> dict[str, object]:
     if not result_file.exists():
         raise SystemExit(f"freqtrade failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     data = json.loads(result_file.read_text())
-    return {"wall": wall, "trades": data["trades"]}
+    return {"wall": wall, "trades": data["trades"], "cpu": data["cpu"], "peak_mb": data["peak_mb"]}
 
 
 def run_kmg(root: Path, symbols: list[str]) -> dict[str, object]:
@@ -265,12 +269,19 @@ def run_kmg(root: Path, symbols: list[str]) -> dict[str, object]:
     )
     wall = time.perf_counter() - started
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"wall": wall, "trades": data["trades"], "open": data["open"]}
+    return {
+        "wall": wall,
+        "trades": data["trades"],
+        "open": data["open"],
+        "cpu": data["cpu"],
+        "peak_mb": data["peak_mb"],
+    }
 
 
 def main() -> None:
     """Print both timings and trade counts, and whether the trade lists agree."""
     n = 10_512 if "--quick" in sys.argv else 105_120
+    load_before = _load()
     with tempfile.TemporaryDirectory(prefix="kmg-ft-") as tmp:
         root = Path(os.environ.get("KMG_FT_WORKDIR") or tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -282,16 +293,29 @@ def main() -> None:
     ft_closed = sorted((p, o, c) for p, o, c, reason in ft_trades if reason != "force_exit")
     ours = sorted(tuple(t) for t in kmg["trades"])
     print(f"set: 10 symbols × {n:,} 5m candles = {10 * n:,} candles")
+    print(f"load average before: {load_before}, after: {_load()}")
     print(
-        f"freqtrade backtesting: {ft['wall']:.2f} s, {len(ft_trades):,} trades "
+        f"freqtrade backtesting: {ft['wall']:7.2f} s wall {ft['cpu']:7.2f} s cpu "
+        f"peak {ft['peak_mb']:5.0f} MB  {len(ft_trades):,} trades "
         f"({len(ft_trades) - len(ft_closed)} force-exited at the end)"
     )
     print(
-        f"kmg backtest:          {kmg['wall']:.2f} s, {len(ours):,} closed trades "
+        f"kmg backtest:          {kmg['wall']:7.2f} s wall {kmg['cpu']:7.2f} s cpu "
+        f"peak {kmg['peak_mb']:5.0f} MB  {len(ours):,} closed trades "
         f"({kmg['open']} still open at the end)"
     )
-    print(f"speed-up: {float(ft['wall']) / float(kmg['wall']):.1f}×")  # type: ignore[arg-type]
+    wall = float(ft["wall"]) / float(kmg["wall"])  # type: ignore[arg-type]
+    cpu = float(ft["cpu"]) / float(kmg["cpu"])  # type: ignore[arg-type]
+    print(f"speed-up (whole processes): {wall:.1f}× wall, {cpu:.1f}× cpu")
     print(f"closed trade lists identical (pair, entry time, exit time): {ft_closed == ours}")
+    if ft_closed != ours:
+        a, b = set(ft_closed), set(ours)
+        print(f"  only freqtrade: {sorted(a - b)[:5]} ({len(a - b)})")
+        print(f"  only kmg:       {sorted(b - a)[:5]} ({len(b - a)})")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
