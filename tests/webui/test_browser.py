@@ -250,3 +250,34 @@ def test_every_page_fits_a_phone(
     )
     assert hidden == [], f"tables with columns off-screen on a phone: {hidden}"
     assert page.problems == []
+
+
+@pytest.fixture(scope="module")
+def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    """A live server over a database with nothing recorded yet (a fresh install)."""
+    from kmg_autotrader.storage.database import open_database
+    from kmg_autotrader.storage.repositories import Repositories
+    from kmg_autotrader.webui import create_app
+    from tests.webui.conftest import make_settings
+
+    root = tmp_path_factory.mktemp("empty")
+    database = open_database(f"sqlite:///{root / 'web.sqlite'}")
+    settings = make_settings(root / "data")
+    server = BackgroundServer(create_app(settings, Repositories(database)), settings).start()
+    yield server
+    server.stop()
+    database.dispose()
+
+
+def test_fresh_install_shows_empty_states_not_empty_charts(page, empty_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    login(page, empty_server.url)
+    page.wait_for_selector("#flow-empty:not([hidden])")
+    page.wait_for_selector("#confidence-empty:not([hidden])")
+    for name in ("equity", "rejections", "confidence"):
+        assert page.locator(f"#{name}-empty").is_visible(), name
+        assert not page.locator(f"#{name}-chart").is_visible(), name
+    assert page.locator("#trades-empty").is_visible()
+    assert page.locator("#positions-empty").is_visible()
+    assert "No model yet" in page.locator("#ml-status").inner_text()
+    shot(page, "10-dashboard-empty")
+    assert page.problems == []

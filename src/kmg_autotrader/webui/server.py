@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -19,6 +20,9 @@ from kmg_autotrader.webui.events import EventBus
 from kmg_autotrader.webui.health import HealthProvider
 from kmg_autotrader.webui.risk_store import RiskStore
 
+# Open live streams get this long to end when the server stops (they reconnect by themselves).
+SHUTDOWN_GRACE_SECONDS = 3
+
 
 def build_server(
     app: FastAPI, settings: Settings, *, host: str | None = None, port: int | None = None
@@ -33,6 +37,7 @@ def build_server(
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return uvicorn.Server(config)
 
@@ -63,10 +68,15 @@ async def serve(
     )
     server = build_server(app, settings, host=host, port=port)
     logger.info("dashboard on http://{}:{}", server.config.host, server.config.port)
+    task = asyncio.ensure_future(server.serve())
     try:
-        await server.serve()
+        await asyncio.shield(task)
     except asyncio.CancelledError:
+        # a clean shutdown (streams closed, lifespan ended) rather than a cancelled uvicorn,
+        # which would print a traceback from inside Starlette
         server.should_exit = True
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=SHUTDOWN_GRACE_SECONDS + 2)
         raise
 
 

@@ -13,6 +13,19 @@
 
   const timeTicks = { callback: (v) => time(v).slice(5), maxRotation: 0, autoSkipPadding: 18 };
   let equityChart = null, rejectionsChart = null, confidenceChart = null;
+  let equityTotal = 0, equityDownsampled = false;
+  const MAX_LIVE_POINTS = 5000;
+
+  /** Show a chart's box only when it has data (an empty chart is just confusing axes). */
+  function showChart(canvasId, emptyId, hasData) {
+    document.getElementById(canvasId).parentElement.hidden = !hasData;
+    document.getElementById(emptyId).hidden = hasData;
+    return hasData;
+  }
+
+  function equityNote(total, downsampled) {
+    document.getElementById("equity-note").textContent = total ? `${total} points${downsampled ? " (downsampled)" : ""}` : "";
+  }
 
   function setText(id, text, cls) {
     const node = document.getElementById(id);
@@ -25,9 +38,10 @@
     const m = await api("/metrics");
     setText("m-equity", money(m.equity));
     document.getElementById("m-initial").textContent = m.initial_equity !== null ? "from " + money(m.initial_equity) : "no equity yet";
-    setText("m-return", pct(m.total_return, 2, true), signClass(m.total_return));
+    const none = m.as_of === null;  // nothing recorded yet: no figure rather than 0 %
+    setText("m-return", none ? "–" : pct(m.total_return, 2, true), signClass(m.total_return));
     document.getElementById("m-pnl").textContent = "realized " + money(m.realized_pnl);
-    setText("m-drawdown", pct(m.max_drawdown), m.max_drawdown > 0 ? "neg" : "");
+    setText("m-drawdown", none ? "–" : pct(m.max_drawdown), m.max_drawdown > 0 ? "neg" : "");
     document.getElementById("m-sharpe").textContent = "Sharpe " + m.sharpe.toFixed(2);
     setText("m-winrate", m.trades ? pct(m.win_rate, 1) : "–");
     document.getElementById("m-trades").textContent = `${m.trades} trades · ${m.wins} won`;
@@ -38,8 +52,10 @@
   async function loadEquity() {
     const data = await api("/equity?max_points=600");
     const points = data.points.map((p) => ({ x: p.t, y: p.equity }));
-    document.getElementById("equity-empty").hidden = points.length > 0;
-    document.getElementById("equity-note").textContent = data.total_points ? `${data.total_points} points${data.downsampled ? " (downsampled)" : ""}` : "";
+    equityTotal = data.total_points;
+    equityDownsampled = data.downsampled;
+    equityNote(equityTotal, equityDownsampled);
+    if (!showChart("equity-chart", "equity-empty", points.length > 0)) return;
     if (equityChart) {
       equityChart.data.datasets[0].data = points;
       equityChart.update();
@@ -61,8 +77,10 @@
     if (!equityChart || !points || !points.length) return loadEquity();
     const data = equityChart.data.datasets[0].data;
     for (const p of points) data.push({ x: p.t, y: p.equity });
+    if (data.length > MAX_LIVE_POINTS) data.splice(0, data.length - MAX_LIVE_POINTS);  // a page left open for weeks
     equityChart.update();
-    document.getElementById("equity-empty").hidden = true;
+    equityTotal += points.length;
+    equityNote(equityTotal, equityDownsampled);
   }
 
   async function loadRejections() {
@@ -72,10 +90,10 @@
       ...Object.entries(r.advisor_counts).map(([k, v]) => ["advisor: " + k, v]),
       ...Object.entries(r.risk_counts).map(([k, v]) => ["risk: " + k, v]),
     ].sort((a, b) => b[1] - a[1]).slice(0, 10);
-    document.getElementById("rejections-empty").hidden = entries.length > 0;
     const stageColor = (label) => label.startsWith("risk") ? C.bad : label.startsWith("advisor") ? C.warn : C.accent;
     const data = { labels: entries.map((e) => e[0]), datasets: [{ data: entries.map((e) => e[1]), backgroundColor: entries.map((e) => stageColor(e[0])), borderRadius: 4, maxBarThickness: 18 }] };
-    if (rejectionsChart) { rejectionsChart.data = data; rejectionsChart.update(); }
+    if (!showChart("rejections-chart", "rejections-empty", entries.length > 0)) { /* nothing to draw */ }
+    else if (rejectionsChart) { rejectionsChart.data = data; rejectionsChart.update(); }
     else {
       rejectionsChart = new Chart(document.getElementById("rejections-chart"), {
         type: "bar", data,
@@ -94,7 +112,6 @@
   async function loadConfidence() {
     const r = await api("/advisor/confidence?limit=200");
     const pts = r.points.filter((p) => p.confidence !== null);
-    document.getElementById("confidence-empty").hidden = pts.length > 0;
     if (r.points.length) {
       const avg = pts.reduce((n, p) => n + p.confidence, 0) / (pts.length || 1);
       const invalid = r.points.filter((p) => !p.valid).length;
@@ -107,6 +124,7 @@
     });
     const datasets = [series("buy", C.good), series("sell", C.bad), series("hold", C.muted)];
     datasets.push({ label: "trend", type: "line", data: pts.map((p) => ({ x: p.t, y: p.confidence })), borderColor: "rgba(56,189,248,0.5)", borderWidth: 1.5, pointRadius: 0, tension: 0.3 });
+    if (!showChart("confidence-chart", "confidence-empty", pts.length > 0)) return;
     if (confidenceChart) { confidenceChart.data.datasets = datasets; confidenceChart.update(); return; }
     confidenceChart = new Chart(document.getElementById("confidence-chart"), {
       type: "scatter", data: { datasets },
