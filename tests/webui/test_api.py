@@ -196,6 +196,9 @@ def test_control_pause_resume_flatten_recorded(client: TestClient, repos: Reposi
     assert done["ok"] and done["paused"] and "kmg flatten" in done["message"]
     (event,) = repos.events.recent(Mode.PAPER, kind="flatten_requested")
     assert event["source"] == "web:token"
+    # without the bot the confirmation says what will (and will not) happen
+    dialog = client.get("/", headers=AUTH).text
+    assert "cannot trade" in dialog and "kmg flatten" in dialog
 
 
 def test_control_uses_an_injected_async_controller(web_settings, repos: Repositories) -> None:
@@ -227,8 +230,10 @@ def test_control_uses_an_injected_async_controller(web_settings, repos: Reposito
     with TestClient(app, base_url="http://127.0.0.1") as client:
         assert client.post("/control/pause", headers=AUTH).json()["message"] == "paused by the bot"
         result = client.post("/control/flatten", headers=AUTH, json={"confirm": True}).json()
+        dialog = client.get("/", headers=AUTH).text
     assert result["summary"]["closed"] == [7]
     assert bot.calls == [("pause", "web:token"), ("flatten", "web:token")]
+    assert "closes every PAPER position at market" in dialog and "cannot trade" not in dialog
 
 
 def test_unexpected_error_is_a_clean_500(web_settings, repos: Repositories) -> None:

@@ -269,7 +269,9 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backgroun
     database.dispose()
 
 
-def test_fresh_install_shows_empty_states_not_empty_charts(page, empty_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+def test_fresh_install_shows_empty_states_not_empty_charts(
+    page, empty_server: BackgroundServer
+) -> None:  # type: ignore[no-untyped-def]
     login(page, empty_server.url)
     page.wait_for_selector("#flow-empty:not([hidden])")
     page.wait_for_selector("#confidence-empty:not([hidden])")

@@ -2,8 +2,8 @@
 
 The running bot passes its own :class:`BotController`. Without one (``kmg web`` on its own),
 :class:`DatabaseController` records the request where the bot looks: pause state in the stored
-control key the autopilot reads before every decision, and a ``flatten_requested`` event the
-running bot executes (or ``kmg flatten`` does by hand).
+control key the autopilot reads before every decision. It cannot trade, so a flatten pauses,
+records a ``flatten_requested`` event (an audit line) and tells the user to run ``kmg flatten``.
 """
 
 from __future__ import annotations
@@ -87,9 +87,9 @@ class DatabaseController:
         logger.warning("flatten requested by {} (event {})", source, event_id)
         return {
             "message": (
-                "Flatten requested and trading paused. The running bot closes every position "
-                "and cancels every order on its next cycle; if no bot is running, run "
-                "`kmg flatten`."
+                "Flatten requested and trading paused: no new trades will open. This dashboard "
+                "runs without the bot, so it cannot trade: run `kmg flatten` on the bot's "
+                "machine to close every position and cancel every order now."
             ),
             "status": "requested",
             "event_id": event_id,

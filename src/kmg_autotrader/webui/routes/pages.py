@@ -23,6 +23,7 @@ from kmg_autotrader.webui.auth import (
     optional_auth,
 )
 from kmg_autotrader.webui.context import WebContext, get_context
+from kmg_autotrader.webui.control import DatabaseController
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +50,8 @@ def _render(request: Request, template: str, context: WebContext, **extra: Any) 
         "user_name": context.settings.user_name,
         "version": __version__,
         "symbols": context.settings.symbols,
+        # without the bot in this process a flatten only pauses and asks for `kmg flatten`
+        "bot_attached": not isinstance(context.controller, DatabaseController),
         **extra,
     }
     response: HTMLResponse = templates.TemplateResponse(request, template, values)
