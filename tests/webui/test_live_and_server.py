@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from kmg_autotrader.domain import EquityPoint, Mode
 from kmg_autotrader.domain.clock import now_ms
 from kmg_autotrader.storage.repositories import Repositories
-from kmg_autotrader.webui import BackgroundServer, EventBus, serve
+from kmg_autotrader.webui import BackgroundServer, EventBus, WebStartError, serve
 from kmg_autotrader.webui.cli_commands import web
 from kmg_autotrader.webui.health import DatabaseHealth
 from tests.webui.conftest import AUTH, make_settings
@@ -97,9 +97,40 @@ async def test_serve_runs_as_a_task_beside_the_bot(tmp_path: Path, repos: Reposi
             except httpx.ConnectError:
                 await asyncio.sleep(0.05)
         assert response.status_code == 200
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+        # a browser still listening must not hold the bot's shutdown
+        async with client.stream("GET", "/events/stream", headers=AUTH) as stream:
+            assert stream.status_code == 200
+            started = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.db
+async def test_serve_on_a_taken_port_raises_instead_of_exiting(
+    tmp_path: Path, repos: Repositories
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = make_settings(tmp_path / "data", web_port=taken.getsockname()[1])
+        # uvicorn alone would sys.exit() and take the bot's event loop down with it
+        with pytest.raises(WebStartError, match=r"cannot listen on 127\.0\.0\.1"):
+            await serve(settings, repos)
+
+
+def test_kmg_web_reports_a_taken_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = typer.Typer()
+    app.command()(web)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("API_TOKEN", "a-token-long-enough-for-the-test")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(app, ["--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 1
+    assert "cannot listen" in result.output and "Traceback" not in result.output
 
 
 def test_kmg_web_refuses_a_public_host_without_token(

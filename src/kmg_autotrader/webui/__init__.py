@@ -9,7 +9,7 @@ from kmg_autotrader.webui.events import EventBus
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, WebSecurityError, prepare_credentials
 from kmg_autotrader.webui.risk_store import RiskStore
-from kmg_autotrader.webui.server import BackgroundServer, build_server, serve
+from kmg_autotrader.webui.server import BackgroundServer, WebStartError, build_server, serve
 
 __all__ = [
     "BackgroundServer",
@@ -21,6 +21,7 @@ __all__ = [
     "RiskStore",
     "WebCredentials",
     "WebSecurityError",
+    "WebStartError",
     "build_server",
     "create_app",
     "prepare_credentials",

@@ -11,7 +11,7 @@ from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_
 from kmg_autotrader.storage.database import Database, DatabaseError
 from kmg_autotrader.storage.repositories import Repositories
 from kmg_autotrader.webui.keys import WebSecurityError
-from kmg_autotrader.webui.server import serve
+from kmg_autotrader.webui.server import WebStartError, serve
 
 
 def web(
@@ -38,6 +38,8 @@ def web(
         asyncio.run(serve(settings, repos))
     except WebSecurityError as exc:
         fail(str(exc))
+    except WebStartError as exc:
+        fail(str(exc), EXIT_FAILURE)
     except DatabaseError as exc:
         fail(str(exc), EXIT_FAILURE)
     except KeyboardInterrupt:

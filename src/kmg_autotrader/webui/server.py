@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from typing import Any
@@ -19,6 +20,11 @@ from kmg_autotrader.webui.control import BotController
 from kmg_autotrader.webui.events import EventBus
 from kmg_autotrader.webui.health import HealthProvider
 from kmg_autotrader.webui.risk_store import RiskStore
+
+
+class WebStartError(RuntimeError):
+    """The dashboard could not start (e.g. its port is taken); the message says why."""
+
 
 # Open live streams get this long to end when the server stops (they reconnect by themselves).
 SHUTDOWN_GRACE_SECONDS = 3
@@ -67,8 +73,10 @@ async def serve(
         event_bus=event_bus,
     )
     server = build_server(app, settings, host=host, port=port)
+    # bind here: uvicorn would call sys.exit() on a taken port, which ends the bot's whole loop
+    sock = bind_socket(server.config.host, server.config.port)
     logger.info("dashboard on http://{}:{}", server.config.host, server.config.port)
-    task = asyncio.ensure_future(server.serve())
+    task = asyncio.ensure_future(_serve_on(server, sock))
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -78,6 +86,39 @@ async def serve(
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=SHUTDOWN_GRACE_SECONDS + 2)
         raise
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; :class:`WebStartError` when it is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise WebStartError(f"cannot listen on {host}:{port}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise WebStartError(
+            f"cannot listen on {host}:{port}: {reason} (set WEB_PORT or --port to another port)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve_on(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run ``server`` on ``sock``; uvicorn's ``sys.exit`` becomes a :class:`WebStartError`."""
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:
+        raise WebStartError(
+            f"the dashboard stopped while starting (uvicorn exit {exc.code})"
+        ) from None
+    finally:
+        sock.close()
 
 
 class BackgroundServer:
