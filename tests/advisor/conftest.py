@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +132,12 @@ AdvisorFactory = Callable[..., Advisor]
 
 
 @pytest.fixture
-def make_advisor(
+async def make_advisor(
     repos: Repositories, clock: SimulatedClock, fake_llm: FakeLlmServer
-) -> AdvisorFactory:
-    """Builds an advisor against the fake LLM; keyword arguments override settings."""
+) -> AsyncIterator[AdvisorFactory]:
+    """Builds an advisor against the fake LLM; keyword arguments override settings. Every
+    advisor made is closed (its HTTP pool released) when the test ends."""
+    made: list[Advisor] = []
 
     def factory(**overrides: Any) -> Advisor:
         replay = overrides.pop("replay", False)
@@ -151,7 +153,7 @@ def make_advisor(
         }
         values.update(overrides)
         settings = Settings(_env_file=None, **values)
-        return build_advisor(
+        advisor = build_advisor(
             settings,
             repos,
             clock,
@@ -159,5 +161,9 @@ def make_advisor(
             audit_sink=sink,
             client_options={"retry_wait_s": 0.0, "max_attempts": 3},
         )
+        made.append(advisor)
+        return advisor
 
-    return factory
+    yield factory
+    for advisor in made:
+        await advisor.aclose()

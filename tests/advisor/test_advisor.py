@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from kmg_autotrader.advisor import AdvisorContext, AdvisorPipelineStage, apply_a
 from kmg_autotrader.domain import AdvisorAction, Candidate
 from kmg_autotrader.domain.clock import SimulatedClock
 from kmg_autotrader.storage.repositories import Repositories
+from kmg_autotrader.vault import VaultKind, VaultReader
 from tests.advisor.conftest import AdvisorFactory, good_answer
 from tests.fakes.fake_llm_server import FakeLlmServer, answer, error, slow, text
 
@@ -420,3 +422,33 @@ async def test_pipeline_stage_adapter(
     off = AdvisorPipelineStage(make_advisor(openai_api_key=None, openai_base_url=None))
     abstained = await off.review(candidate)
     assert off.apply(candidate, abstained, "required") is candidate  # no endpoint: off
+
+
+async def test_every_call_goes_to_the_jsonl_vault_and_links_its_signal(
+    make_advisor: AdvisorFactory,
+    fake_llm: FakeLlmServer,
+    repos: Repositories,
+    candidate: Candidate,
+    context: AdvisorContext,
+    tmp_path: Path,
+) -> None:
+    signal_id = repos.signals.add_candidate(
+        "paper", candidate, passed=True, rejected_by=None
+    )  # what the pipeline stores before it asks the advisor
+    advisor = make_advisor(gpt_call_limit_per_hour=1)  # default sink: DATA_DIR/vault
+    fake_llm.enqueue(answer(good_answer(candidate)))
+    accepted = await advisor.review(candidate, context)
+    over = await advisor.review(candidate, context)
+    assert accepted.valid and over.fallback == "budget_exhausted"
+    stored = rows(repos)
+    assert [r["signal_id"] for r in stored] == [signal_id, signal_id]
+    vaulted = [e["data"] for e in VaultReader(tmp_path / "data").read(VaultKind.ADVISOR_CALLS)]
+    assert [v["id"] for v in vaulted] == [r["id"] for r in stored]
+    first, second = vaulted
+    assert first["valid"] and first["action"] == "buy" and first["fallback"] is None
+    assert first["prompt"] == stored[0]["prompt"] and first["raw_answer"] == stored[0]["raw_answer"]
+    assert first["prompt_version"].startswith("v1-") and first["latency_ms"] is not None
+    assert first["prompt_tokens"] == 100 and first["cost_usd"] and first["signal_id"] == signal_id
+    assert second["fallback"] == "budget_exhausted" and second["errors"]
+    assert SECRET not in json.dumps(vaulted)
+    await advisor.aclose()

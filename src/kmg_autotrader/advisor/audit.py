@@ -12,6 +12,8 @@ from loguru import logger
 from kmg_autotrader.domain import Candidate, Mode
 
 AuditSink = Callable[[dict[str, Any]], None]
+#: Finds the stored signal row a candidate came from (to link the call to it), or None.
+SignalLookup = Callable[[Candidate], int | None]
 
 
 class CallStore(Protocol):
@@ -55,14 +57,27 @@ class CallRecord:
 class AuditRecorder:
     """Writes each :class:`CallRecord` to the database and to the sink."""
 
-    def __init__(self, store: CallStore, mode: Mode, sink: AuditSink | None = None) -> None:
+    def __init__(
+        self,
+        store: CallStore,
+        mode: Mode,
+        sink: AuditSink | None = None,
+        *,
+        signal_lookup: SignalLookup | None = None,
+    ) -> None:
         self._store = store
         self._mode = mode
         self._sink = sink
+        self._signal_lookup = signal_lookup
 
     def record(self, record: CallRecord, candidate: Candidate) -> int | None:
         """Store ``record``; returns the row id (None if the database write failed)."""
         call_id: int | None = None
+        if record.signal_id is None and self._signal_lookup is not None:
+            try:
+                record.signal_id = self._signal_lookup(candidate)
+            except Exception as exc:  # the link is a convenience for the dashboard
+                logger.warning("advisor call not linked to its signal: {}", type(exc).__name__)
         try:
             call_id = self._store.add(self._mode, **record.columns())
         except Exception as exc:  # the trade decision must not depend on the audit write

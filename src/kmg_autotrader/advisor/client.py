@@ -23,6 +23,8 @@ from kmg_autotrader.advisor.schema import GBNF_GRAMMAR, response_format_json_sch
 
 JsonMode = Literal["json_schema", "json_object", "grammar"]
 
+_DEADLINE_SLACK_S = 5.0
+
 
 class LlmUnavailable(Exception):
     """The LLM could not be reached or refused the request; ``transient`` says whether retrying
@@ -131,10 +133,16 @@ class LlmClient:
         """One answer to ``messages``; raises :class:`LlmUnavailable` when none can be had."""
         started = time.monotonic()
         attempts = 0
+        # Attempts bound the work; the deadline (every attempt timing out, the back-off waits and
+        # some slack for a busy machine) keeps a slow endpoint from stalling the loop longer.
+        waits = sum(
+            min(self.retry_wait_s * 2**n, 10 * self.retry_wait_s)
+            for n in range(self.max_attempts - 1)
+        )
+        deadline = self.timeout_s * self.max_attempts + waits + _DEADLINE_SLACK_S
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self.max_attempts)
-            | stop_after_delay(self.timeout_s * self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(deadline),
             wait=wait_exponential(multiplier=self.retry_wait_s, max=10 * self.retry_wait_s),
             reraise=True,
         )

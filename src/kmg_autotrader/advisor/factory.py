@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink
+from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink, SignalLookup
 from kmg_autotrader.advisor.client import JsonMode, LlmClient
 from kmg_autotrader.advisor.gate import CallGate
 from kmg_autotrader.advisor.local_server import SMOLLM2_FILE, LocalLlmServer, missing_requirements
@@ -12,8 +12,36 @@ from kmg_autotrader.advisor.prompts import PromptBuilder
 from kmg_autotrader.advisor.schema import gbnf_grammar
 from kmg_autotrader.advisor.service import Advisor, AdvisorConfig
 from kmg_autotrader.config import Settings
-from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain import Candidate, Mode
 from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.vault import VaultKind, VaultWriter
+
+
+def vault_sink(settings: Settings, clock: Clock) -> AuditSink:
+    """An audit sink appending each call to the JSONL vault (``DATA_DIR/vault/advisor_calls``),
+    filed under the day of the call."""
+    writer = VaultWriter(settings.data_dir, clock=clock)
+
+    def sink(record: dict[str, Any]) -> None:
+        writer.try_append(VaultKind.ADVISOR_CALLS, record, ts_ms=record.get("created_at"))
+
+    return sink
+
+
+def signal_lookup(repos: Any, mode: Mode) -> SignalLookup | None:
+    """Finds the id of the stored signal row of a candidate (same symbol, candle and side), so
+    the dashboard can show each signal's advisor answer; None without a signal repository."""
+    signals = getattr(repos, "signals", None)
+    if signals is None:
+        return None
+
+    def lookup(candidate: Candidate) -> int | None:
+        for row in signals.recent(mode, limit=5, symbol=candidate.symbol, passed=True):
+            if row["timestamp"] == candidate.timestamp and row["side"] == candidate.side.value:
+                return int(row["id"])
+        return None
+
+    return lookup
 
 
 def build_advisor(
@@ -24,12 +52,15 @@ def build_advisor(
     mode: Mode = Mode.PAPER,
     replay: bool = False,
     audit_sink: AuditSink | None = None,
+    vault: bool = True,
     client_options: dict[str, Any] | None = None,
 ) -> Advisor:
     """The advisor for ``settings``; ``repos`` is a ``Repositories`` (its ``advisor_calls`` is
     the audit log, the budget and the replay source). ``mode`` is the trading mode stored on
     each audit row. ``replay=True`` answers from recorded calls by prompt hash and never calls
-    an LLM. ``client_options`` tune :class:`LlmClient` (e.g. ``max_attempts``, ``retry_wait_s``).
+    an LLM. Every call is written to ``repos.advisor_calls`` (linked to its signal row) and to
+    ``audit_sink`` — by default (``vault=True``, not replaying) the JSONL vault under
+    ``DATA_DIR``. ``client_options`` tune :class:`LlmClient` (``max_attempts``, ...).
 
     No OPENAI_API_KEY and no OPENAI_BASE_URL (or a local provider without the ``local-llm``
     extra) gives an advisor whose effective mode is ``off``; :meth:`Advisor.status` says why.
@@ -86,6 +117,8 @@ def build_advisor(
         replay=replay,
         disabled_reason=reason,
     )
+    if audit_sink is None and vault and not replay:
+        audit_sink = vault_sink(settings, clock)
     gate = CallGate(
         calls,
         clock,
@@ -96,7 +129,9 @@ def build_advisor(
         config,
         clock=clock,
         gate=gate,
-        recorder=AuditRecorder(calls, mode, audit_sink),
+        recorder=AuditRecorder(
+            calls, mode, audit_sink, signal_lookup=None if replay else signal_lookup(repos, mode)
+        ),
         prompts=PromptBuilder(),
         client=client,
         replay_source=calls if replay else None,
