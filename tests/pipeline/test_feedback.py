@@ -37,7 +37,8 @@ def test_fill_then_close() -> None:
     assert book.calls == []  # nothing filled yet
     store.positions[0] = replace(opening, amount=Decimal(2))
     feedback.sync("X/USDT", 10)
-    assert book.calls == [("entry", "X/USDT", "10")]
+    # recorded at the position's open time, not when sync happened to notice the fill
+    assert book.calls == [("entry", "X/USDT", "1")]
     store.positions[0] = replace(
         opening, amount=Decimal(0), closed_at=20, realized_pnl=Decimal("-1.5")
     )
@@ -56,3 +57,25 @@ def test_entry_that_never_fills_is_cancelled() -> None:
     assert book.calls == [("cancel", "X/USDT")]
     feedback.mark(Decimal(100), 6)
     assert book.calls[-1] == ("equity", "100")
+
+
+def test_entry_time_does_not_depend_on_when_sync_runs() -> None:
+    """The cooldown and daily counters start at the entry, however late the fill is noticed
+    (after a restart, or by a loop that syncs less often): the live bot and the backtester
+    must feed the risk manager the same times."""
+    opened = Position(Mode.PAPER, "X/USDT", Decimal(2), Decimal(10), 1_000, id=7)
+    store = FakeStore([opened])
+    book = Book()
+    PositionFeedback(book, store).sync("X/USDT", 900_000)
+    assert book.calls == [("entry", "X/USDT", "1000")]
+
+
+def test_sync_with_positions_already_read() -> None:
+    opened = Position(Mode.PAPER, "X/USDT", Decimal(2), Decimal(10), 3, id=1)
+    store = FakeStore([])  # the caller's list is used, not the store's
+    book = Book()
+    feedback = PositionFeedback(book, store)
+    feedback.sync("X/USDT", 4, positions=[opened])
+    assert book.calls == [("entry", "X/USDT", "3")]
+    feedback.sync("X/USDT", 5, positions=[opened])
+    assert book.calls == [("entry", "X/USDT", "3")]  # reported once

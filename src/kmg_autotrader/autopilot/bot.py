@@ -94,6 +94,7 @@ class Bot:
         self.last_prices: dict[str, Decimal] = {}
         self._open_ids: set[int] = {p.id for p in self._open_positions() if p.id is not None}
         self._equity_step: int | None = None
+        self._fed: dict[str, int] = {}  # symbol → open time of the last bar given to the paper book
         self._stopping = False
         self.pending_flatten: list[Any] = []  # risk events asking to close everything
         self._lock = asyncio.Lock()  # one decision at a time: candles and prices interleave
@@ -145,7 +146,7 @@ class Bot:
         self.p.health.feed_status = "starting"
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         try:
-            await feed.run(self.on_candle, self.on_price, stop)
+            await feed.run(self.on_candle, self.on_price, stop, on_open=self.on_open)
         finally:
             self._stopping = True
             heartbeat.cancel()
@@ -180,6 +181,21 @@ class Bot:
             await self._after_fills()
             await self._check_stops(symbol, value, value, value)
 
+    async def on_open(self, event: ClosedCandle) -> None:
+        """A replayed candle at its open time: orders decided on earlier closes fill at its
+        open (or within its range, for limits), stamped with the open time. Its close, the
+        stops and the decision come later, in :meth:`on_candle`."""
+        if self._stopping:
+            return
+        async with self._lock:
+            try:
+                self._start_step(event.closed_at)
+                self._feed_bar(event.symbol, event.candle)
+                await self._after_fills()
+            except Exception as exc:  # one bad candle must not kill the bot
+                self._error(f"{event.symbol} candle {event.candle.timestamp} open: {exc!r}")
+                logger.exception("candle open handling failed")
+
     async def on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
         """A closed candle: fills at its prices, stops, then the decision on its close."""
         if self._stopping:
@@ -192,6 +208,30 @@ class Bot:
                 logger.exception("candle handling failed")
                 return None
 
+    def _start_step(self, closed_at: int) -> None:
+        """Entering the time step closing at ``closed_at``: mark the previous step's equity
+        (its closes, before anything of this step fills)."""
+        if closed_at != self._equity_step and self._equity_step is not None:
+            self._mark_equity(self._equity_step)
+        self._equity_step = closed_at
+
+    def _feed_bar(self, symbol: str, candle: Candle) -> bool:
+        """Give ``candle`` to the paper exchange, once (market orders fill at its open);
+        False when there is no paper exchange or it had the bar already."""
+        if self.p.paper is None or self._fed.get(symbol) == candle.timestamp:
+            return False
+        self._fed[symbol] = candle.timestamp
+        self.p.paper.on_bar(
+            symbol,
+            candle.timestamp,
+            Decimal(str(candle.open)),
+            Decimal(str(candle.high)),
+            Decimal(str(candle.low)),
+            Decimal(str(candle.close)),
+            Decimal(str(candle.volume)),
+        )
+        return True
+
     async def _on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
         symbol, candle = event.symbol, event.candle
         self.summary.candles += 1
@@ -199,22 +239,13 @@ class Bot:
         self.p.health.feed_status = (
             "ok" if self.p.health.feed_status == "starting" else (self.p.health.feed_status)
         )
-        if event.closed_at != self._equity_step and self._equity_step is not None:
-            self._mark_equity(self._equity_step)
-        self._equity_step = event.closed_at
-        # 1. the market moved through this candle: fill what was waiting (decided earlier)
-        if self.p.paper is not None:
-            self.p.paper.on_bar(
-                symbol,
-                candle.timestamp,
-                Decimal(str(candle.open)),
-                Decimal(str(candle.high)),
-                Decimal(str(candle.low)),
-                Decimal(str(candle.close)),
-                Decimal(str(candle.volume)),
-            )
+        self._start_step(event.closed_at)
+        # 1. the market moved through this candle: fill what was waiting (decided earlier),
+        #    unless the feed already gave the bar at its open
+        fed = self._feed_bar(symbol, candle)
         self.last_prices[symbol] = Decimal(str(candle.close))
-        await self._after_fills()
+        if fed or self.p.paper is None:  # (fed at its open: handled by on_open already)
+            await self._after_fills()
         # 2. mental stop-loss / take-profit against the candle's range
         await self._check_stops(
             symbol,
@@ -299,11 +330,14 @@ class Bot:
         for report in await self.p.manager.poll():
             if report.status in {"rejected", "unresolved"}:
                 self._trade_error(None, report)
+        open_now = self.p.manager.store.open_positions()  # one read for every symbol
         if self.p.feedback is not None:  # the same risk bookkeeping the backtester does
             now = self.p.clock.now_ms()
             for symbol in self.p.markets:
-                self.p.feedback.sync(symbol, now)
-        current = {p.id: p for p in self._open_positions() if p.id is not None}
+                self.p.feedback.sync(
+                    symbol, now, positions=[p for p in open_now if p.symbol == symbol]
+                )
+        current = {p.id: p for p in open_now if p.id is not None and p.amount > 0}
         for pid, position in current.items():
             if pid not in self._open_ids and position.amount > 0:
                 self._open_ids.add(pid)

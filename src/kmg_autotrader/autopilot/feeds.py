@@ -38,10 +38,21 @@ PriceHandler = Callable[[str, float, int], Awaitable[None]]
 
 
 class Feed(Protocol):
-    """Anything that drives the bot with closed candles and prices until stopped."""
+    """Anything that drives the bot with closed candles and prices until stopped.
+
+    ``on_open`` (optional) is called with a candle at its *open* time, before its close is
+    handed to ``on_candle``: a replay knows the bar ahead and lets orders waiting for the market
+    fill at the open, when and where they would have. A live feed has no such moment (price
+    ticks play that part) and never calls it.
+    """
 
     async def run(
-        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+        self,
+        on_candle: CandleHandler,
+        on_price: PriceHandler,
+        stop: asyncio.Event,
+        *,
+        on_open: CandleHandler | None = None,
     ) -> None:
         """Call the handlers until the data ends or ``stop`` is set."""
         ...
@@ -51,8 +62,11 @@ class ReplayFeed:
     """Replays candles of several symbols in time order on a simulated clock.
 
     ``speed`` is time steps (one candle of every symbol) per second; 0 means as fast as
-    possible. The clock is set to each candle's close time before its handlers run, so
-    cooldowns, budgets and order times follow the replayed market, not the wall clock.
+    possible. The clock is set to each candle's close time before ``on_candle`` runs, so
+    cooldowns, budgets and order times follow the replayed market, not the wall clock. With
+    ``on_open``, every step first sets the clock to the candles' open time and hands each
+    candle to ``on_open``: orders decided on the previous close fill at this open, stamped
+    with its time — exactly as the backtester fills them.
     """
 
     def __init__(
@@ -85,7 +99,12 @@ class ReplayFeed:
         return list(heapq.merge(*streams))
 
     async def run(
-        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+        self,
+        on_candle: CandleHandler,
+        on_price: PriceHandler,
+        stop: asyncio.Event,
+        *,
+        on_open: CandleHandler | None = None,
     ) -> None:
         """Replay every candle (or until ``stop``)."""
         columns = {
@@ -102,8 +121,7 @@ class ReplayFeed:
         while i < len(rows) and not stop.is_set():
             step_ts = rows[i][0]
             closed_at = step_ts + self.timeframe_ms
-            if closed_at > self.clock.now_ms():
-                self.clock.set(closed_at)
+            step: list[ClosedCandle] = []
             while i < len(rows) and rows[i][0] == step_ts:
                 _, symbol, row = rows[i]
                 i += 1
@@ -118,7 +136,16 @@ class ReplayFeed:
                 )
                 gap = symbol in previous and step_ts - previous[symbol] > self.timeframe_ms
                 previous[symbol] = step_ts
-                await on_candle(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
+                step.append(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
+            if on_open is not None:
+                if step_ts > self.clock.now_ms():
+                    self.clock.set(step_ts)
+                for event in step:
+                    await on_open(event)
+            if closed_at > self.clock.now_ms():
+                self.clock.set(closed_at)
+            for event in step:
+                await on_candle(event)
             self.steps_done += 1
             if delay:
                 with contextlib.suppress(TimeoutError):
@@ -160,9 +187,14 @@ class LiveFeed:
         self._streams: list[Any] = []
 
     async def run(
-        self, on_candle: CandleHandler, on_price: PriceHandler, stop: asyncio.Event
+        self,
+        on_candle: CandleHandler,
+        on_price: PriceHandler,
+        stop: asyncio.Event,
+        *,
+        on_open: CandleHandler | None = None,
     ) -> None:
-        """Run every stream until ``stop`` is set."""
+        """Run every stream until ``stop`` is set (``on_open`` is unused: ticks fill orders)."""
         from kmg_autotrader.collector.stream import CandleStream, PriceStream, PriceTick
 
         timeframe_ms = self.adapter.timeframe_ms(self.timeframe)

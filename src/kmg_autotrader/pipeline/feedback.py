@@ -61,8 +61,14 @@ class PositionFeedback:
             return
         self._pending[position_id] = symbol
 
-    def sync(self, symbol: str, now_ms: int) -> None:
-        """Report positions of ``symbol`` that got their first fill or closed since last time."""
+    def sync(self, symbol: str, now_ms: int, *, positions: list[Position] | None = None) -> None:
+        """Report positions of ``symbol`` that got their first fill or closed since last time.
+
+        ``positions``: the open positions of ``symbol`` if the caller has just read them (the
+        store is asked otherwise). Entries are recorded at their positions' open time and
+        closes at their close time, so the risk clocks do not depend on when ``sync`` runs;
+        ``now_ms`` is only the fallback for a close without a time.
+        """
         known = self._open.setdefault(symbol, set())
         for pid in [p for p, s in self._pending.items() if s == symbol]:
             position = self.store.get_position(pid)
@@ -71,11 +77,15 @@ class PositionFeedback:
             elif position is None or position.closed_at is not None:
                 del self._pending[pid]  # closed holding nothing: the entry never filled
                 self.risk.cancel_entry(symbol)
-        current = {
-            p.id for p in self.store.open_positions(symbol) if p.id is not None and p.amount > 0
+        holding = {
+            p.id: p
+            for p in (self.store.open_positions(symbol) if positions is None else positions)
+            if p.id is not None and p.amount > 0
         }
-        for _ in current - known:
-            self.risk.record_entry(symbol, now_ms)
+        current = set(holding)
+        for pid in sorted(current - known):
+            # the entry's own time: a restart or a late sync must not restart its cooldown
+            self.risk.record_entry(symbol, holding[pid].opened_at)
         for pid in known - current:
             position = self.store.get_position(pid)
             if position is not None and position.closed_at is not None:
