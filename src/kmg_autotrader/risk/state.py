@@ -144,8 +144,9 @@ class DbRiskStateStore:
     def load(self) -> RiskState:
         """The stored state (defaults for sections never stored)."""
         state = RiskState()
+        stored = self._repo.get_many(self._mode, [f"risk.{name}" for name in SECTIONS])
         for name in SECTIONS:
-            values = self._repo.get(self._mode, f"risk.{name}")
+            values = stored.get(f"risk.{name}")
             if values is not None:
                 state.load_section(name, values)
         return state

@@ -7,7 +7,7 @@ open their own short transaction; values go in and come out as domain types or p
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -830,6 +830,14 @@ class RiskStateRepository(_Repository):
         with self.db.session() as session:
             value = session.scalar(query)
             return dict(value) if value is not None else None
+
+    def get_many(self, mode: Mode | str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored values of ``keys`` that exist, in one query."""
+        query = select(RiskStateRow.key, RiskStateRow.value).where(
+            RiskStateRow.mode == _mode(mode), RiskStateRow.key.in_(list(keys))
+        )
+        with self.db.session() as session:
+            return {str(key): dict(value) for key, value in session.execute(query)}
 
     def set(self, mode: Mode | str, key: str, value: dict[str, Any]) -> None:
         """Insert or replace the value."""
