@@ -279,5 +279,6 @@ class SignalEngine:
         elif decision.rejected_by is not None:
             logger.debug("signals: {} entry rejected by {}", symbol, decision.rejected_by)
         if decision.exit is not None:
-            logger.info("signals: {} exit signal ({})", symbol, decision.exit.signals)
+            reasons = "; ".join(s.reason for s in decision.exit.signals)
+            logger.info("signals: {} exit signal ({})", symbol, reasons)
         return decision
