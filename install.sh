@@ -2,19 +2,21 @@
 # One-command set-up on a fresh Debian/Ubuntu machine. Safe to run twice.
 #   bash install.sh               # system packages, PostgreSQL role+database, .venv, .env
 #   bash install.sh --no-postgres # skip PostgreSQL: SQLite under DATA_DIR is the store
-#   bash install.sh --dev         # also install the test and lint tools (.[dev])
+#   bash install.sh --dev         # also the test tools (.[dev]), Debian's chromium for the browser
+#                                 # tests and a PostgreSQL test database (URL in .env.test, 0600)
 #   bash install.sh --local-llm   # also build the offline LLM (llama.cpp server, ~7 min)
 set -euo pipefail
 
 cd "$(dirname "$0")"
 WITH_POSTGRES=1
+WITH_DEV=0
 EXTRAS=""
 for arg in "$@"; do
   case "$arg" in
     --no-postgres) WITH_POSTGRES=0 ;;
-    --dev) EXTRAS="${EXTRAS:+$EXTRAS,}dev" ;;
+    --dev) EXTRAS="${EXTRAS:+$EXTRAS,}dev"; WITH_DEV=1 ;;
     --local-llm) EXTRAS="${EXTRAS:+$EXTRAS,}local-llm" ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -24,6 +26,7 @@ say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
 PACKAGES="python3 python3-venv python3-pip git build-essential"
 [ "$WITH_POSTGRES" -eq 1 ] && PACKAGES="$PACKAGES postgresql"
+[ "$WITH_DEV" -eq 1 ] && PACKAGES="$PACKAGES chromium"
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -53,6 +56,22 @@ if [ "$WITH_POSTGRES" -eq 1 ]; then
   fi
   if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='kmg_autotrader'\"")" != "1" ]; then
     as_postgres "psql -qc \"CREATE DATABASE kmg_autotrader OWNER kmg_user\""
+  fi
+  if [ "$WITH_DEV" -eq 1 ] && [ ! -f .env.test ]; then
+    # the test suite's own role and database, so tests never touch the bot's data
+    say "creating PostgreSQL role and database kmg_test for the test suite"
+    TESTPASS="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='kmg_test'\"")" = "1" ]; then
+      as_postgres "psql -qc \"ALTER ROLE kmg_test LOGIN PASSWORD '$TESTPASS'\""
+    else
+      as_postgres "psql -qc \"CREATE ROLE kmg_test LOGIN PASSWORD '$TESTPASS'\""
+    fi
+    if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='kmg_test'\"")" != "1" ]; then
+      as_postgres "psql -qc \"CREATE DATABASE kmg_test OWNER kmg_test\""
+    else
+      as_postgres "psql -qc \"ALTER DATABASE kmg_test OWNER TO kmg_test\""
+    fi
+    (umask 077; echo "KMG_TEST_POSTGRES_URL=postgresql+psycopg://kmg_test:${TESTPASS}@127.0.0.1:5432/kmg_test" > .env.test)
   fi
 fi
 

@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
+# install.sh --dev writes the test database's URL here; an exported value wins
+if [ -z "${KMG_TEST_POSTGRES_URL:-}" ] && [ -f .env.test ]; then
+  set -a; . ./.env.test; set +a
+fi
 echo "== ruff check";  "$PY" -m ruff check src tests benchmarks main.py
 echo "== ruff format"; "$PY" -m ruff format --check src tests benchmarks main.py
 echo "== mypy";        "$PY" -m mypy src
