@@ -360,6 +360,9 @@ async def test_replay_is_deterministic_and_free(
         )
     assert len(fake_llm.requests) == 1
     assert rows(repos)[-1]["model"] == "replay:gpt-4o-mini"
+    # a backtest has the same candles and candidate but not the live account: still a hit
+    backtest_context = dataclasses.replace(context, risk_state={})
+    assert (await replay.review(candidate, backtest_context)).confidence == 0.55
     unseen = dataclasses.replace(candidate, price=candidate.price + 5)
     miss = await replay.review(unseen, context)
     assert miss.fallback == "replay_miss" and not miss.valid

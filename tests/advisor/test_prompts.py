@@ -52,3 +52,22 @@ def test_repair_quotes_the_errors(candidate: Candidate, context: AdvisorContext)
     messages = builder.repair(prompt, "not json", ["not valid JSON: Expecting value"])
     assert messages[-2] == {"role": "assistant", "content": "not json"}
     assert "not valid JSON: Expecting value" in messages[-1]["content"]
+
+
+def test_replay_key_ignores_the_account(candidate: Candidate, context: AdvisorContext) -> None:
+    # a backtest rebuilds the candidate and the candles, not the live account
+    builder = PromptBuilder()
+    live = dataclasses.replace(
+        context,
+        open_positions=(Position(Mode.PAPER, "ETH/USDT", Decimal("0.5"), Decimal("1200"), 0),),
+        risk_state={"equity": 9_876.5, "drawdown_pct": 1.2},
+    )
+    backtest = dataclasses.replace(context, risk_state={})
+    live_prompt, backtest_prompt = (
+        builder.build(candidate, live),
+        builder.build(candidate, backtest),
+    )
+    assert live_prompt.messages != backtest_prompt.messages
+    assert live_prompt.hash == backtest_prompt.hash
+    other_candles = dataclasses.replace(context, candles=None)
+    assert builder.build(candidate, other_candles).hash != live_prompt.hash

@@ -14,7 +14,10 @@ class CandleSummary:
     """A compact, deterministic description of the recent candles (prompt-sized).
 
     Changes and ranges are fractions (0.01 = 1 %). ``closes`` are the last few closes, oldest
-    first.
+    first. Everything is read from the last day of candles only (``change_24h`` spans the day
+    window: 287 bars on 5m), so a caller holding 400 candles and one holding exactly a day's
+    worth describe the same moment identically — which keeps replay keys equal between the
+    live loop and a backtest.
     """
 
     bars: int
@@ -36,16 +39,16 @@ class CandleSummary:
         if not candles:
             raise ValueError("need at least one candle to summarise")
         last = candles[-1]
+        day_bars = max(2, 86_400_000 // timeframe_ms)
+        window = candles[-day_bars:]
 
         def change(minutes: int) -> float | None:
-            back = max(1, (minutes * 60_000) // timeframe_ms)
-            if len(candles) <= back:
+            back = min(max(1, (minutes * 60_000) // timeframe_ms), day_bars - 1)
+            if len(window) <= back:
                 return None
-            ref = candles[-1 - back].close
+            ref = window[-1 - back].close
             return (last.close - ref) / ref if ref > 0 else None
 
-        day_bars = max(1, 86_400_000 // timeframe_ms)
-        window = candles[-day_bars:]
         ranges = [(c.high - c.low) / c.close for c in window if c.close > 0]
         volumes = [c.volume for c in window[:-1]]
         avg_volume = sum(volumes) / len(volumes) if volumes else 0.0
@@ -59,7 +62,7 @@ class CandleSummary:
             low=min(c.low for c in window),
             avg_range=sum(ranges) / len(ranges) if ranges else 0.0,
             volume_ratio=last.volume / avg_volume if avg_volume > 0 else None,
-            closes=tuple(c.close for c in candles[-last_closes:]),
+            closes=tuple(c.close for c in window[-last_closes:]),
         )
 
 

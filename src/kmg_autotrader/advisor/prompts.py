@@ -1,6 +1,8 @@
 """Prompt builder: versioned text templates in ``advisor/prompts/`` filled from the candidate and
 the context. The output is deterministic (no wall time, sorted keys, fixed number formats) so
-the same situation gives the same prompt hash, which is what replay looks answers up by."""
+the same situation gives the same prompt hash, which is what replay looks answers up by. The
+hash covers the market situation and the candidate, not the account (positions, trades, risk
+state), which a backtest cannot reproduce."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ Message = dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """A rendered prompt: the chat messages, the template version and the replay hash."""
+    """A rendered prompt: the chat messages, the template version and the replay hash (the
+    hash of the prompt without its account lines, see :func:`prompt_hash`)."""
 
     messages: tuple[Message, ...]
     version: str
@@ -132,7 +135,7 @@ class PromptBuilder:
             indicators.update(signal.indicators)
         indicators.update(context.indicators)
         system = self._system.substitute(quote=quote).strip()
-        user = self._user.substitute(
+        market_part = dict(
             side=candidate.side.value,
             symbol=candidate.symbol,
             timeframe=candidate.timeframe,
@@ -147,15 +150,25 @@ class PromptBuilder:
             reasons="\n".join(reasons) or "- (none given)",
             indicators=_mapping(indicators),
             market=_market(context.candles),
+        )
+        account_part = dict(
             positions=_positions(context.open_positions),
             trades=_trades(context.recent_trades),
             risk=_mapping(context.risk_state),
-        ).strip()
+        )
+        user = self._user.substitute(**market_part, **account_part).strip()
         messages: tuple[Message, ...] = (
             {"role": "system", "content": system},
             {"role": "user", "content": user},
         )
-        return Prompt(messages, self.version, prompt_hash(messages, self.version))
+        # The replay key leaves the account out: a backtest replays the market situation but
+        # cannot reproduce the live account (equity, positions, trades) the answer was given in.
+        keyed = self._user.substitute(**market_part, **dict.fromkeys(account_part, "-")).strip()
+        key_messages: tuple[Message, ...] = (
+            {"role": "system", "content": system},
+            {"role": "user", "content": keyed},
+        )
+        return Prompt(messages, self.version, prompt_hash(key_messages, self.version))
 
     def repair(self, prompt: Prompt, raw_answer: str, errors: Sequence[str]) -> list[Message]:
         """Messages for the one repair attempt: the prompt, the bad answer, the errors quoted."""
@@ -168,6 +181,11 @@ class PromptBuilder:
 
 
 def prompt_hash(messages: Sequence[Message], version: str) -> str:
-    """sha256 of the version and the messages (the key replay looks recorded answers up by)."""
+    """sha256 of the version and the messages (the key replay looks recorded answers up by).
+
+    :meth:`PromptBuilder.build` hashes the prompt with its account lines (open positions,
+    recent trades, risk state) blanked, so the same candidate on the same candles gets the same
+    key in the live loop and in ``kmg backtest --advisor replay``.
+    """
     payload = json.dumps({"v": version, "m": list(messages)}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
