@@ -257,3 +257,65 @@ def test_metrics_follow_new_records(client: TestClient, repos: Repositories) -> 
         EquityPoint(Mode.PAPER, START + STEP, Decimal(11_000), Decimal(11_000), Decimal(0))
     )
     assert get(client, "/metrics")["total_return"] == pytest.approx(0.1)
+
+
+def test_records_as_the_execution_layer_writes_them(
+    client: TestClient, repos: Repositories
+) -> None:
+    """A closed position keeps amount 0 and orders carry no risk decision id: the trade's size
+    comes from its buy orders and the signal's order is found by symbol, side and time."""
+    from kmg_autotrader.domain import (
+        Order,
+        OrderStatus,
+        OrderType,
+        Position,
+        Regime,
+        RiskDecision,
+        Side,
+        Signal,
+    )
+
+    ts = START + 10 * STEP
+    signal = Signal(
+        "ETH/BTC", "5m", ts, Side.BUY, "sma_cross", 0.8, 0.05, "cross", Regime.TREND_UP, {}
+    )
+    signal_id = repos.signals.add(Mode.PAPER, signal, strategy="default", passed=True)
+    decision = RiskDecision(True, "APPROVED", "buy 2 ETH", "ETH/BTC", Side.BUY, ts)
+    repos.risk_decisions.add(Mode.PAPER, decision, signal_id=signal_id)
+    position_id = repos.positions.open(
+        Position(Mode.PAPER, "ETH/BTC", Decimal(2), Decimal("0.05"), ts)
+    )
+    for n, (side, purpose, at) in enumerate(
+        [(Side.BUY, "entry", ts + 60_000), (Side.SELL, "take_profit", ts + 20 * STEP)]
+    ):
+        order = Order(
+            Mode.PAPER,
+            f"kmg-x-{n}",
+            "ETH/BTC",
+            side,
+            OrderType.MARKET,
+            Decimal(2),
+            OrderStatus.FILLED,
+            at,
+            filled=Decimal(2),
+            average_price=Decimal("0.05"),
+            purpose=purpose,
+        )
+        repos.orders.add(order, position_id=position_id)
+    repos.positions.update(Mode.PAPER, position_id, amount=Decimal(0))
+    repos.positions.close(
+        Mode.PAPER,
+        position_id,
+        closed_at=ts + 20 * STEP,
+        exit_price=Decimal("0.051"),
+        exit_reason="take_profit",
+        realized_pnl=Decimal("0.002"),
+        fees_paid=Decimal("0.0002"),
+    )
+    (trade,) = get(client, "/trades")["items"]
+    assert trade["amount"] == pytest.approx(2)
+    assert trade["return_pct"] == pytest.approx(2.0)
+    (item,) = get(client, "/signals")["items"]
+    assert item["stage"] == "ordered"
+    assert [o["client_order_id"] for o in item["orders"]] == ["kmg-x-0"]
+    assert get(client, "/metrics")["trades"] == 1

@@ -65,11 +65,13 @@ def test_invalid_risk_change_is_422_and_changes_nothing(
     assert client.get("/risk", headers=AUTH).json() == before
 
 
-def test_invalid_json_body_is_422(client: TestClient) -> None:
+def test_invalid_json_body_is_422(client: TestClient, repos: Repositories) -> None:
     response = client.put(
         "/risk", headers={**AUTH, "Content-Type": "application/json"}, content=b"{not json"
     )
     assert response.status_code == 422
+    assert client.put("/risk", headers=AUTH, content=b"").status_code == 422
+    assert repos.risk_params.latest() is None
 
 
 LISTS = ["/signals", "/trades", "/logs", "/logs?kind=order", "/logs?kind=event"]

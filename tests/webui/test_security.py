@@ -201,8 +201,12 @@ def test_no_secret_in_any_response(tmp_path: Path, repos: Repositories) -> None:
     app = create_app(settings, repos)
     with TestClient(app, base_url=BASE_URL) as client:
         bodies = {"public health": client.get("/health").text, "login": client.get("/login").text}
-        for path in ("/health", "/metrics", "/risk", "/logs", "/control", "/openapi.json", "/"):
+        gets = [path for method, path in API_CALLS if method == "GET" and "stream" not in path]
+        for path in [*gets, "/health", "/", "/ui/signals", "/ui/risk", "/ui/logs"]:
             bodies[path] = client.get(path, headers=AUTH).text
+        for method, path in API_CALLS:
+            if method != "GET":  # error answers too (an empty body is refused)
+                bodies[f"{method} {path}"] = client.request(method, path, headers=AUTH).text
     for body in bodies.values():
         for name, value in secrets.items():
             if name != "telegram_chat_id":

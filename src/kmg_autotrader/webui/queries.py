@@ -85,6 +85,7 @@ def closed_trades(db: Database, mode: Mode, *, cap: int = 100_000) -> list[dict[
     """Closed positions (for metrics), oldest first."""
     query = (
         select(
+            PositionRow.id,
             PositionRow.symbol,
             PositionRow.opened_at,
             PositionRow.closed_at,
@@ -99,7 +100,19 @@ def closed_trades(db: Database, mode: Mode, *, cap: int = 100_000) -> list[dict[
         .limit(cap)
     )
     with db.session() as session:
-        return [dict(r._mapping) for r in session.execute(query)]
+        rows = [dict(r._mapping) for r in session.execute(query)]
+    _fill_amounts(db, mode, rows)
+    return rows
+
+
+def _fill_amounts(db: Database, mode: Mode, rows: list[dict[str, Any]]) -> None:
+    """Give closed positions recorded with amount 0 the amount their buy orders filled."""
+    empty = [int(r["id"]) for r in rows if not r["amount"]]
+    for start in range(0, len(empty), 500):  # bounded IN lists
+        amounts = entry_amounts(db, mode, empty[start : start + 500])
+        for row in rows:
+            if not row["amount"] and int(row["id"]) in amounts:
+                row["amount"] = amounts[int(row["id"])]
 
 
 def _by_signal(db: Database, row_type: Any, mode: Mode, ids: Sequence[int]) -> dict[int, Any]:
@@ -138,6 +151,79 @@ def orders_by_risk(db: Database, mode: Mode, ids: Sequence[int]) -> dict[int, li
     with db.session() as session:
         for row in session.scalars(query):
             out.setdefault(int(row.risk_decision_id or 0), []).append(row_to_dict(row))
+    return out
+
+
+def orders_for_decisions(
+    db: Database, mode: Mode, decisions: Sequence[dict[str, Any]], window_ms: int
+) -> dict[int, list[dict[str, Any]]]:
+    """Orders of each risk decision, oldest first.
+
+    Linked by ``risk_decision_id``; where the execution layer left that link empty, the entry
+    orders (one intent) of the same symbol and side placed within ``window_ms`` after the
+    approved decision's candle.
+    """
+    out = orders_by_risk(db, mode, [int(d["id"]) for d in decisions])
+    missing = sorted(
+        (d for d in decisions if d["approved"] and int(d["id"]) not in out),
+        key=lambda d: int(d["timestamp"]),
+    )
+    if not missing:
+        return out
+    low = int(missing[0]["timestamp"])
+    high = int(missing[-1]["timestamp"]) + window_ms
+    query = (
+        select(OrderRow)
+        .where(
+            OrderRow.mode == mode.value,
+            OrderRow.purpose == "entry",
+            OrderRow.risk_decision_id.is_(None),
+            OrderRow.created_at >= low,
+            OrderRow.created_at <= high,
+        )
+        .order_by(OrderRow.created_at, OrderRow.id)
+    )
+    with db.session() as session:
+        candidates = [row_to_dict(r) for r in session.scalars(query)]
+    used: set[int] = set()
+    for decision in missing:
+        start = int(decision["timestamp"])
+        for order in candidates:
+            if (
+                order["id"] not in used
+                and order["symbol"] == decision["symbol"]
+                and order["side"] == decision["side"]
+                and start <= int(order["created_at"]) <= start + window_ms
+            ):
+                intent = order["intent_id"]
+                group = [
+                    o
+                    for o in candidates
+                    if o["id"] not in used
+                    and (
+                        o["id"] == order["id"] or (intent is not None and o["intent_id"] == intent)
+                    )
+                ]
+                used.update(o["id"] for o in group)
+                out[int(decision["id"])] = group
+                break
+    return out
+
+
+def entry_amounts(db: Database, mode: Mode, position_ids: Sequence[int]) -> dict[int, Decimal]:
+    """Filled amount of each position's buy orders (a closed position records amount 0)."""
+    if not position_ids:
+        return {}
+    query = select(OrderRow.position_id, OrderRow.filled).where(
+        OrderRow.mode == mode.value,
+        OrderRow.side == "buy",
+        OrderRow.position_id.in_(list(position_ids)),
+    )
+    out: dict[int, Decimal] = {}
+    with db.session() as session:
+        for position_id, filled in session.execute(query):
+            if position_id is not None and filled:
+                out[int(position_id)] = out.get(int(position_id), Decimal(0)) + Decimal(filled)
     return out
 
 

@@ -139,7 +139,8 @@ def signals(
     ids = [r["id"] for r in page]
     advisors = queries.advisor_by_signal(repos.db, mode, ids)
     risks = queries.risk_by_signal(repos.db, mode, ids)
-    orders = queries.orders_by_risk(repos.db, mode, [r["id"] for r in risks.values()])
+    window_ms = 2 * context.settings.timeframe_ms + 60_000  # decision candle → order placed
+    orders = queries.orders_for_decisions(repos.db, mode, list(risks.values()), window_ms)
     items = []
     for row in page:
         advisor = _advisor(advisors.get(row["id"]))

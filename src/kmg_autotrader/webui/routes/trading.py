@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from kmg_autotrader.webui import queries
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.routes.common import (
     SECURED,
@@ -63,14 +65,20 @@ def trades(
     rows = context.repos.positions.closed_positions(
         context.mode, limit=limit + 1, offset=offset, since=since
     )
+    page = rows[:limit]
+    # a closed position keeps amount 0: its size is what its buy orders filled
+    filled = queries.entry_amounts(
+        context.repos.db, context.mode, [p.id for p in page if p.id and not p.amount]
+    )
     items = []
-    for p in rows[:limit]:
-        cost = p.amount * p.entry_price
+    for p in page:
+        amount = p.amount or filled.get(p.id or 0, Decimal(0))
+        cost = amount * p.entry_price
         items.append(
             {
                 "id": p.id or 0,
                 "symbol": p.symbol,
-                "amount": num0(p.amount),
+                "amount": num0(amount),
                 "entry_price": num0(p.entry_price),
                 "exit_price": num(p.exit_price),
                 "opened_at": p.opened_at,

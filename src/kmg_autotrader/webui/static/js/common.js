@@ -30,7 +30,15 @@
   }
 
   const nf = (digits) => new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-  function money(v, digits = 2) { return v === null || v === undefined ? "–" : nf(digits).format(v); }
+  /** Money in the quote currency: 2 decimals for USDT-sized values, more for BTC-sized ones. */
+  function money(v, digits) {
+    if (v === null || v === undefined) return "–";
+    if (digits !== undefined) return nf(digits).format(v);
+    const a = Math.abs(v);
+    if (a === 0 || a >= 100) return nf(2).format(v);
+    if (a >= 1) return nf(4).format(v);
+    return new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 }).format(v);
+  }
   function num(v) {
     if (v === null || v === undefined) return "–";
     const a = Math.abs(v);

@@ -58,6 +58,7 @@
     if (!showChart("equity-chart", "equity-empty", points.length > 0)) return;
     if (equityChart) {
       equityChart.data.datasets[0].data = points;
+      fitX(equityChart);
       equityChart.update();
       return;
     }
@@ -67,10 +68,19 @@
       options: {
         maintainAspectRatio: false, parsing: false, normalized: true,
         interaction: { mode: "nearest", axis: "x", intersect: false },
-        scales: { x: { type: "linear", ticks: timeTicks, grid: { display: false } }, y: { ticks: { callback: (v) => money(v, 0) } } },
+        scales: { x: { type: "linear", ticks: timeTicks, grid: { display: false } }, y: { ticks: { maxTicksLimit: 7 } } },
         plugins: { legend: { display: false }, tooltip: { callbacks: { title: (items) => time(items[0].parsed.x), label: (item) => " " + money(item.parsed.y) } } },
       },
     });
+    fitX(equityChart);
+    equityChart.update();
+  }
+
+  /** The time axis spans the data exactly (a linear axis would round out to a "nice" end). */
+  function fitX(chart) {
+    const data = chart.data.datasets[0].data;
+    chart.options.scales.x.min = data.length ? data[0].x : undefined;
+    chart.options.scales.x.max = data.length ? data[data.length - 1].x : undefined;
   }
 
   function appendEquity(points) {
@@ -78,6 +88,7 @@
     const data = equityChart.data.datasets[0].data;
     for (const p of points) data.push({ x: p.t, y: p.equity });
     if (data.length > MAX_LIVE_POINTS) data.splice(0, data.length - MAX_LIVE_POINTS);  // a page left open for weeks
+    fitX(equityChart);
     equityChart.update();
     equityTotal += points.length;
     equityNote(equityTotal, equityDownsampled);
