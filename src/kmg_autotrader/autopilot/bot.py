@@ -93,6 +93,9 @@ class Bot:
         self.summary = BotSummary()
         self.last_prices: dict[str, Decimal] = {}
         self._open_ids: set[int] = {p.id for p in self._open_positions() if p.id is not None}
+        # symbols with a position (opening or open) as of the last _after_fills: every path that
+        # changes positions (decisions, stops, fills, flatten) runs _after_fills right after
+        self._held: set[str] = {p.symbol for p in self.p.manager.store.open_positions()}
         self._equity_step: int | None = None
         self._fed: dict[str, int] = {}  # symbol → open time of the last bar given to the paper book
         self._stopping = False
@@ -190,8 +193,9 @@ class Bot:
         async with self._lock:
             try:
                 self._start_step(event.closed_at)
-                self._feed_bar(event.symbol, event.candle)
-                await self._after_fills()
+                fills = self._feed_bar(event.symbol, event.candle)
+                if fills or self.p.manager.working or self._feedback_pending():
+                    await self._after_fills()
             except Exception as exc:  # one bad candle must not kill the bot
                 self._error(f"{event.symbol} candle {event.candle.timestamp} open: {exc!r}")
                 logger.exception("candle open handling failed")
@@ -215,13 +219,18 @@ class Bot:
             self._mark_equity(self._equity_step)
         self._equity_step = closed_at
 
-    def _feed_bar(self, symbol: str, candle: Candle) -> bool:
-        """Give ``candle`` to the paper exchange, once (market orders fill at its open);
-        False when there is no paper exchange or it had the bar already."""
+    def _feedback_pending(self) -> bool:
+        return self.p.feedback is not None and bool(self.p.feedback.pending)
+
+    def _feed_bar(self, symbol: str, candle: Candle) -> list[Any] | None:
+        """Give ``candle`` to the paper exchange, once (market orders fill at its open).
+
+        Returns the fills it caused; None when there is no paper exchange or it had the bar.
+        """
         if self.p.paper is None or self._fed.get(symbol) == candle.timestamp:
-            return False
+            return None
         self._fed[symbol] = candle.timestamp
-        self.p.paper.on_bar(
+        return self.p.paper.on_bar(
             symbol,
             candle.timestamp,
             Decimal(str(candle.open)),
@@ -230,7 +239,6 @@ class Bot:
             Decimal(str(candle.close)),
             Decimal(str(candle.volume)),
         )
-        return True
 
     async def _on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
         symbol, candle = event.symbol, event.candle
@@ -242,10 +250,9 @@ class Bot:
         self._start_step(event.closed_at)
         # 1. the market moved through this candle: fill what was waiting (decided earlier),
         #    unless the feed already gave the bar at its open
-        fed = self._feed_bar(symbol, candle)
+        self._feed_bar(symbol, candle)
         self.last_prices[symbol] = Decimal(str(candle.close))
-        if fed or self.p.paper is None:  # (fed at its open: handled by on_open already)
-            await self._after_fills()
+        await self._after_fills()
         # 2. mental stop-loss / take-profit against the candle's range
         await self._check_stops(
             symbol,
@@ -275,7 +282,7 @@ class Bot:
         return outcome
 
     async def _decide(self, symbol: str, candle: Candle, closed_at: int) -> PipelineOutcome | None:
-        held = bool(self.p.manager.store.open_positions(symbol))
+        held = symbol in self._held
         decision = self.p.engine.on_candle(symbol, candle, position_open=held)
         if decision.is_empty:
             return None
@@ -320,6 +327,8 @@ class Bot:
     # ---- fills, exits, equity -----------------------------------------------------------------
 
     async def _check_stops(self, symbol: str, price: Decimal, low: Decimal, high: Decimal) -> None:
+        if symbol not in self._held:
+            return  # no position of the symbol: nothing to check
         for signal in await self.p.tracker.on_price(symbol, price, low=low, high=high):
             if signal.error:
                 self._error(f"{symbol} exit ({signal.reason}) failed: {signal.error}")
@@ -337,6 +346,7 @@ class Bot:
                 self.p.feedback.sync(
                     symbol, now, positions=[p for p in open_now if p.symbol == symbol]
                 )
+        self._held = {p.symbol for p in open_now}
         current = {p.id: p for p in open_now if p.id is not None and p.amount > 0}
         for pid, position in current.items():
             if pid not in self._open_ids and position.amount > 0:

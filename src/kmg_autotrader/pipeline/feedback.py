@@ -96,6 +96,11 @@ class PositionFeedback:
                 current.add(pid)  # still open (amount briefly read as zero): keep watching
         self._open[symbol] = current
 
+    @property
+    def pending(self) -> bool:
+        """True while an entry was sent and has not filled or failed yet."""
+        return bool(self._pending)
+
     def mark(self, equity: Decimal, now_ms: int) -> None:
         """Report marked-to-market equity (breaker and daily kill-switch)."""
         self.risk.update_equity(equity, now_ms)
