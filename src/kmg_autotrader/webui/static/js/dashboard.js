@@ -94,6 +94,13 @@
     equityNote(equityTotal, equityDownsampled);
   }
 
+  /** A category label short enough for a phone (the tooltip keeps the full reason). */
+  function shortLabel(value) {
+    const label = String(this.getLabelForValue(value));
+    const max = window.innerWidth < 640 ? 20 : 32;
+    return label.length > max ? label.slice(0, max - 1) + "…" : label;
+  }
+
   async function loadRejections() {
     const r = await api("/signals/rejections?limit=8");
     const entries = [
@@ -108,7 +115,7 @@
     else {
       rejectionsChart = new Chart(document.getElementById("rejections-chart"), {
         type: "bar", data,
-        options: { indexAxis: "y", maintainAspectRatio: false, plugins: { legend: { display: false } }, scales: { x: { ticks: { precision: 0 } }, y: { grid: { display: false }, ticks: { autoSkip: false, font: { size: 11 } } } } },
+        options: { indexAxis: "y", maintainAspectRatio: false, plugins: { legend: { display: false } }, scales: { x: { ticks: { precision: 0 } }, y: { grid: { display: false }, ticks: { autoSkip: false, font: { size: 11 }, callback: shortLabel } } } },
       });
     }
     const list = document.getElementById("rejections-latest");
