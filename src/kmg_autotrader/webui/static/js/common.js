@@ -36,7 +36,7 @@
     if (digits !== undefined) return nf(digits).format(v);
     const a = Math.abs(v);
     if (a === 0 || a >= 100) return nf(2).format(v);
-    if (a >= 1) return nf(4).format(v);
+    if (a >= 1) return new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 }).format(v);
     return new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 }).format(v);
   }
   function num(v) {
