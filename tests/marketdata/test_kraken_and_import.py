@@ -178,3 +178,26 @@ def test_iso_timestamps_and_unknown_layout(tmp_path: Path) -> None:
     odd.write_text("1,2,3,4\n")
     with pytest.raises(ImportFormatError):
         read_candle_file(odd)
+
+
+async def test_truncated_trades_page_is_not_mistaken_for_the_end(
+    fake: FakeExchange, kraken: ExchangeAdapter, tmp_path: Path
+) -> None:
+    """A short page in the middle of history must not end the download: the minutes after it
+    would otherwise be filled with flat, zero-volume candles."""
+    trades, _ = _kraken_raw()
+    fake.kraken_trades["XBTUSDT"] = trades
+    fake.now_ms = int(float(trades[-1][2]) * 1000) + 1
+    first_minute = int(float(trades[0][2])) // 60 * 60_000 + 60_000
+    kraken.capabilities = replace(kraken.capabilities, ohlcv_recent_only=60, trades_page_limit=100)
+
+    async def run(store: CandleStore) -> pd.DataFrame:
+        downloader = HistoryDownloader(kraken, store, clock=lambda: fake.now_ms or 0)
+        await downloader.download("BTC/USDT", "1m", first_minute)
+        return store.read("kraken", "BTC/USDT", "1m")
+
+    undisturbed = await run(CandleStore(tmp_path / "a"))
+    fake.inject("/0/public/Trades", "truncate", keep=7, times=2, after=2)
+    disturbed = await run(CandleStore(tmp_path / "b"))
+    assert len(undisturbed) >= 400
+    pd.testing.assert_frame_equal(disturbed, undisturbed)

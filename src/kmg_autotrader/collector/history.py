@@ -29,6 +29,9 @@ from kmg_autotrader.storage.candle_store import (
 
 Clock = Callable[[], int]
 
+# How often a short trades page with nothing new is asked again before it counts as the end.
+_STALE_RETRIES = 2
+
 
 def wall_clock_ms() -> int:
     """Current UTC time in epoch ms."""
@@ -234,7 +237,7 @@ class HistoryDownloader:
         since: int = lo
         params: dict[str, Any] = {}
         seen: set[str] = set()
-        added, pending, buffered = 0, [], 0
+        added, pending, buffered, stale = 0, [], 0, 0
         try:
             while since < hi:
                 trades = await self.adapter.fetch_trades(
@@ -261,11 +264,22 @@ class HistoryDownloader:
                     if buffered >= self.flush_rows:
                         added += self._flush(symbol, timeframe, pending)
                         buffered = 0
-                reached_end = bool(trades) and int(trades[-1]["timestamp"]) >= hi
-                exhausted = not fresh or len(trades) < caps.trades_page_limit
-                if reached_end or exhausted:
-                    break
-                since, params = self._next_trades_cursor(trades, int(trades[-1]["timestamp"]))
+                if trades and int(trades[-1]["timestamp"]) >= hi:
+                    break  # the range is covered
+                # A short page is not proof of the end: exchanges cut pages short under load,
+                # and stopping there would store the last, half-seen minute as a complete
+                # candle. Only a page with nothing new ends the range, and a short one only
+                # after it came back the same on retries.
+                if not fresh:
+                    if len(trades) >= caps.trades_page_limit or stale >= _STALE_RETRIES:
+                        break
+                    stale += 1
+                    continue
+                stale = 0
+                cursor = self._next_trades_cursor(trades, int(trades[-1]["timestamp"]))
+                if cursor == (since, params):
+                    break  # the cursor cannot move on (trades without ids): stop, never spin
+                since, params = cursor
             # The trades reached `hi` (or the present): every bucket before `hi` is complete.
             tail = agg.pop_complete(hi)
             if not tail.empty:
