@@ -24,6 +24,9 @@ def timeline(tracks: Sequence[SymbolTrack]) -> Int64Array:
     """Every candle open time of any symbol, sorted, once."""
     if not tracks:
         return np.array([], dtype=np.int64)
+    first = tracks[0].timestamp
+    if all(np.array_equal(t.timestamp, first) for t in tracks[1:]):
+        return first.copy()  # the usual case, without a concatenation of every symbol's times
     return np.unique(np.concatenate([t.timestamp for t in tracks]))
 
 
@@ -60,7 +63,11 @@ def equity_curve(
         if not mine.any():
             continue
         held = _step(times[mine], np.where(buy[mine], amount[mine], -amount[mine]), at)
-        idx = np.searchsorted(track.timestamp, at, side="right") - 1
-        close = np.where(idx >= 0, track.close[np.clip(idx, 0, None)], track.open[0])
-        equity += held * close
+        if np.array_equal(track.timestamp, at):
+            close = track.close  # the symbol has a candle at every point
+        else:
+            idx = np.searchsorted(track.timestamp, at, side="right") - 1
+            close = np.where(idx >= 0, track.close[np.clip(idx, 0, None)], track.open[0])
+        held *= close
+        equity += held
     return equity

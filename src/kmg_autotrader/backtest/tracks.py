@@ -118,7 +118,7 @@ class SymbolTrack:
 
     @staticmethod
     def _next(indices: IntArray, start: int) -> int:
-        j = int(np.searchsorted(indices, start))
+        j = int(indices.searchsorted(start))  # the method: no np.searchsorted dispatch
         return int(indices[j]) if j < len(indices) else NONE
 
     def next_entry(self, start: int) -> int:
@@ -135,7 +135,7 @@ class SymbolTrack:
 
     def decision_at(self, k: int, *, position_open: bool) -> Decision:
         """The signals decision on candle ``k`` (an entry or exit candle)."""
-        j = int(np.searchsorted(self.rows, k))
+        j = int(self.rows.searchsorted(k))
         if j >= len(self.rows) or self.rows[j] != k:
             raise IndexError(f"{self.symbol}: candle {k} carries no entry or exit")
         return self.run.decision_at(j, position_open=position_open)
