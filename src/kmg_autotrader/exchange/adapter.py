@@ -345,19 +345,38 @@ class ExchangeAdapter:
     ) -> dict[str, Any]:
         """Send an order once (never retried: a retry could double it).
 
-        A network failure or timeout raises :class:`AmbiguousOrderError`: the order may or may
-        not exist; resolve it with :meth:`fetch_order_by_client_id`.
+        The amount and price are rounded with ccxt's precision helpers (amount truncated,
+        price to the tick) before anything is sent; an amount that truncates to nothing raises
+        :class:`InvalidOrderError` and sends nothing. A network failure or timeout raises
+        :class:`AmbiguousOrderError`: the order may or may not exist; resolve it with
+        :meth:`fetch_order_by_client_id`.
         """
         extra = dict(params or {})
         if client_order_id is not None:
             extra.setdefault("clientOrderId", client_order_id)
+        if not self._market_infos:
+            await self.load_markets()
+        sent_amount = self.amount_to_precision(symbol, amount)
+        sent_price = None if price is None else self.price_to_precision(symbol, price)
+        if sent_amount != Decimal(str(amount)) or (
+            price is not None and sent_price != Decimal(str(price))
+        ):
+            logger.info(
+                "{} {}: order rounded to the market precision: {} @ {} -> {} @ {}",
+                self.id,
+                symbol,
+                amount,
+                price,
+                sent_amount,
+                sent_price,
+            )
         try:
             order = await self.client.create_order(
                 symbol,
                 order_type,
                 side,
-                float(amount),
-                None if price is None else float(price),
+                float(sent_amount),
+                None if sent_price is None else float(sent_price),
                 extra,
             )
         except ccxt.NetworkError as exc:
