@@ -36,6 +36,9 @@ from kmg_autotrader.signals.engine import SignalEngine
 from kmg_autotrader.storage.repositories import Repositories
 from kmg_autotrader.vault import SnapshotWriter, VaultKind, VaultWriter
 
+DAY_MS = 86_400_000
+RISK_MARK_EVERY_MS = 3_600_000  # an unchanged equity is re-marked to the risk manager hourly
+
 # Risk rejections worth an alert (the routine ones — cooldowns, fee edge — are only recorded).
 NOTABLE_REJECTIONS = frozenset(
     {"DRAWDOWN_BREAKER", "DAILY_LOSS_KILL_SWITCH", "INSUFFICIENT_CASH", "INTERNAL_ERROR"}
@@ -97,6 +100,7 @@ class Bot:
         # changes positions (decisions, stops, fills, flatten) runs _after_fills right after
         self._held: set[str] = {p.symbol for p in self.p.manager.store.open_positions()}
         self._equity_step: int | None = None
+        self._risk_marked: tuple[Decimal, int] | None = None  # last equity told to risk, when
         self._fed: dict[str, int] = {}  # symbol → open time of the last bar given to the paper book
         self._stopping = False
         self.pending_flatten: list[Any] = []  # risk events asking to close everything
@@ -250,9 +254,10 @@ class Bot:
         self._start_step(event.closed_at)
         # 1. the market moved through this candle: fill what was waiting (decided earlier),
         #    unless the feed already gave the bar at its open
-        self._feed_bar(symbol, candle)
+        fills = self._feed_bar(symbol, candle)
         self.last_prices[symbol] = Decimal(str(candle.close))
-        await self._after_fills()
+        if fills is not None or self.p.paper is None:  # (fed at its open: on_open checked)
+            await self._after_fills()
         # 2. mental stop-loss / take-profit against the candle's range
         await self._check_stops(
             symbol,
@@ -295,6 +300,8 @@ class Bot:
         outcome = await self.p.pipeline.process(
             decision, market=self.p.markets[symbol], now_ms=self.p.clock.now_ms()
         )
+        if outcome.risk is not None:
+            self._risk_marked = None  # the verdict observed equity: mark the next one
         self._after_outcome(outcome)
         await self._after_fills()
         return outcome
@@ -433,6 +440,24 @@ class Bot:
             out.append(Balance(self.p.mode, currency, Decimal(str(free)), Decimal(str(used or 0))))
         return out
 
+    def _risk_needs_mark(self, equity: Decimal, at_ms: int) -> bool:
+        """False when telling the risk manager ``equity`` again could change nothing: the same
+        value as its last mark, the same UTC day, no risk verdict in between (a verdict
+        observes equity too, and may have moved the peak), and less than an hour since.
+
+        A flat account then costs no risk-state write per candle; the peak, the day's start,
+        the breaker and the kill-switch see exactly the values they would have seen.
+        """
+        last = self._risk_marked
+        if last is None:
+            return True
+        equity_then, at_then = last
+        return (
+            equity != equity_then
+            or at_ms // DAY_MS != at_then // DAY_MS
+            or at_ms - at_then >= RISK_MARK_EVERY_MS
+        )
+
     def _mark_equity(self, at_ms: int) -> EquityPoint | None:
         if not self.last_prices:
             return None
@@ -441,10 +466,12 @@ class Bot:
         )
         point = mark_equity(self.p.mode, at_ms, balances, self.last_prices, self.p.quote)
         self.p.repos.equity.add(point)
-        if self.p.feedback is not None:
-            self.p.feedback.mark(point.equity, at_ms)
-        else:
-            self.p.risk.update_equity(point.equity, at_ms)
+        if self._risk_needs_mark(point.equity, at_ms):
+            if self.p.feedback is not None:
+                self.p.feedback.mark(point.equity, at_ms)
+            else:
+                self.p.risk.update_equity(point.equity, at_ms)
+            self._risk_marked = (point.equity, at_ms)
         if self.summary.first_equity is None:
             self.summary.first_equity = point.equity
         self.summary.last_equity = point.equity
