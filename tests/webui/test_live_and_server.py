@@ -163,3 +163,53 @@ def test_stored_health_reports_the_breaker_and_feed(tmp_path: Path, repos: Repos
         Mode.PAPER, "risk.day", {"kill_switch_tripped": True, "day": now // 86_400_000 - 1}
     )
     assert health()["breaker_state"] == "ok"
+
+
+def test_kmg_web_demo_needs_a_demo_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = typer.Typer()
+    app.command()(web)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(app, ["--demo", "--port", str(_free_port())])
+    assert result.exit_code == 1
+    assert "run `kmg demo` first" in result.output
+
+
+def test_kmg_web_demo_serves_the_demo_database(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from kmg_autotrader.storage.database import Database
+    from tests.webui.conftest import TOKEN
+    from tests.webui.seed import seed
+
+    data = tmp_path / "data"
+    data.mkdir()
+    database = Database(f"sqlite:///{data / 'demo.sqlite'}")
+    database.upgrade()
+    seeded = seed(Repositories(database))
+    database.dispose()
+    port = _free_port()
+    env = {**os.environ, "DATA_DIR": str(data), "API_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kmg_autotrader", "web", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/trades", headers=AUTH, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert response is not None and response.status_code == 200, response
+        assert response.json()["items"], seeded
+        assert not (data / "kmg.sqlite").exists(), "the demo view must not create kmg.sqlite"
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from kmg_autotrader.autopilot.runner import DEMO_DB
 from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
 from kmg_autotrader.storage.database import Database, DatabaseError
 from kmg_autotrader.storage.repositories import Repositories
@@ -19,6 +20,9 @@ def web(
     port: int | None = typer.Option(
         None, "--port", min=1, max=65535, help="Port. Default: WEB_PORT."
     ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Show the last `kmg demo` run (DATA_DIR/demo.sqlite) instead."
+    ),
 ) -> None:
     """Serve the dashboard and API alone (the bot, if running, is another process)."""
     overrides: dict[str, Any] = {}
@@ -27,7 +31,13 @@ def web(
     if port is not None:
         overrides["web_port"] = port
     settings = settings_or_exit(**overrides)
-    database = Database(settings.database_url)
+    url = settings.database_url
+    if demo:
+        demo_file = settings.data_dir / DEMO_DB
+        if not demo_file.is_file():
+            fail(f"no demo database at {demo_file}: run `kmg demo` first", EXIT_FAILURE)
+        url = f"sqlite:///{demo_file.resolve()}"
+    database = Database(url)
     try:
         database.upgrade()
         repos = Repositories(database)
