@@ -104,6 +104,7 @@ def demo(
     except Exception as exc:  # a clear line, not a traceback (details are in the log file)
         fail(f"demo failed: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     _print_summary(summary, f"KMG demo — {sample_set} (PAPER)")
+    console.print("see the run in the dashboard: [bold]kmg web --demo[/bold]")
 
 
 def run(
