@@ -14,6 +14,7 @@ from kmg_autotrader.storage.candle_store import (
     CorruptCandleFileError,
     InvalidCandlesError,
     find_gaps,
+    first_invalid_row,
 )
 from tests.fakes.fake_exchange import random_walk_candles
 
@@ -97,3 +98,41 @@ def test_gaps_and_listing(store: CandleStore) -> None:
     )
     assert info.gaps == tuple(gaps)
     assert find_gaps(np.array([T0]), M5) == [] and isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+BAD_VALUES = [np.nan, np.inf, -np.inf, 0.0, -1.0]
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close", "volume"])
+@pytest.mark.parametrize("value", BAD_VALUES)
+def test_every_bad_value_in_every_column_is_found_at_its_row(column: str, value: float) -> None:
+    """The fused fast path never lets a bad row through, and the slow path names it."""
+    frame = random_walk_candles(T0, 50, M5)
+    if column == "volume" and value == 0.0:
+        value = -0.5  # zero volume is a valid candle
+    frame.loc[37, column] = value
+    found = first_invalid_row(frame)
+    assert found is not None and found[0] == 37, (column, value, found)
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "row", "reason"),
+    [
+        ([0, M5, M5, 3 * M5], 2, "duplicate"),
+        ([0, 2 * M5, M5, 3 * M5], 2, "out of order"),
+        ([-M5, 0, M5, 2 * M5], 0, "negative"),
+    ],
+)
+def test_bad_timestamps_are_found_at_their_row(
+    timestamps: list[int], row: int, reason: str
+) -> None:
+    frame = random_walk_candles(T0, 4, M5)
+    frame["timestamp"] = np.array(timestamps, dtype="int64")
+    found = first_invalid_row(frame)
+    assert found is not None and found[0] == row and reason in found[1]
+
+
+def test_valid_candles_pass_including_flat_and_zero_volume() -> None:
+    frame = random_walk_candles(T0, 50, M5)
+    frame.loc[10, ["open", "high", "low", "close", "volume"]] = [5.0, 5.0, 5.0, 5.0, 0.0]
+    assert first_invalid_row(frame) is None
