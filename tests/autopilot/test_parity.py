@@ -28,7 +28,7 @@ import pytest
 from loguru import logger
 
 from kmg_autotrader.autopilot.bot import BotSummary
-from kmg_autotrader.autopilot.feeds import ReplayFeed
+from kmg_autotrader.autopilot.feeds import ClosedCandle, ReplayFeed
 from kmg_autotrader.autopilot.wiring import build_runtime, sample_markets
 from kmg_autotrader.backtest import runner as backtest_runner
 from kmg_autotrader.backtest.runner import BacktestRequest, BacktestResult, run_backtest
@@ -65,6 +65,7 @@ class Case:
     strategy: str
     risk: RiskParams
     min_trades: int
+    must_reject: tuple[str, ...] = ()  # risk gates the case is there to exercise
 
 
 @dataclass
@@ -265,6 +266,8 @@ def _assert_same(case: Case, backtest: Run, live: Run) -> None:
     assert backtest.trades == live.trades, _first_difference("trade", backtest.trades, live.trades)
     assert backtest.rejections == live.rejections
     assert len(backtest.trades) >= case.min_trades, f"{case.name}: too few trades to mean much"
+    for reason in case.must_reject:
+        assert backtest.rejections[reason] > 0, f"{case.name}: no {reason} rejection"
 
 
 BTC_SLICE = slice(2900, 4300)  # 1,400 candles, 2023-01-12 → 01-17: a rally, then a range
@@ -289,14 +292,16 @@ CASES = {
         RiskParams(stake_amount=100, fee_safety_margin=0, slippage_bps=0),
         3,
     ),
+    # a tight daily loss limit: the kill-switch trips and blocks entries on both sides
     "default-btc_pairs": lambda: Case(
         "default-btc_pairs",
-        _pairs(1500),
+        _pairs(1700),
         "BTC",
         Decimal(1),
         "default",
-        RiskParams(),
-        12,
+        RiskParams(daily_loss_limit_percent=1.5),
+        15,
+        ("DAILY_LOSS_KILL_SWITCH", "LOSS_COOLDOWN"),
     ),
     "sma_cross_rsi-btc_pairs": lambda: Case(
         "sma_cross_rsi-btc_pairs",
@@ -306,6 +311,7 @@ CASES = {
         "sma_cross_rsi",
         RiskParams(stake_amount=0.002),
         20,
+        ("LOSS_COOLDOWN", "SYMBOL_COOLDOWN", "FEE_EDGE"),
     ),
 }
 
@@ -328,3 +334,39 @@ def test_live_autopilot_matches_backtest(
     )
     assert summary.candles == result.candles == sum(len(f) for f in case.frames.values())
     _assert_same(case, backtest, live)
+
+
+async def test_replay_feed_opens_each_step_before_closing_it() -> None:
+    """Orders decided on a close fill at the next candle's open, at the open's time: the feed
+    shows every candle of a step at its open time, then closes them at the close time."""
+    tf = 300_000
+    frames = {
+        symbol: pd.DataFrame(
+            {"timestamp": [0, tf], "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 1}
+        )
+        for symbol in ("A/X", "B/X")
+    }
+    clock = SimulatedClock(0)
+    seen: list[tuple[str, str, int, int]] = []
+
+    async def on_open(event: ClosedCandle) -> None:
+        seen.append(("open", event.symbol, event.candle.timestamp, clock.now_ms()))
+
+    async def on_candle(event: ClosedCandle) -> None:
+        seen.append(("close", event.symbol, event.candle.timestamp, clock.now_ms()))
+
+    async def on_price(symbol: str, price: float, ts: int) -> None:
+        raise AssertionError("a replay feed sends candles only")
+
+    feed = ReplayFeed(frames, tf, clock=clock, speed=0)
+    await feed.run(on_candle, on_price, asyncio.Event(), on_open=on_open)
+    assert seen == [
+        ("open", "A/X", 0, 0),
+        ("open", "B/X", 0, 0),
+        ("close", "A/X", 0, tf),
+        ("close", "B/X", 0, tf),
+        ("open", "A/X", tf, tf),
+        ("open", "B/X", tf, tf),
+        ("close", "A/X", tf, 2 * tf),
+        ("close", "B/X", tf, 2 * tf),
+    ]
