@@ -206,6 +206,7 @@ class FakeExchange:
         router.add_get("/0/public/OHLC", self.kraken_ohlc_handler)
         router.add_get("/0/public/Trades", self.kraken_trades_handler)
         router.add_get("/0/public/AssetPairs", self.kraken_asset_pairs)
+        router.add_get("/0/public/Assets", self.kraken_assets)
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -517,6 +518,29 @@ class FakeExchange:
     async def kraken_asset_pairs(self, request: web.Request) -> web.Response:
         await self.check_fault(request)
         return web.json_response(json.loads((KRAKEN_DATA / "http_asset_pairs.json").read_text()))
+
+    async def kraken_assets(self, request: web.Request) -> web.Response:
+        """Kraken /0/public/Assets in its documented shape (Kraken names bitcoin XXBT/XBT)."""
+        await self.check_fault(request)
+        result = {
+            "XXBT": {
+                "aclass": "currency",
+                "altname": "XBT",
+                "decimals": 10,
+                "display_decimals": 5,
+                "collateral_value": 1.0,
+                "status": "enabled",
+            },
+            "USDT": {
+                "aclass": "currency",
+                "altname": "USDT",
+                "decimals": 8,
+                "display_decimals": 4,
+                "collateral_value": 1.0,
+                "status": "enabled",
+            },
+        }
+        return web.json_response({"error": [], "result": result})
 
     async def kraken_ohlc_handler(self, request: web.Request) -> web.Response:
         """Like Kraken: only the most recent 720 candles, whatever ``since`` asks for."""

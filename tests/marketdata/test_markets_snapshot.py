@@ -11,7 +11,7 @@ import pytest
 from kmg_autotrader.exchange import ExchangeAdapter, PermanentExchangeError
 from tests.fakes.fake_exchange import FakeExchange
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, KRAKEN_SNAPSHOT
 
 
 def _market_calls(fake: FakeExchange) -> int:
@@ -93,3 +93,23 @@ async def test_saving_without_markets_is_a_clear_error() -> None:
             adapter.save_markets_snapshot("unused.json")
     finally:
         await adapter.close()
+
+
+async def test_kraken_markets_load_with_the_real_class_and_map_xbt_to_btc(
+    fake: FakeExchange, tmp_path: Path
+) -> None:
+    """Kraken's own names (XXBT, XBTUSDT) come out as the unified BTC/USDT, equal to the
+    offline snapshot shipped beside the shared data."""
+    adapter = ExchangeAdapter("kraken", config=fake.kraken_config(), retry=FAST_RETRY)
+    try:
+        infos = await adapter.load_markets(cache_path=tmp_path / "kraken.json")
+        assert list(infos) == ["BTC/USDT"]
+        assert adapter.market("BTC/USDT")["id"] == "XBTUSDT"
+        assert fake.requests == ["/0/public/Assets", "/0/public/AssetPairs"]
+    finally:
+        await adapter.close()
+    shipped = ExchangeAdapter("kraken")
+    try:
+        assert shipped.load_markets_snapshot(KRAKEN_SNAPSHOT) == infos
+    finally:
+        await shipped.close()
