@@ -30,7 +30,7 @@ from kmg_autotrader.storage.candle_store import (
 Clock = Callable[[], int]
 
 # How often a short trades page with nothing new is asked again before it counts as the end.
-_STALE_RETRIES = 2
+_STALE_RETRIES = 1
 
 
 def wall_clock_ms() -> int:
