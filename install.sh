@@ -71,6 +71,8 @@ if [ "$WITH_POSTGRES" -eq 1 ]; then
     else
       as_postgres "psql -qc \"ALTER DATABASE kmg_test OWNER TO kmg_test\""
     fi
+    # the suite drops and recreates the public schema between runs: it must own it
+    as_postgres "psql -d kmg_test -qc \"ALTER SCHEMA public OWNER TO kmg_test\""
     (umask 077; echo "KMG_TEST_POSTGRES_URL=postgresql+psycopg://kmg_test:${TESTPASS}@127.0.0.1:5432/kmg_test" > .env.test)
   fi
 fi
