@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from kmg_autotrader.config import ConfigError, load_settings
+from kmg_autotrader.config import ConfigError, Settings, load_settings
 from kmg_autotrader.domain import Mode
+from kmg_autotrader.signals.params import SignalParams
 
 
 def test_defaults_are_paper_sqlite_loopback(tmp_path: Path) -> None:
@@ -117,3 +119,13 @@ def test_bad_signal_parameters(
     with pytest.raises(ConfigError) as info:
         load_settings(None)
     assert info.value.lines[0].startswith(expected)
+
+
+def test_env_example_documents_every_setting() -> None:
+    """A setting added to ``Settings`` must also be listed (and explained) in `.env.example`."""
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    fields = {name.upper() for name in Settings.model_fields if name != "signal_params"}
+    assert sorted(fields - listed) == []
+    signal_fields = {"SIGNAL_" + name.upper() for name in SignalParams.model_fields}
+    assert sorted(signal_fields - listed) == []
