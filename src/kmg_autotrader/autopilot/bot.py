@@ -101,6 +101,7 @@ class Bot:
         self._held: set[str] = {p.symbol for p in self.p.manager.store.open_positions()}
         self._equity_step: int | None = None
         self._risk_marked: tuple[Decimal, int] | None = None  # last equity told to risk, when
+        self._step_closes: dict[str, tuple[int, Decimal]] = {}  # replayed closes not yet due
         self._fed: dict[str, int] = {}  # symbol → open time of the last bar given to the paper book
         self._stopping = False
         self.pending_flatten: list[Any] = []  # risk events asking to close everything
@@ -197,6 +198,11 @@ class Bot:
         async with self._lock:
             try:
                 self._start_step(event.closed_at)
+                # its close is known at closed_at, for every symbol of the step at once
+                self._step_closes[event.symbol] = (
+                    event.closed_at,
+                    Decimal(str(event.candle.close)),
+                )
                 fills = self._feed_bar(event.symbol, event.candle)
                 if fills or self.p.manager.working or self._feedback_pending():
                     await self._after_fills()
@@ -252,6 +258,12 @@ class Bot:
             "ok" if self.p.health.feed_status == "starting" else (self.p.health.feed_status)
         )
         self._start_step(event.closed_at)
+        # every candle of a replayed step has closed now: value the account at all their closes
+        # (as the backtester does), not only at those of symbols handled so far
+        for closed_symbol, (closed_at, close) in list(self._step_closes.items()):
+            if closed_at <= event.closed_at:
+                self.last_prices[closed_symbol] = close
+                del self._step_closes[closed_symbol]
         # 1. the market moved through this candle: fill what was waiting (decided earlier),
         #    unless the feed already gave the bar at its open
         fills = self._feed_bar(symbol, candle)

@@ -127,7 +127,14 @@ def build_runtime(
     pending_flatten: list[RiskEvent] = []
 
     def on_risk_event(event: RiskEvent) -> None:
-        repos.events.add(mode, event.kind.value, event.message, level="warning", source="risk")
+        repos.events.add(
+            mode,
+            event.kind.value,
+            event.message,
+            level="warning",
+            source="risk",
+            created_at=event.at_ms,  # the (possibly simulated) time it tripped
+        )
         if event.kind in (RiskEventKind.BREAKER_TRIPPED, RiskEventKind.KILL_SWITCH):
             alerts.send(event.kind.value, breaker=event.kind.value, reason=event.message)
         if event.flatten:
