@@ -164,7 +164,7 @@ def release_free_heap() -> bool:
     Computing a year of signals per symbol allocates and frees tens of MB; glibc keeps that
     freed memory in its heap, and the replay's own objects (orders, fills, positions) then
     grow the process beyond it, so the peak RSS counts the freed memory once more. Measured on
-    the 1,051,200-candle benchmark: about 40 MB less peak RSS. Changes no result.
+    the 1,051,200-candle benchmark: about 35 MB less peak RSS. Changes no result.
     """
     if not sys.platform.startswith("linux"):
         return False
