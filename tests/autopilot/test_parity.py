@@ -367,7 +367,9 @@ CASES = {
 #: the skipped candles' equity path (holdings are constant between events, so it is a
 #: vectorised cash + amount x close series) for new peaks, day starts and limit crossings.
 KILL_SWITCH_GAP = pytest.mark.xfail(
-    strict=True, reason="backtest marks equity only at events (see KILL_SWITCH_GAP)"
+    strict=True,
+    raises=AssertionError,
+    reason="backtest marks equity only at events (see KILL_SWITCH_GAP)",
 )
 
 
