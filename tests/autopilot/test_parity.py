@@ -337,12 +337,12 @@ CASES = {
     # a tight daily loss limit, so the kill-switch decides: see KILL_SWITCH_GAP
     "default-btc_pairs-kill_switch": lambda: Case(
         "default-btc_pairs-kill_switch",
-        _pairs(1700),
+        _pairs(600),
         "BTC",
         Decimal(1),
         "default",
         RiskParams(daily_loss_limit_percent=1.5),
-        15,
+        8,
         ("DAILY_LOSS_KILL_SWITCH", "LOSS_COOLDOWN"),
     ),
     "sma_cross_rsi-btc_pairs": lambda: Case(
