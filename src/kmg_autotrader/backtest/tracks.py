@@ -65,10 +65,29 @@ def compact_run(run: HistoryRun) -> tuple[HistoryRun, IntArray]:
     return replace(run, frame=small, entry_rows=entry_rows), rows
 
 
+def pieces(timestamps: np.ndarray[Any, Any], timeframe_ms: int) -> IntArray:
+    """Start index of every gap-free piece of a candle series (the first is 0).
+
+    A candle opens a new piece when more than one timeframe separates it from the previous
+    one — the live feeds' ``gap_before`` (:mod:`kmg_autotrader.autopilot.feeds`) and
+    :func:`~kmg_autotrader.storage.candle_store.find_gaps` use the same test. After such a
+    hole the live bot resets the strategy and the candle after the gap is the first of a new
+    warm-up, so each piece is evaluated on its own.
+    """
+    ts = np.asarray(timestamps, dtype=np.int64)
+    if ts.size == 0:
+        return np.zeros(1, dtype=np.intp)
+    after_gap = np.flatnonzero(np.diff(ts) > timeframe_ms) + 1
+    return np.concatenate(([0], after_gap)).astype(np.intp)
+
+
 @dataclass(slots=True)
 class SymbolTrack:
     """Candles of one symbol (numpy arrays) with the strategy's entry and exit candle indices.
 
+    The strategy runs on each gap-free piece of the history separately (see :func:`pieces`):
+    ``runs[p]`` is piece ``p``'s compacted run, whose row ``j`` is candle ``rows[p][j]``
+    (indices into the whole history), and ``starts[p]`` is the piece's first candle.
     ``cursor`` is the first candle whose close has not been considered yet; ``fed`` the last
     candle given to the exchange (-1: none).
     """
@@ -80,8 +99,9 @@ class SymbolTrack:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
-    run: HistoryRun  # compacted: row j is candle rows[j]
-    rows: IntArray
+    runs: list[HistoryRun]
+    rows: list[IntArray]
+    starts: IntArray
     entries: IntArray
     exits: IntArray
     cursor: int = 0
@@ -89,28 +109,41 @@ class SymbolTrack:
 
     @classmethod
     def build(cls, symbol: str, candles: pd.DataFrame, engine: SignalEngine) -> SymbolTrack:
-        """Run the strategy over ``candles`` (vectorised) and keep what the loop needs."""
+        """Run the strategy over ``candles`` (vectorised, piece by piece between gaps in the
+        data, as the live bot re-warms after one) and keep what the loop needs."""
 
         def col(name: str) -> FloatArray:
             return np.ascontiguousarray(candles[name].to_numpy(dtype=np.float64))
 
-        full = engine.run_history(symbol, candles)
-        entries = np.ascontiguousarray(full.entry_indices())
-        exits = np.ascontiguousarray(full.exit_indices())
-        run, rows = compact_run(full)
-        del full
+        timestamp = np.ascontiguousarray(candles["timestamp"].to_numpy(dtype=np.int64))
+        starts = pieces(timestamp, engine.timeframe_ms)
+        ends = np.append(starts[1:], len(timestamp))
+        runs: list[HistoryRun] = []
+        rows: list[IntArray] = []
+        entries: list[IntArray] = []
+        exits: list[IntArray] = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            piece = candles if len(starts) == 1 else candles.iloc[start:end]
+            full = engine.run_history(symbol, piece)
+            entries.append(full.entry_indices() + start)
+            exits.append(full.exit_indices() + start)
+            run, kept = compact_run(full)
+            del full
+            runs.append(run)
+            rows.append(np.ascontiguousarray(kept + start))
         return cls(
             symbol=symbol,
-            timestamp=np.ascontiguousarray(candles["timestamp"].to_numpy(dtype=np.int64)),
+            timestamp=timestamp,
             open=col("open"),
             high=col("high"),
             low=col("low"),
             close=col("close"),
             volume=col("volume"),
-            run=run,
+            runs=runs,
             rows=rows,
-            entries=entries,
-            exits=exits,
+            starts=starts,
+            entries=np.ascontiguousarray(np.concatenate(entries).astype(np.intp)),
+            exits=np.ascontiguousarray(np.concatenate(exits).astype(np.intp)),
         )
 
     def __len__(self) -> int:
@@ -135,10 +168,12 @@ class SymbolTrack:
 
     def decision_at(self, k: int, *, position_open: bool) -> Decision:
         """The signals decision on candle ``k`` (an entry or exit candle)."""
-        j = int(self.rows.searchsorted(k))
-        if j >= len(self.rows) or self.rows[j] != k:
+        p = int(self.starts.searchsorted(k, side="right")) - 1
+        rows = self.rows[max(p, 0)]
+        j = int(rows.searchsorted(k))
+        if p < 0 or j >= len(rows) or rows[j] != k:
             raise IndexError(f"{self.symbol}: candle {k} carries no entry or exit")
-        return self.run.decision_at(j, position_open=position_open)
+        return self.runs[p].decision_at(j, position_open=position_open)
 
     def is_exit(self, k: int) -> bool:
         """True when candle ``k`` has an exit signal."""
