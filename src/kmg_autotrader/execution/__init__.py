@@ -3,7 +3,13 @@
 Everything here talks to an exchange only through :class:`~.ports.ExchangePort` and records
 orders, fills and positions only through :class:`~.ports.TradingStore`, so the same code runs
 live, on the paper exchange fed by live prices, and in a backtest on simulated time.
+
+``store_db`` (the database store: SQLAlchemy, Alembic) is imported on first use of
+``RepositoryStore``, so a backtest or a test that never touches the database does not pay for it.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from kmg_autotrader.execution.errors import (
     ExecutionError,
@@ -27,9 +33,30 @@ from kmg_autotrader.execution.paper import (
 from kmg_autotrader.execution.ports import ExchangePort, TradingStore
 from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
 from kmg_autotrader.execution.reconcile import Reconciler, ReconciliationReport
-from kmg_autotrader.execution.store_db import RepositoryStore
 from kmg_autotrader.execution.store_memory import MemoryStore
 from kmg_autotrader.execution.tracker import ExitSignal, PositionTracker
+
+if TYPE_CHECKING:
+    from kmg_autotrader.execution.store_db import RepositoryStore
+
+#: public name → submodule that defines it, imported on first access (PEP 562)
+_LAZY = {"RepositoryStore": "store_db"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazily exported name's submodule on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Module attributes, including the lazily imported ones."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_FEES",

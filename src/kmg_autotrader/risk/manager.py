@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -35,7 +35,9 @@ from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.rules import Rejection
 from kmg_autotrader.risk.state import RiskState, RiskStateStore
 from kmg_autotrader.risk.status import build_status
-from kmg_autotrader.storage.repositories import EventRepository, RiskDecisionRepository
+
+if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
+    from kmg_autotrader.storage.repositories import EventRepository, RiskDecisionRepository
 
 # Symbol trade times older than this cannot matter to any cooldown (max one week).
 _FORGET_AFTER_MS = 8 * tracking.DAY_MS

@@ -11,12 +11,13 @@ Units, so that a number on the dashboard always means one thing:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kmg_autotrader.storage.repositories import RiskParamsRepository
+if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
+    from kmg_autotrader.storage.repositories import RiskParamsRepository
 
 _WEEK_MINUTES = 7 * 24 * 60
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kmg_autotrader.domain import Mode
-from kmg_autotrader.storage.repositories import RiskStateRepository
+
+if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
+    from kmg_autotrader.storage.repositories import RiskStateRepository
 
 SECTIONS = ("equity", "breaker", "day", "symbols")
 
