@@ -16,6 +16,12 @@ symbols, on a simulated clock:
 At equal times closes come first, so an order decided on candle ``t`` fills at ``t+1``'s open
 at the earliest. Between events nothing can happen to a symbol — its position, orders and
 signals are unchanged — so skipping those candles changes no decision, only the run time.
+
+One thing does change between events: the account's marked equity, which the live loop hands
+the risk manager on every candle (drawdown breaker, daily kill-switch). A
+:class:`~kmg_autotrader.backtest.breakers.BreakerWatch` finds, vectorised, the candles whose
+mark changes the risk state, and the loop makes a **mark** event of each (after the closes of
+its time, before the opens).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from kmg_autotrader.backtest.breakers import BreakerWatch
 from kmg_autotrader.backtest.tracks import NONE, SymbolTrack
 from kmg_autotrader.domain import Position
 from kmg_autotrader.domain.clock import SimulatedClock
@@ -62,6 +69,7 @@ class LoopStats:
     decisions: int = 0
     executed: int = 0
     tracker_exits: int = 0
+    mark_events: int = 0
 
 
 class EventLoop:
@@ -81,6 +89,8 @@ class EventLoop:
         on_outcome: Callable[[PipelineOutcome], None] | None = None,
         after_event: Callable[[str, int, int], None] | None = None,
         dense: bool = False,
+        watch: BreakerWatch | None = None,
+        mark: Callable[[int], None] | None = None,
     ) -> None:
         self.tracks = list(tracks)
         self.exchange = exchange
@@ -94,6 +104,8 @@ class EventLoop:
         self.on_outcome = on_outcome
         self.after_event = after_event
         self.dense = dense  # every candle is an event (the slow reference the tests compare to)
+        self.watch = watch if mark is not None else None  # equity marks between events
+        self.mark = mark
         self.stats = LoopStats()
         self._markets = {t.symbol: exchange.market(t.symbol) for t in self.tracks}
 
@@ -191,7 +203,16 @@ class EventLoop:
                 heap.append((event[0], event[1], i, event[2]))
         heapq.heapify(heap)
         done = 0
+        after_closes = len(self.tracks)  # a mark sorts after every close of its time
         while heap:
+            if self.watch is not None and self.mark is not None:
+                at = self.watch.next_mark(self.clock.now_ms())
+                if at is not None and (at, CLOSE, after_closes) < heap[0][:3]:
+                    self.stats.mark_events += 1
+                    self.clock.set(at)
+                    self.mark(at)
+                    self.watch.marked()
+                    continue
             when, phase, i, k = heapq.heappop(heap)
             track = self.tracks[i]
             if phase == OPEN:

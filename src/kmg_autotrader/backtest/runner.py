@@ -18,6 +18,7 @@ import pandas as pd
 from loguru import logger
 
 from kmg_autotrader.analysis import PerformanceReport, TradeRecord, analyze
+from kmg_autotrader.backtest.breakers import BreakerWatch
 from kmg_autotrader.backtest.engine import CLOSE, EventLoop, LoopStats
 from kmg_autotrader.backtest.equity import equity_curve, timeline
 from kmg_autotrader.backtest.markets import backtest_markets
@@ -211,11 +212,13 @@ def _trades(store: MemoryStore) -> list[TradeRecord]:
     return out
 
 
-def _risk(request: BacktestRequest, clock: SimulatedClock) -> RiskManager | StakeRiskGate:
+def _risk(
+    request: BacktestRequest, clock: SimulatedClock, state: InMemoryRiskStateStore
+) -> RiskManager | StakeRiskGate:
     manager = RiskManager(
         mode=Mode.PAPER,
         params=RiskParamsStore(None, request.risk_params),
-        state=InMemoryRiskStateStore(),
+        state=state,
         decisions=None,
         clock=clock,
         execution_mode=request.execution_mode,
@@ -285,7 +288,8 @@ async def run_backtest(
         config=ExecutionConfig(execution_mode=request.execution_mode, retry=NO_WAIT),
     )
     tracker = PositionTracker(manager)
-    risk = _risk(request, clock)
+    risk_state = InMemoryRiskStateStore()
+    risk = _risk(request, clock, risk_state)
     portfolio = BacktestPortfolio(paper, store, tracks, request.quote, tf)
     advisor = None
     if request.advisor_mode != "off" and advisor_factory is not None:
@@ -307,6 +311,21 @@ async def run_backtest(
         if phase == CLOSE:  # equity as the live loop marks it, once per closed candle
             feedback.mark(portfolio.equity(now_ms), now_ms)
 
+    def mark(now_ms: int) -> None:  # a candle between events whose mark the breakers need
+        feedback.mark(portfolio.equity(now_ms), now_ms)
+
+    at = timeline(list(tracks.values()))
+    watch = BreakerWatch(
+        tracks,
+        at,
+        tf,
+        paper,
+        request.quote,
+        risk_state.load,
+        max_drawdown_percent=request.risk_params.max_drawdown_percent,
+        daily_loss_limit_percent=request.risk_params.daily_loss_limit_percent,
+    )
+
     loop = EventLoop(
         list(tracks.values()),
         exchange=exchange,
@@ -319,9 +338,10 @@ async def run_backtest(
         on_outcome=on_outcome,
         after_event=after_event,
         dense=dense,
+        watch=None if dense else watch,  # dense: every candle is marked already
+        mark=mark,
     )
     stats = await loop.run()
-    at = timeline(list(tracks.values()))
     equity = equity_curve(
         list(tracks.values()), paper.trades.values(), float(request.initial_balance), at
     )
