@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kmg_autotrader.domain import MarketInfo, OrderStatus, Position, Side
+from kmg_autotrader.domain import MarketInfo, Order, OrderStatus, Position, Side
 from kmg_autotrader.execution.ports import TradingStore
 from kmg_autotrader.portfolio.positions import PositionFigures, figures_from_fills
 
@@ -20,11 +20,12 @@ class PositionBook:
 
     def figures(self, position_id: int, market: MarketInfo) -> PositionFigures:
         """Figures of a position from every fill of its orders."""
-        fills = [
-            fill
-            for order in self.store.orders_for_position(position_id)
-            for fill in self.store.fills_for_order(order.client_order_id)
-        ]
+        return self._figures(self.store.orders_for_position(position_id), market)
+
+    def _figures(self, orders: list[Order], market: MarketInfo) -> PositionFigures:
+        """Figures from every fill of ``orders`` (a position's, as the store lists them)."""
+        fills_for_order = self.store.fills_for_order
+        fills = [fill for order in orders for fill in fills_for_order(order.client_order_id)]
         return figures_from_fills(fills, market.base, market.quote)
 
     def refresh(self, position_id: int, market: MarketInfo, now: int) -> Position | None:
@@ -33,8 +34,8 @@ class PositionBook:
         position = self.store.get_position(position_id)
         if position is None or position.closed_at is not None:
             return position
-        fig = self.figures(position_id, market)
         orders = self.store.orders_for_position(position_id)
+        fig = self._figures(orders, market)
         extra = dict(position.extra)
         extra["gross_pnl"] = str(fig.gross_pnl)
         fields: dict[str, object] = {
@@ -63,7 +64,7 @@ class PositionBook:
         orders = self.store.orders_for_position(position_id)
         if any(o.side is Side.BUY and not o.status.is_terminal for o in orders):
             return position
-        fig = self.figures(position_id, market)
+        fig = self._figures(orders, market)
         if fig.bought == 0:
             lost = any(o.status is OrderStatus.LOST for o in orders)
             reason = "entry_lost" if lost else "entry_failed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kmg_autotrader.domain import Fill, Mode, Order, OrderStatus, Position
 
@@ -14,8 +14,26 @@ _OPEN = {
     OrderStatus.PARTIALLY_FILLED,
     OrderStatus.UNRESOLVED,
 }
-_ORDER_FIELDS = {f.name for f in dataclasses.fields(Order)}
-_POSITION_FIELDS = {f.name for f in dataclasses.fields(Position)}
+_ORDER_NAMES = tuple(f.name for f in dataclasses.fields(Order))
+_POSITION_NAMES = tuple(f.name for f in dataclasses.fields(Position))
+_ORDER_FIELDS = frozenset(_ORDER_NAMES)
+_POSITION_FIELDS = frozenset(_POSITION_NAMES)
+_set = object.__setattr__
+_T = TypeVar("_T", Order, Position)
+
+
+def _replaced(obj: _T, names: tuple[str, ...], values: dict[str, Any]) -> _T:
+    """``dataclasses.replace(obj, **values)`` for :class:`Order` and :class:`Position`.
+
+    Both are frozen, slotted dataclasses whose fields are all ``init`` fields, with no
+    ``__post_init__``: ``replace`` would pass every field to ``__init__``, which only stores
+    them. This stores them directly (``values`` holds known field names only), about twice as
+    fast — the in-memory store replaces an order or a position on every update.
+    """
+    new = object.__new__(type(obj))
+    for name in names:
+        _set(new, name, values[name] if name in values else getattr(obj, name))
+    return new
 
 
 class MemoryStore:
@@ -62,7 +80,7 @@ class MemoryStore:
         values = {k: v for k, v in fields.items() if k in _ORDER_FIELDS}
         if "status" in values:
             values["status"] = OrderStatus(values["status"])
-        self.orders[client_order_id] = dataclasses.replace(self.orders[client_order_id], **values)
+        self.orders[client_order_id] = _replaced(self.orders[client_order_id], _ORDER_NAMES, values)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that may still fill."""
@@ -101,7 +119,7 @@ class MemoryStore:
         """Store a new position; return its id."""
         self._next_position += 1
         pid = self._next_position
-        self.positions[pid] = dataclasses.replace(position, id=pid)
+        self.positions[pid] = _replaced(position, _POSITION_NAMES, {"id": pid})
         if position.closed_at is None:
             self._open_by_symbol.setdefault(position.symbol, {})[pid] = None
         return pid
@@ -123,7 +141,7 @@ class MemoryStore:
         if fields.pop("exiting", None) is False:
             self.exiting.discard(position_id)
         values = {k: v for k, v in fields.items() if k in _POSITION_FIELDS}
-        updated = dataclasses.replace(self.positions[position_id], **values)
+        updated = _replaced(self.positions[position_id], _POSITION_NAMES, values)
         self.positions[position_id] = updated
         if updated.closed_at is not None:
             self._open_by_symbol.get(updated.symbol, {}).pop(position_id, None)

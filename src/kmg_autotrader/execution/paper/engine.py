@@ -11,8 +11,7 @@ earlier than candle t+1's open.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -147,10 +146,9 @@ class PaperEngine:
         for symbol, price in dict(state.get("last_price", {})).items():
             self.last_price.setdefault(symbol, Decimal(price))
 
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        with self.ledger.session(self, write=True):
-            yield
+    def _write(self) -> Any:
+        """The ledger's write session (a context manager) around one operation."""
+        return self.ledger.session(self, write=True)
 
     # ---- reads ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from kmg_autotrader.storage.repositories import BalanceRepository
 
 
+_NO_SESSION: AbstractContextManager[None] = nullcontext()  # reusable and re-entrant
+
+
 class PaperLedger(Protocol):
     """Persistence of a paper engine's state around each operation."""
 
@@ -38,10 +41,10 @@ class PaperLedger(Protocol):
 class MemoryLedger:
     """Keeps nothing: the engine's memory is the ledger (backtests, tests)."""
 
-    @contextmanager
-    def session(self, engine: PaperEngine, *, write: bool) -> Iterator[None]:
-        """No locking, no I/O."""
-        yield
+    def session(self, engine: PaperEngine, *, write: bool) -> AbstractContextManager[None]:
+        """No locking, no I/O: one shared do-nothing context (the engine enters a session on
+        every call, so it is not a new generator each time)."""
+        return _NO_SESSION
 
 
 class FileLedger:

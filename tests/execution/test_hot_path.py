@@ -1,0 +1,118 @@
+"""The shortcuts on the backtest's hot path behave exactly like what they replace."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from kmg_autotrader.domain import Mode, Order, OrderStatus, OrderType, Position, Side
+from kmg_autotrader.execution import store_memory
+from kmg_autotrader.execution.paper import MemoryLedger, PaperEngine
+
+
+def _order() -> Order:
+    return Order(
+        mode=Mode.PAPER,
+        client_order_id="kmgp1",
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        amount=Decimal("0.5"),
+        status=OrderStatus.PENDING,
+        created_at=1,
+    )
+
+
+def _position() -> Position:
+    return Position(
+        mode=Mode.PAPER,
+        symbol="BTC/USDT",
+        amount=Decimal(0),
+        entry_price=Decimal("100.0"),
+        opened_at=1,
+        extra={"state": "opening"},
+    )
+
+
+@pytest.mark.parametrize("cls", [Order, Position])
+def test_store_records_are_plain_frozen_dataclasses(cls: type) -> None:
+    """``_replaced`` relies on this: every field is an init field, nothing runs after init."""
+    params = getattr(cls, "__dataclass_params__")  # noqa: B009
+    assert params.frozen
+    assert not hasattr(cls, "__post_init__")
+    assert all(f.init for f in dataclasses.fields(cls))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"status": OrderStatus.FILLED, "filled": Decimal("0.50"), "updated_at": 7},
+        {"average_price": Decimal("101.25"), "fee": Decimal("0.01"), "fee_currency": "USDT"},
+        {"error": "boom", "exchange_order_id": "P1"},
+    ],
+)
+def test_replaced_order_equals_dataclasses_replace(values: dict[str, object]) -> None:
+    order = _order()
+    new = store_memory._replaced(order, store_memory._ORDER_NAMES, values)
+    expected = dataclasses.replace(order, **values)  # type: ignore[arg-type]
+    assert type(new) is Order
+    assert new == expected
+    assert all(getattr(new, n) is getattr(expected, n) for n in store_memory._ORDER_NAMES)
+    assert order == _order()  # the original is untouched
+
+
+def test_replaced_position_equals_dataclasses_replace() -> None:
+    position = _position()
+    values = {"amount": Decimal("0.5"), "extra": {"state": "open"}, "closed_at": 9, "id": 3}
+    new = store_memory._replaced(position, store_memory._POSITION_NAMES, values)
+    assert new == dataclasses.replace(position, **values)  # type: ignore[arg-type]
+    assert hash(new.id) == hash(3) and new.extra is values["extra"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        new.amount = Decimal(1)  # type: ignore[misc]
+
+
+def test_memory_store_update_keeps_every_other_field() -> None:
+    store = store_memory.MemoryStore(Mode.PAPER)
+    pid = store.open_position(_position())
+    store.add_order(_order(), position_id=pid)
+    store.update_order("kmgp1", status="filled", filled=Decimal("0.5"), unknown_field=1)
+    order = store.get_order("kmgp1")
+    assert order == dataclasses.replace(_order(), status=OrderStatus.FILLED, filled=Decimal("0.5"))
+    store.update_position(pid, amount=Decimal("0.5"), exiting=False)
+    assert store.get_position(pid) == dataclasses.replace(
+        _position(), id=pid, amount=Decimal("0.5")
+    )
+
+
+def test_memory_ledger_session_is_reusable_and_reentrant() -> None:
+    ledger = MemoryLedger()
+    engine = PaperEngine({}, ledger=ledger)
+    with ledger.session(engine, write=True), ledger.session(engine, write=False):
+        pass
+    with pytest.raises(RuntimeError), ledger.session(engine, write=True):
+        raise RuntimeError("propagates")
+
+
+def test_database_store_is_imported_lazily() -> None:
+    """A backtest never needs SQLAlchemy: the execution and risk packages do not import it."""
+    code = (
+        "import sys, kmg_autotrader.execution, kmg_autotrader.risk;"
+        "print('sqlalchemy' in sys.modules, 'alembic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert out == ["False", "False"]
+    execution = importlib.import_module("kmg_autotrader.execution")
+    from kmg_autotrader.execution.store_db import RepositoryStore
+
+    assert execution.RepositoryStore is RepositoryStore
+    assert "RepositoryStore" in dir(execution)
+    with pytest.raises(AttributeError):
+        _ = execution.NoSuchName
