@@ -23,6 +23,8 @@ from types import TracebackType
 from loguru import logger
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: ``llama_cpp.server`` with the crash-prone CPU extra buffer types off (see that module).
+SERVER_MODULE = "kmg_autotrader.advisor.llama_server_main"
 
 
 class LocalLlmError(RuntimeError):
@@ -113,7 +115,7 @@ class LocalLlmServer:
     def _command(self) -> list[str]:
         assert self.model_path is not None
         command = [
-            self.python, "-m", "llama_cpp.server",
+            self.python, "-m", SERVER_MODULE,
             "--model", str(self.model_path),
             "--host", self.host,
             "--port", str(self.port),
