@@ -18,6 +18,7 @@ from kmg_autotrader.signals import SignalParams
 from tests.backtest.helpers import LOOSE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from synthetic import make_walk
 
 
 async def _both(request: BacktestRequest, n_symbols: int, n: int, seed: int) -> tuple:  # type: ignore[type-arg]
@@ -135,3 +136,29 @@ async def test_breaker_trips_on_a_dip_between_events(limit: dict[str, float], co
     assert sparse.recorder.rejections == dense_result.recorder.rejections
     assert np.array_equal(sparse.equity, dense_result.equity)
     assert sparse.stats.close_events < dense_result.stats.close_events / 5
+
+
+async def test_tight_breakers_over_many_days() -> None:
+    # several symbols, weeks of candles, a kill-switch that trips on many days (and resets at
+    # each UTC midnight) and a drawdown breaker: the skipping replay sees the same marks
+    # (without the marks between events, this replay's trades differ from the reference)
+    params = SignalParams(confidence_threshold=0.3, atr_target_mult=3.0, atr_stop_mult=3.0)
+    risk = LOOSE.model_copy(
+        update={
+            "max_position_percent": 0.5,
+            "max_total_exposure_percent": 1.0,
+            "risk_per_trade_percent": 5.0,
+            "daily_loss_limit_percent": 0.3,
+            "max_drawdown_percent": 2.0,
+        }
+    )
+    request = BacktestRequest(strategy="default", risk_params=risk, signal_params=params)
+    outcomes: dict[bool, list[PipelineOutcome]] = {False: [], True: []}
+    frames = make_walk(n_symbols=3, n_candles=8_000, seed=3)
+    sparse = await run_backtest(dict(frames), request, on_outcome=outcomes[False].append)
+    dense = await run_backtest(dict(frames), request, dense=True, on_outcome=outcomes[True].append)
+    assert dense.recorder.rejections["DAILY_LOSS_KILL_SWITCH"] > 0
+    assert [_outcome_key(o) for o in outcomes[False]] == [_outcome_key(o) for o in outcomes[True]]
+    assert sparse.trades == dense.trades
+    assert np.array_equal(sparse.equity, dense.equity)
+    assert sparse.stats.close_events < dense.stats.close_events / 5
