@@ -60,6 +60,8 @@ class BreakerWatch:
         self.state = state
         self.max_drawdown = max_drawdown_percent - _MARGIN
         self.daily_loss = daily_loss_limit_percent - _MARGIN
+        # spot equity never falls to zero: limits of 100 % cannot trip, nothing to watch
+        self.active = max_drawdown_percent < 100 or daily_loss_limit_percent < 100
         self._key: tuple[object, ...] | None = None
         self._next: int | None = None
 
@@ -86,7 +88,9 @@ class BreakerWatch:
             if track is None:
                 continue
             value = float(amount) * self._closes(track, lo, hi)
-            total += np.where(np.isnan(value), 0.0, value)
+            if track.timestamp[0] > self.timeline[lo]:  # no close yet at the first points
+                value = np.where(np.isnan(value), 0.0, value)
+            total += value
         return total
 
     def next_mark(self, now_ms: int) -> int | None:

@@ -338,7 +338,7 @@ async def run_backtest(
         on_outcome=on_outcome,
         after_event=after_event,
         dense=dense,
-        watch=None if dense else watch,  # dense: every candle is marked already
+        watch=watch if watch.active and not dense else None,  # dense: every candle marked
         mark=mark,
     )
     stats = await loop.run()
