@@ -109,3 +109,18 @@ async def test_advisor_on_real_candles_with_smollm2(shared_data: Path, tmp_path:
         f"actions {[d.action.value if d.action else d.fallback for d in decisions]}"
     )
     assert schema_valid >= CALLS - 1
+
+
+def test_server_entry_point_loads_models_without_extra_buffer_types() -> None:
+    # llama.cpp's AMX/repack CPU kernels segfault on the first batch decode on some VMs
+    import llama_cpp.llama_cpp as low_level
+
+    from kmg_autotrader.advisor import llama_server_main
+
+    original = low_level.llama_model_default_params
+    try:
+        llama_server_main._without_extra_buffer_types()
+        assert low_level.llama_model_default_params().use_extra_bufts is False
+    finally:
+        low_level.llama_model_default_params = original
+    assert original().use_extra_bufts is True
