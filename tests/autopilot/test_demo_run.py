@@ -87,6 +87,13 @@ def test_demo_replays_real_candles_and_trades(
     # every stage left its record
     assert _rows(db, "SELECT COUNT(*) FROM signals WHERE trace != '[]'")[0][0] > 0
     assert _rows(db, "SELECT COUNT(*) FROM risk_decisions")[0][0] >= 1
+    # every entry order points at the approval it executes, and that approval at its signal
+    linked = _rows(
+        db,
+        "SELECT o.risk_decision_id, r.approved, r.signal_id FROM orders o "
+        "LEFT JOIN risk_decisions r ON r.id = o.risk_decision_id WHERE o.purpose = 'entry'",
+    )
+    assert linked and all(rid is not None and ok and sid for rid, ok, sid in linked), linked
     assert _rows(db, "SELECT COUNT(*) FROM fills")[0][0] >= 2
     equity_ts = [t for (t,) in _rows(db, "SELECT timestamp FROM equity_snapshots ORDER BY id")]
     assert equity_ts == sorted(set(equity_ts)) and len(equity_ts) >= LIMIT - 1

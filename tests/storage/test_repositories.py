@@ -255,3 +255,33 @@ def test_migrations_are_at_head(repos: Repositories) -> None:
     assert repos.db.current() == repos.db.head() == "0001"
     repos.db.upgrade()  # idempotent
     assert repos.db.current() == "0001"
+
+
+def test_orders_of_an_intent_link_to_their_risk_decision(repos: Repositories) -> None:
+    from dataclasses import replace
+
+    intent = OrderIntent(
+        mode=Mode.PAPER,
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        amount=Decimal("0.01"),
+        price=Decimal("64000"),
+        stop_loss=None,
+        take_profit=None,
+        created_at=T0,
+    )
+    approved = RiskDecision(True, "APPROVED", "ok", "BTC/USDT", Side.BUY, T0, intent=intent)
+    risk_id = repos.risk_decisions.add(Mode.PAPER, approved)
+    repos.orders.add(replace(_order(Mode.PAPER, "kmg-a"), intent_id="i-1"))
+    repos.orders.add(replace(_order(Mode.PAPER, "kmg-b"), intent_id="i-2"))
+    repos.orders.add(replace(_order(Mode.LIVE, "kmg-c"), intent_id="i-1"))
+    assert repos.orders.link_risk_decision(Mode.PAPER, "i-1", risk_id) == 1
+    assert repos.orders.link_risk_decision(Mode.PAPER, "i-1", risk_id + 1) == 0  # kept
+    from sqlalchemy import select
+
+    from kmg_autotrader.storage.models import OrderRow
+
+    with repos.db.session() as session:
+        query = select(OrderRow.client_order_id, OrderRow.risk_decision_id)
+        links = {coid: rid for coid, rid in session.execute(query)}
+    assert links == {"kmg-a": risk_id, "kmg-b": None, "kmg-c": None}

@@ -128,8 +128,17 @@ class DatabaseRecorder:
         )
         return risk_id
 
-    def record_execution(self, report: ExecutionReport, signal_id: int | None) -> None:
-        """Orders and fills are stored by the execution store; note problems as events."""
+    def record_execution(
+        self,
+        report: ExecutionReport,
+        signal_id: int | None,
+        risk_decision_id: int | None = None,
+    ) -> None:
+        """Orders and fills are stored by the execution store; link them to the risk decision
+        that approved them (the dashboard's signal flow and the ML trainer follow that link)
+        and note problems as events."""
+        if risk_decision_id is not None and report.intent_id:
+            self.repos.orders.link_risk_decision(self.mode, report.intent_id, risk_decision_id)
         if report.status in {"rejected", "unresolved", "blocked"}:
             self.repos.events.add(
                 self.mode,

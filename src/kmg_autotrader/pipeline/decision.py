@@ -127,12 +127,12 @@ class DecisionPipeline:
                 return PipelineOutcome(decision, "advisor", candidate, advice, signal_id=signal_id)
             candidate = advised
         risk = self.risk.evaluate(candidate, self.portfolio(now_ms), market)
-        self.recorder.record_risk(risk, signal_id)
+        risk_id = self.recorder.record_risk(risk, signal_id)
         if not risk.approved or risk.intent is None:
             logger.debug("pipeline: {} rejected by risk: {}", candidate.symbol, risk.reason_code)
             return PipelineOutcome(decision, "risk", candidate, advice, risk, signal_id=signal_id)
         report = await self.executor.execute(risk.intent)
-        self.recorder.record_execution(report, signal_id)
+        self.recorder.record_execution(report, signal_id, risk_id)
         if self.feedback is not None:
             self.feedback.entry_sent(candidate.symbol, report.position_id, report.status)
         return PipelineOutcome(

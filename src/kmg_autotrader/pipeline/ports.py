@@ -109,6 +109,11 @@ class DecisionRecorder(Protocol):
         """The risk verdict; returns its id (or None)."""
         ...
 
-    def record_execution(self, report: ExecutionReport, signal_id: int | None) -> None:
-        """What execution did with an intent or an exit."""
+    def record_execution(
+        self,
+        report: ExecutionReport,
+        signal_id: int | None,
+        risk_decision_id: int | None = None,
+    ) -> None:
+        """What execution did with an intent (approved by ``risk_decision_id``) or an exit."""
         ...

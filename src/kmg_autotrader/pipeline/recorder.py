@@ -31,7 +31,12 @@ class NullRecorder:
         """Ignored."""
         return None
 
-    def record_execution(self, report: ExecutionReport, signal_id: int | None) -> None:
+    def record_execution(
+        self,
+        report: ExecutionReport,
+        signal_id: int | None,
+        risk_decision_id: int | None = None,
+    ) -> None:
         """Ignored."""
 
 
@@ -79,7 +84,12 @@ class CountingRecorder:
             self.risk_decisions.append(risk)
         return None
 
-    def record_execution(self, report: ExecutionReport, signal_id: int | None) -> None:
+    def record_execution(
+        self,
+        report: ExecutionReport,
+        signal_id: int | None,
+        risk_decision_id: int | None = None,
+    ) -> None:
         """Count the execution status."""
         self.executions[report.status] += 1
         if self.keep:

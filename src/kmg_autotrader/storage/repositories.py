@@ -363,6 +363,21 @@ def _order_from_row(row: OrderRow) -> Order:
 class OrderRepository(_Repository):
     """Orders, keyed by ``(mode, client_order_id)``."""
 
+    def link_risk_decision(self, mode: Mode | str, intent_id: str, risk_decision_id: int) -> int:
+        """Point the orders of one intent at the risk decision that approved it; returns how
+        many orders were linked (orders already linked keep their link)."""
+        query = (
+            update(OrderRow)
+            .where(
+                OrderRow.mode == _mode(mode),
+                OrderRow.intent_id == intent_id,
+                OrderRow.risk_decision_id.is_(None),
+            )
+            .values(risk_decision_id=risk_decision_id)
+        )
+        with self.db.session() as session:
+            return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+
     def add(
         self,
         order: Order,
