@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 
 from kmg_autotrader.domain import Mode, OrderIntent
+
+# uuid4 layout: version nibble 4, RFC 4122 variant bits 10 (as ``uuid.UUID(..., version=4)``)
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` without building a ``UUID`` object (same bits, same format)."""
+    return "%032x" % ((int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR) | _UUID4_SET)
 
 
 def new_client_order_id(mode: Mode, max_length: int = 28) -> str:
@@ -14,7 +23,8 @@ def new_client_order_id(mode: Mode, max_length: int = 28) -> str:
     ``kmg`` + mode letter + random hex, ``max_length`` characters in all (28 by default:
     within Binance's 36; Kraken's free-text ``cl_ord_id`` allows 18).
     """
-    return f"kmg{Mode(mode).value[0]}{uuid.uuid4().hex[: max(max_length - 4, 12)]}"
+    letter = (mode if isinstance(mode, Mode) else Mode(mode)).value[0]
+    return f"kmg{letter}{_uuid4_hex()[: max(max_length - 4, 12)]}"
 
 
 def intent_key(intent: OrderIntent) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 
 from kmg_autotrader.domain import Fill, Side
 
 ZERO = Decimal(0)
+_FILL_ORDER = attrgetter("timestamp", "trade_id")  # time, then trade id
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def figures_from_fills(fills: Iterable[Fill], base: str, quote: str) -> Position
     """Replay ``fills`` (any order; sorted by time here) into position figures."""
     amount = cost_basis = bought = sold = sold_value = fees = gross = ZERO
     entry = ZERO
-    for fill in sorted(fills, key=lambda f: (f.timestamp, f.trade_id)):
+    for fill in sorted(fills, key=_FILL_ORDER):
         if fill.fee_currency == base:
             fee_quote = fill.fee * fill.price
             base_fee = fill.fee
