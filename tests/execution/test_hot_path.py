@@ -116,3 +116,28 @@ def test_database_store_is_imported_lazily() -> None:
     assert "RepositoryStore" in dir(execution)
     with pytest.raises(AttributeError):
         _ = execution.NoSuchName
+
+
+def test_orders_for_intent_index_equals_a_scan() -> None:
+    """The intent index answers what a scan of every order would, in the same order."""
+    store = store_memory.MemoryStore(Mode.PAPER)
+
+    def scan(intent_id: str) -> list[Order]:
+        return [o for o in store.orders.values() if o.intent_id == intent_id]
+
+    for i, intent in enumerate(["a", "b", None, "a", "c", "b", "a"]):
+        order = dataclasses.replace(_order(), client_order_id=f"kmgp{i}", intent_id=intent)
+        store.add_order(order)
+    store.update_order("kmgp0", status=OrderStatus.FILLED)  # index kept on other updates
+    for intent in ("a", "b", "c", "missing"):
+        assert store.orders_for_intent(intent) == scan(intent)
+    store.update_order("kmgp5", intent_id="a")  # an order moved to another intent
+    store.update_order("kmgp2", intent_id="c")
+    for intent in ("a", "b", "c"):
+        assert store.orders_for_intent(intent) == scan(intent)
+    assert [o.client_order_id for o in store.orders_for_intent("a")] == [
+        "kmgp0",
+        "kmgp3",
+        "kmgp5",
+        "kmgp6",
+    ]

@@ -44,6 +44,7 @@ class MemoryStore:
         self.orders: dict[str, Order] = {}
         self.order_position: dict[str, int | None] = {}
         self.position_orders: dict[int, list[str]] = {}  # index: a backtest has many positions
+        self._intent_orders: dict[str, list[str]] = {}  # index: every execute looks an intent up
         self.fills: dict[str, list[Fill]] = {}
         self._fill_keys: set[tuple[str, str]] = set()
         self.positions: dict[int, Position] = {}
@@ -58,6 +59,8 @@ class MemoryStore:
             raise ValueError(f"order {order.client_order_id} already exists")
         self.orders[order.client_order_id] = order
         self._link(order.client_order_id, position_id)
+        if order.intent_id is not None:
+            self._intent_orders.setdefault(order.intent_id, []).append(order.client_order_id)
 
     def _link(self, client_order_id: str, position_id: int | None) -> None:
         old = self.order_position.get(client_order_id)
@@ -80,7 +83,18 @@ class MemoryStore:
         values = {k: v for k, v in fields.items() if k in _ORDER_FIELDS}
         if "status" in values:
             values["status"] = OrderStatus(values["status"])
-        self.orders[client_order_id] = _replaced(self.orders[client_order_id], _ORDER_NAMES, values)
+        old = self.orders[client_order_id]
+        self.orders[client_order_id] = _replaced(old, _ORDER_NAMES, values)
+        if "intent_id" in values and values["intent_id"] != old.intent_id:
+            self._index_intents()
+
+    def _index_intents(self) -> None:
+        """Rebuild the intent index in the order the orders were added (after an order's
+        intent changed, which nothing in the bot does)."""
+        self._intent_orders = {}
+        for coid, order in self.orders.items():
+            if order.intent_id is not None:
+                self._intent_orders.setdefault(order.intent_id, []).append(coid)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that may still fill."""
@@ -91,8 +105,8 @@ class MemoryStore:
         ]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
-        """Every order of one intent."""
-        return [o for o in self.orders.values() if o.intent_id == intent_id]
+        """Every order of one intent, in the order they were added."""
+        return [self.orders[coid] for coid in self._intent_orders.get(intent_id, ())]
 
     def orders_for_position(self, position_id: int) -> list[Order]:
         """Every order linked to one position."""
