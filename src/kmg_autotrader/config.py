@@ -229,6 +229,18 @@ class Settings(BaseSettings):
     def _check_cross_fields(self) -> Settings:
         if self.telegram_token is not None and not self.telegram_chat_id:
             raise ValueError("TELEGRAM_TOKEN is set but TELEGRAM_CHAT_ID is empty")
+        no_llm = (
+            self.llm_provider != "local"
+            and self.openai_api_key is None
+            and self.openai_base_url is None
+        )
+        if self.advisor_mode == "required" and no_llm:
+            # "required" means no trade without an LLM approval: refuse rather than trade on
+            # rules alone because the advisor is off for want of an endpoint
+            raise ValueError(
+                "ADVISOR_MODE=required needs an LLM: set OPENAI_API_KEY and/or OPENAI_BASE_URL, "
+                "or LLM_PROVIDER=local"
+            )
         return self
 
     # ---- derived values -----------------------------------------------------------------------

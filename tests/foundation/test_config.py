@@ -129,3 +129,17 @@ def test_env_example_documents_every_setting() -> None:
     assert sorted(fields - listed) == []
     signal_fields = {"SIGNAL_" + name.upper() for name in SignalParams.model_fields}
     assert sorted(signal_fields - listed) == []
+
+
+def test_required_advisor_without_an_llm_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ADVISOR_MODE", "required")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert "ADVISOR_MODE=required needs an LLM" in " ".join(info.value.lines)
+    monkeypatch.setenv("LLM_PROVIDER", "local")
+    assert load_settings(None).advisor_mode == "required"
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert load_settings(None).advisor_mode == "required"
