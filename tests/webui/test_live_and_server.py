@@ -165,6 +165,21 @@ def test_stored_health_reports_the_breaker_and_feed(tmp_path: Path, repos: Repos
     assert health()["breaker_state"] == "ok"
 
 
+def test_stored_health_says_the_advisor_is_off_without_an_llm(
+    tmp_path: Path, repos: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_PROVIDER", "ADVISOR_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def status(**overrides: object) -> str:
+        return str(DatabaseHealth(make_settings(tmp_path, **overrides), repos)()["advisor_status"])
+
+    assert status().startswith("off (no OPENAI_API_KEY")
+    assert status(openai_base_url="http://127.0.0.1:9/v1") == "advisory"
+    assert status(llm_provider="local", advisor_mode="required") == "required"
+    assert status(advisor_mode="off", openai_base_url="http://127.0.0.1:9/v1") == "off"
+
+
 def test_kmg_web_demo_needs_a_demo_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = typer.Typer()
     app.command()(web)

@@ -26,6 +26,20 @@ class DatabaseHealth:
         self.repos = repos
         self.mode = settings.trading_mode
 
+    def _advisor_status(self) -> str:
+        """The advisor mode in effect: with no key, no base URL and no local model it is off,
+        whatever ADVISOR_MODE says (the bot's own health, when in this process, says more)."""
+        settings = self.settings
+        if settings.advisor_mode == "off":
+            return "off"
+        if (
+            settings.llm_provider != "local"
+            and settings.openai_api_key is None
+            and settings.openai_base_url is None
+        ):
+            return "off (no OPENAI_API_KEY or OPENAI_BASE_URL)"
+        return settings.advisor_mode
+
     def _breaker_state(self, now: int) -> str:
         """The risk manager's stored breaker and daily kill-switch, as the bot reports them."""
         breaker = self.repos.risk_state.get(self.mode, "risk.breaker") or {}
@@ -63,7 +77,7 @@ class DatabaseHealth:
             "last_candle_at": last_at,
             "last_candle_age_s": age,
             "last_equity_at": last_at,
-            "advisor_status": self.settings.advisor_mode,
+            "advisor_status": self._advisor_status(),
             "breaker_state": breaker_state,
             "paused": bool(control.get("paused", False)),
             "last_error": errors[0]["message"] if errors else None,
