@@ -334,15 +334,17 @@ CASES = {
         15,
         ("LOSS_COOLDOWN",),
     ),
-    # a tight daily loss limit, so the kill-switch decides: see KILL_SWITCH_GAP
+    # a tight daily loss limit, so the kill-switch decides: it trips at 10:30 on 2018-01-11
+    # (a mark between events), rejects three entries that day (XMR/BTC at 20:05 among them);
+    # 1,050 candles reach the first loss cooldown too (LTC/BTC, 18:50 on 2018-01-13)
     "default-btc_pairs-kill_switch": lambda: Case(
         "default-btc_pairs-kill_switch",
-        _pairs(600),
+        _pairs(1050),
         "BTC",
         Decimal(1),
         "default",
         RiskParams(daily_loss_limit_percent=1.5),
-        8,
+        10,
         ("DAILY_LOSS_KILL_SWITCH", "LOSS_COOLDOWN"),
     ),
     "sma_cross_rsi-btc_pairs": lambda: Case(
@@ -358,28 +360,7 @@ CASES = {
 }
 
 
-#: A known divergence, in the backtester: it marks equity to the risk manager only on the
-#: candles where it runs an event, so a dip of equity while positions are held between events
-#: (no signal, no stop or target touched) never reaches the daily kill-switch or the drawdown
-#: breaker, while the live bot marks every candle and trips them there. On this case the live
-#: bot trips the kill-switch at 13:00 on 2018-01-11 (a mark 1.5 % below the day's start) and
-#: rejects an XMR/BTC entry at 20:05 that the backtester accepts. Fix: let the event loop check
-#: the skipped candles' equity path (holdings are constant between events, so it is a
-#: vectorised cash + amount x close series) for new peaks, day starts and limit crossings.
-KILL_SWITCH_GAP = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="backtest marks equity only at events (see KILL_SWITCH_GAP)",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=KILL_SWITCH_GAP) if name.endswith("kill_switch") else name
-        for name in CASES
-    ],
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_live_autopilot_matches_backtest(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
