@@ -34,9 +34,10 @@ class BreakerWatch:
 
     ``timeline`` holds every candle open time (all symbols); a mark for candle ``j`` happens at
     its close, ``timeline[j] + timeframe_ms``. ``state`` returns the risk manager's state.
-    Equity is computed as :meth:`BacktestPortfolio.equity
-    <kmg_autotrader.backtest.runner.BacktestPortfolio.equity>` does, in the same float order,
-    so a mark here equals the one the live loop makes on that candle.
+    Equity is computed here in floats, :meth:`BacktestPortfolio.equity
+    <kmg_autotrader.backtest.runner.BacktestPortfolio.equity>` (the mark itself, equal to the
+    live loop's) in Decimals; the float path only chooses the candles to mark, and the limits
+    are checked a hair early (``_MARGIN``) so a float rounding cannot skip a crossing.
     """
 
     def __init__(

@@ -129,18 +129,25 @@ class BacktestPortfolio:
         return None if close is None else Decimal(repr(close))
 
     def equity(self, now_ms: int) -> Decimal:
-        """Cash plus holdings at the last closes (what the live loop marks every candle)."""
-        total = 0.0
+        """Cash plus holdings at the last closes (what the live loop marks every candle).
+
+        Decimal arithmetic on the closes as Decimals, as the live loop's
+        :func:`~kmg_autotrader.portfolio.equity.mark_equity` does: a float sum differs from
+        the live mark in the last digits (0.9836265043829999 for 0.983626504383), so the peak,
+        the day's starting equity and a limit crossing could differ by them.
+        """
+        total = Decimal(0)
         for currency, (free, used) in self.engine.balances.items():
             amount = free + used
             if not amount:
                 continue
             if currency == self.quote:
-                total += float(amount)
+                total += amount
             else:
-                close = self.close_at(f"{currency}/{self.quote}", now_ms)
-                total += float(amount) * close if close is not None else 0.0
-        return Decimal(repr(total))
+                price = self.price(f"{currency}/{self.quote}", now_ms)
+                if price is not None:
+                    total += amount * price
+        return total
 
     def __call__(self, now_ms: int) -> PortfolioState:
         """The state as of ``now_ms``."""
