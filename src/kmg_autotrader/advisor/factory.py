@@ -16,6 +16,16 @@ from kmg_autotrader.domain import Candidate, Mode
 from kmg_autotrader.domain.clock import Clock
 from kmg_autotrader.vault import VaultKind, VaultWriter
 
+#: Prompt templates for the local provider: the same information in about half the tokens, since
+#: prompt evaluation dominates a small CPU model's latency (``prompts/*_compact_v1.txt``).
+LOCAL_PROMPT_VERSION = "compact_v1"
+#: Default per-request timeout for the local provider when ``LLM_TIMEOUT_SECONDS`` is not set:
+#: a CPU model on a busy machine is slower than a hosted API (the 30 s default is for those).
+LOCAL_TIMEOUT_S = 120.0
+#: Client defaults for the local provider: answers are short (a verdict, no levels for
+#: SmolLM2), and a timed-out generation keeps the single-slot server busy, so retry once only.
+LOCAL_CLIENT_DEFAULTS: dict[str, Any] = {"max_tokens": 200, "max_attempts": 2}
+
 
 def vault_sink(settings: Settings, clock: Clock) -> AuditSink:
     """An audit sink appending each call to the JSONL vault (``DATA_DIR/vault/advisor_calls``),
@@ -76,6 +86,9 @@ def build_advisor(
     client: LlmClient | None = None
     local: LocalLlmServer | None = None
     options = dict(client_options or {})
+    timeout_s = settings.llm_timeout_seconds
+    # Chosen by the provider even when replaying, so replayed prompts hash as they were recorded.
+    prompt_version = LOCAL_PROMPT_VERSION if provider == "local" else None
 
     if replay:
         effective = "advisory" if configured == "off" else configured
@@ -89,6 +102,10 @@ def build_advisor(
         else:
             local = LocalLlmServer(settings.gguf_model_path)
             base_url, model, json_mode = local.base_url, local.model_alias, "grammar"
+            if "llm_timeout_seconds" not in settings.model_fields_set:
+                timeout_s = LOCAL_TIMEOUT_S
+            for option, value in LOCAL_CLIENT_DEFAULTS.items():
+                options.setdefault(option, value)
             if local.model_path is not None and local.model_path.name == SMOLLM2_FILE:
                 # 135M parameters cannot do price arithmetic: ask it for a verdict only.
                 options.setdefault("grammar", gbnf_grammar(levels=False))
@@ -102,7 +119,7 @@ def build_advisor(
             api_key=key,
             model=model,
             json_mode=json_mode,
-            timeout_s=settings.llm_timeout_seconds,
+            timeout_s=timeout_s,
             **options,
         )
     config = AdvisorConfig(
@@ -132,7 +149,7 @@ def build_advisor(
         recorder=AuditRecorder(
             calls, mode, audit_sink, signal_lookup=None if replay else signal_lookup(repos, mode)
         ),
-        prompts=PromptBuilder(),
+        prompts=PromptBuilder(prompt_version) if prompt_version else PromptBuilder(),
         client=client,
         replay_source=calls if replay else None,
         local_server=local,

@@ -27,6 +27,17 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVER_MODULE = "kmg_autotrader.advisor.llama_server_main"
 
 
+def default_threads() -> int:
+    """Threads for the model server: half the cores (at least one).
+
+    llama.cpp's threads wait for each other at every layer by spinning; when they outnumber the
+    cores that are actually free (the bot, a backtest or CI run next to it) one token takes about
+    ten times longer — on a busy 2-core machine SmolLM2-135M needs ~1.1 s per generated token
+    with 2 threads and ~0.08 s with 1. A 135M model does not need more than one core anyway.
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class LocalLlmError(RuntimeError):
     """The local server could not be started (extra missing, bad model file, crash, timeout)."""
 
@@ -95,7 +106,7 @@ class LocalLlmServer:
         self.host = host
         self.port = port or free_port(host)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self.startup_timeout_s = startup_timeout_s
         self.python = python
         self.model_alias = self.model_path.stem if self.model_path else "local"
@@ -121,6 +132,7 @@ class LocalLlmServer:
             "--port", str(self.port),
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
+            "--n_threads_batch", str(self.n_threads),
             "--model_alias", self.model_alias,
         ]  # fmt: skip
         if self.model_path.name == SMOLLM2_FILE:

@@ -85,9 +85,11 @@ class AdvisorAnswer(BaseModel):
 
 
 # A GBNF grammar equivalent to the schema, for llama.cpp servers (they refuse ``json_schema``
-# but honour ``grammar``). Field order puts the reasoning first; lengths are bounded so a small
-# model cannot ramble past ``max_tokens`` and leave the JSON unfinished; whitespace is at most
-# one space because small models otherwise loop on newlines.
+# but honour ``grammar``). Field order puts the reasoning first; whitespace is at most one space
+# because small models otherwise loop on newlines. There are no large bounded repetitions
+# (``x{20,400}``): llama.cpp expands those into one rule per step, which makes every sampled
+# token slow. Strings are unbounded here; ``max_tokens`` caps the answer, and the length limits
+# are enforced by our validation (an over-long or unfinished answer is rejected there).
 _GBNF = r"""
 root ::= "{" ws reasoning "," ws risklist "," ws action "," ws confidence LEVELS horizon ws "}"
 reasoning ::= "\"reasoning\":" ws text
@@ -98,11 +100,10 @@ levels ::= ("," ws entry "," ws stop "," ws target)?
 entry ::= "\"entry\":" ws price
 stop ::= "\"stop_loss\":" ws price
 target ::= "\"take_profit\":" ws price
-horizon ::= ("," ws "\"horizon_minutes\":" ws [1-9] [0-9]{0,3})?
-price ::= [1-9] [0-9]{0,6} ("." [0-9]{1,4})?
-risks ::= "[" ws "]" | "[" ws short ("," ws short){0,2} ws "]"
-text ::= "\"" char{20,400} "\""
-short ::= "\"" char{1,120} "\""
+horizon ::= ("," ws "\"horizon_minutes\":" ws [1-9] [0-9]? [0-9]? [0-9]?)?
+price ::= [1-9] [0-9]* ("." [0-9]+)?
+risks ::= "[" ws "]" | "[" ws text ("," ws text)? ("," ws text)? ws "]"
+text ::= "\"" char+ "\""
 char ::= [^"\\\x00-\x1f]
 ws ::= " "?
 """
