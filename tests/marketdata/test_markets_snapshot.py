@@ -113,3 +113,20 @@ async def test_kraken_markets_load_with_the_real_class_and_map_xbt_to_btc(
         assert shipped.load_markets_snapshot(KRAKEN_SNAPSHOT) == infos
     finally:
         await shipped.close()
+
+
+def test_precision_modes_match_ccxt_and_snapshots_do_not_import_ccxt() -> None:
+    import subprocess
+    import sys
+
+    from ccxt.base import decimal_to_precision as ccxt_precision
+
+    from kmg_autotrader.exchange import markets
+
+    assert markets.DECIMAL_PLACES == ccxt_precision.DECIMAL_PLACES
+    assert markets.SIGNIFICANT_DIGITS == ccxt_precision.SIGNIFICANT_DIGITS
+    assert markets.TICK_SIZE == ccxt_precision.TICK_SIZE
+    # the backtester and the paper exchange never load ccxt (seconds and ~90 MB per process)
+    code = "import sys, kmg_autotrader.backtest.runner; print('ccxt' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

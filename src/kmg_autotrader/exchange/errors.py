@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import ccxt
+from functools import cache
 
 
 class ExchangeAdapterError(Exception):
@@ -58,21 +58,27 @@ class UnknownSymbolError(PermanentExchangeError):
     """The symbol is not listed on the exchange (or markets are not loaded)."""
 
 
-# Most specific first: ccxt's hierarchy nests RateLimitExceeded in DDoSProtection in NetworkError.
-_MAPPING: tuple[tuple[type[BaseException], type[ExchangeAdapterError]], ...] = (
-    (ccxt.DDoSProtection, RateLimitedError),
-    (ccxt.ExchangeNotAvailable, ExchangeUnavailableError),
-    (ccxt.NetworkError, TransientExchangeError),
-    (ccxt.OperationFailed, TransientExchangeError),  # e.g. Binance -1001 internal error
-    (ccxt.AuthenticationError, AuthenticationFailedError),
-    (ccxt.PermissionDenied, AuthenticationFailedError),
-    (ccxt.AccountSuspended, AuthenticationFailedError),
-    (ccxt.InsufficientFunds, InsufficientFundsError),
-    (ccxt.OrderNotFound, OrderNotFoundError),
-    (ccxt.InvalidOrder, InvalidOrderError),
-    (ccxt.BadSymbol, UnknownSymbolError),
-    (ccxt.BaseError, PermanentExchangeError),
-)
+@cache
+def _mapping() -> tuple[tuple[type[BaseException], type[ExchangeAdapterError]], ...]:
+    """ccxt exception type → ours. ccxt is imported here, on the first error to map, so code
+    that only needs our error classes (the paper exchange, the backtester) never loads it."""
+    import ccxt
+
+    # Most specific first: ccxt nests RateLimitExceeded in DDoSProtection in NetworkError.
+    return (
+        (ccxt.DDoSProtection, RateLimitedError),
+        (ccxt.ExchangeNotAvailable, ExchangeUnavailableError),
+        (ccxt.NetworkError, TransientExchangeError),
+        (ccxt.OperationFailed, TransientExchangeError),  # e.g. Binance -1001 internal error
+        (ccxt.AuthenticationError, AuthenticationFailedError),
+        (ccxt.PermissionDenied, AuthenticationFailedError),
+        (ccxt.AccountSuspended, AuthenticationFailedError),
+        (ccxt.InsufficientFunds, InsufficientFundsError),
+        (ccxt.OrderNotFound, OrderNotFoundError),
+        (ccxt.InvalidOrder, InvalidOrderError),
+        (ccxt.BadSymbol, UnknownSymbolError),
+        (ccxt.BaseError, PermanentExchangeError),
+    )
 
 
 def map_ccxt_error(exc: BaseException, context: str = "") -> ExchangeAdapterError:
@@ -82,7 +88,7 @@ def map_ccxt_error(exc: BaseException, context: str = "") -> ExchangeAdapterErro
     prefix = f"{context}: " if context else ""
     if isinstance(exc, TimeoutError):
         return TransientExchangeError(f"{prefix}timed out", cause=exc)
-    for ccxt_type, ours in _MAPPING:
+    for ccxt_type, ours in _mapping():
         if isinstance(exc, ccxt_type):
             return ours(f"{prefix}{type(exc).__name__}: {exc}", cause=exc)
     return PermanentExchangeError(f"{prefix}{type(exc).__name__}: {exc}", cause=exc)

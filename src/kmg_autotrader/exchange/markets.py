@@ -15,12 +15,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
 from loguru import logger
 
 from kmg_autotrader.domain import MarketInfo
 
 _FALLBACK_STEP = Decimal("1e-8")
+
+
+# ccxt's precision modes (ccxt.base.decimal_to_precision), copied so that reading a markets
+# snapshot (backtests, the paper exchange) does not import ccxt; a test pins them to ccxt's.
+DECIMAL_PLACES = 2
+SIGNIFICANT_DIGITS = 3
+TICK_SIZE = 4
 
 
 def _to_decimal(value: Any, default: Decimal = Decimal(0)) -> Decimal:
