@@ -56,6 +56,8 @@ class BotSummary:
     exits: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
     paused_skips: int = 0
+    advisor_calls: int = 0  # candidates the advisor reviewed (answers, fallbacks, replays)
+    advisor_vetoes: int = 0
     gaps: int = 0
     first_equity: Decimal | None = None
     last_equity: Decimal | None = None
@@ -319,6 +321,9 @@ class Bot:
         return outcome
 
     def _after_outcome(self, outcome: PipelineOutcome) -> None:
+        if outcome.advice is not None:
+            self.summary.advisor_calls += 1
+            self.summary.advisor_vetoes += outcome.stage == "advisor"
         if outcome.advice is not None and not outcome.advice.valid and self.p.alerts:
             self.p.alerts.send(
                 "llm_failure",

@@ -22,6 +22,10 @@ def _print_summary(summary: BotSummary, title: str) -> None:
     table.add_row("candles processed", f"{summary.candles:,}")
     table.add_row("decisions recorded", f"{summary.decisions:,}")
     table.add_row("entry candidates", f"{summary.candidates:,}")
+    if summary.advisor_calls:
+        table.add_row(
+            "advisor reviews (vetoed)", f"{summary.advisor_calls:,} ({summary.advisor_vetoes:,})"
+        )
     table.add_row("entries filled", f"{summary.entries:,}")
     table.add_row("positions closed", f"{summary.exits:,}")
     table.add_row(
