@@ -13,7 +13,8 @@ import pytest
 from loguru import logger
 
 from kmg_autotrader.advisor import LocalLlmServer, build_advisor
-from kmg_autotrader.advisor.local_server import missing_requirements
+from kmg_autotrader.advisor.factory import LOCAL_PROMPT_VERSION, LOCAL_TIMEOUT_S
+from kmg_autotrader.advisor.local_server import default_threads, missing_requirements
 from kmg_autotrader.advisor.validation import validate_answer
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain.clock import SimulatedClock
@@ -109,6 +110,31 @@ async def test_advisor_on_real_candles_with_smollm2(shared_data: Path, tmp_path:
         f"actions {[d.action.value if d.action else d.fallback for d in decisions]}"
     )
     assert schema_valid >= CALLS - 1
+
+
+async def test_local_provider_defaults(tmp_path: Path) -> None:
+    # Compact prompt, a longer timeout than a hosted API unless LLM_TIMEOUT_SECONDS is set,
+    # short answers, one retry; the server itself runs on spare cores only.
+    database = open_database(f"sqlite:///{tmp_path / 'defaults.sqlite'}")
+    settings = Settings(_env_file=None, llm_provider="local", advisor_mode="advisory")
+    advisor = build_advisor(settings, Repositories(database), SimulatedClock(0), vault=False)
+    try:
+        client = advisor._client
+        assert client is not None and client.json_mode == "grammar"
+        assert client.timeout_s == LOCAL_TIMEOUT_S and client.max_tokens == 200
+        assert client.max_attempts == 2 and "{" not in client.grammar.replace('"{"', "")
+        assert advisor._prompts.version.startswith(f"{LOCAL_PROMPT_VERSION}-")
+        assert advisor._local is not None and not advisor._local.running
+        assert advisor._local.n_threads == default_threads()
+    finally:
+        await advisor.aclose()
+    explicit = Settings(_env_file=None, llm_provider="local", llm_timeout_seconds=40)
+    advisor = build_advisor(explicit, Repositories(database), SimulatedClock(0), vault=False)
+    try:
+        assert advisor._client is not None and advisor._client.timeout_s == 40
+    finally:
+        await advisor.aclose()
+    database.dispose()
 
 
 def test_server_entry_point_loads_models_without_extra_buffer_types() -> None:

@@ -71,3 +71,18 @@ def test_replay_key_ignores_the_account(candidate: Candidate, context: AdvisorCo
     assert live_prompt.hash == backtest_prompt.hash
     other_candles = dataclasses.replace(context, candles=None)
     assert builder.build(candidate, other_candles).hash != live_prompt.hash
+
+
+def test_compact_prompt_for_the_local_model(candidate: Candidate, context: AdvisorContext) -> None:
+    # The local provider's templates: the same facts without the list of closes, stable lines
+    # first (llama.cpp reuses the cached prefix), versioned like the others.
+    full = PromptBuilder().build(candidate, context)
+    compact = PromptBuilder("compact_v1").build(candidate, context)
+    assert re.fullmatch(r"compact_v1-[0-9a-f]{8}", compact.version)
+    assert compact.hash != full.hash
+    system, user = (m["content"] for m in compact.messages)
+    assert '"reasoning"' in system and '"confidence"' in system
+    assert "buy BTC/USDT 5m" in user and "ema_cross" in user and "rsi_14=56" in user
+    assert "change 1h" in user and "drawdown_pct=0.4" in user
+    assert "recent closes:" not in user
+    assert len(compact.as_text()) < 0.75 * len(full.as_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 
@@ -103,3 +104,11 @@ def test_a_veto_is_not_rejected_for_its_levels(candidate: Candidate) -> None:
 def test_integral_float_horizon_is_accepted(candidate: Candidate) -> None:
     result = validate_answer(json.dumps(good_answer(candidate, horizon_minutes=120.0)), candidate)
     assert result.ok and result.answer is not None and result.answer.horizon_minutes == 120
+
+
+def test_grammar_has_no_large_bounded_repetitions() -> None:
+    # llama.cpp expands x{m,n} into one rule per step, which made each sampled token slow;
+    # lengths are enforced by max_tokens and our validation instead.
+    for grammar in (gbnf_grammar(), gbnf_grammar(levels=False)):
+        assert re.search(r"\{\d*,?\d*\}", grammar) is None
+        assert 'text ::= "\\"" char+ "\\""' in grammar

@@ -50,18 +50,22 @@ def _pct(value: float | None) -> str:
     return f"{value * 100:+.2f}%"
 
 
-def _market(summary: CandleSummary | None) -> str:
+def _market(summary: CandleSummary | None, *, closes: bool = True) -> str:
+    """The candle summary as text; ``closes=False`` leaves out the list of recent closes (the
+    compact templates' ``$market_brief``: the changes and the range already summarise them,
+    and every digit is a token to a small model)."""
     if summary is None:
         return "no candle summary"
-    closes = ", ".join(_num(c) for c in summary.closes)
     volume = "n/a" if summary.volume_ratio is None else f"{summary.volume_ratio:.2f}x average"
-    return (
+    brief = (
         f"last {_num(summary.last_close)}; change 1h {_pct(summary.change_1h)}, "
         f"4h {_pct(summary.change_4h)}, 24h {_pct(summary.change_24h)}; "
         f"24h high {_num(summary.high)} low {_num(summary.low)}; "
-        f"average bar range {summary.avg_range * 100:.2f}%; last bar volume {volume}; "
-        f"recent closes: {closes}"
+        f"average bar range {summary.avg_range * 100:.2f}%; last bar volume {volume}"
     )
+    if not closes:
+        return brief
+    return f"{brief}; recent closes: {', '.join(_num(c) for c in summary.closes)}"
 
 
 def _positions(positions: Sequence[Position]) -> str:
@@ -150,6 +154,7 @@ class PromptBuilder:
             reasons="\n".join(reasons) or "- (none given)",
             indicators=_mapping(indicators),
             market=_market(context.candles),
+            market_brief=_market(context.candles, closes=False),
         )
         account_part = dict(
             positions=_positions(context.open_positions),
