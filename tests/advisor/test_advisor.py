@@ -360,7 +360,8 @@ async def test_replay_is_deterministic_and_free(
             recorded, call_id=None
         )
     assert len(fake_llm.requests) == 1
-    assert rows(repos)[-1]["model"] == "replay:gpt-4o-mini"
+    # replayed calls stay out of the account's audit log (budget, dashboard): one row, live
+    assert [r["model"] for r in rows(repos)] == ["gpt-4o-mini"]
     # a backtest has the same candles and candidate but not the live account: still a hit
     backtest_context = dataclasses.replace(context, risk_state={})
     assert (await replay.review(candidate, backtest_context)).confidence == 0.55

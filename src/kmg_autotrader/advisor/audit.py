@@ -24,6 +24,20 @@ class CallStore(Protocol):
         ...
 
 
+class MemoryCallStore:
+    """Keeps calls in memory: a backtest's replayed answers must not be written into the
+    account's audit log (they would show as calls on the dashboard and count toward the
+    hourly budget)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, mode: Mode | str, **fields: Any) -> int:
+        """Keep one call; returns its 1-based position."""
+        self.rows.append({"mode": str(mode), **fields})
+        return len(self.rows)
+
+
 @dataclass(slots=True)
 class CallRecord:
     """One consultation: what was asked, what came back, and what was made of it."""

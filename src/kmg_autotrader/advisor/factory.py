@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink, SignalLookup
+from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink, MemoryCallStore, SignalLookup
 from kmg_autotrader.advisor.client import JsonMode, LlmClient
 from kmg_autotrader.advisor.gate import CallGate
 from kmg_autotrader.advisor.local_server import SMOLLM2_FILE, LocalLlmServer, missing_requirements
@@ -147,7 +147,10 @@ def build_advisor(
         clock=clock,
         gate=gate,
         recorder=AuditRecorder(
-            calls, mode, audit_sink, signal_lookup=None if replay else signal_lookup(repos, mode)
+            MemoryCallStore() if replay else calls,
+            mode,
+            audit_sink,
+            signal_lookup=None if replay else signal_lookup(repos, mode),
         ),
         prompts=PromptBuilder(prompt_version) if prompt_version else PromptBuilder(),
         client=client,
