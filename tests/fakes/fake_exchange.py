@@ -150,6 +150,7 @@ class FakeExchange:
         self.ws_silent = False
         self.ws_clients: list[tuple[web.WebSocketResponse, set[str]]] = []
         self.ws_connects = 0
+        self.ws_refused = 0  # handshakes answered 503 while ws_refuse was set
         self.app = web.Application()
         self.add_routes(self.app.router)
         self._runner: web.AppRunner | None = None
@@ -374,6 +375,7 @@ class FakeExchange:
 
     async def binance_ws(self, request: web.Request) -> web.StreamResponse:
         if self.ws_refuse:
+            self.ws_refused += 1
             raise _status_exc(503, {"code": -1001, "msg": "service unavailable"})
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
