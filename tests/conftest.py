@@ -19,7 +19,22 @@ from kmg_autotrader.storage.database import Database, open_database
 from kmg_autotrader.storage.models import Base
 from kmg_autotrader.storage.repositories import Repositories
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def _shared_data() -> Path:
+    """``KMG_SHARED_DATA``, else ``../shared/data`` beside the checkout, else the workplace's
+    ``/work/shared/data`` (a clone elsewhere, as CI makes, still finds the real candles)."""
+    candidates = [
+        Path(os.environ["KMG_SHARED_DATA"]) if os.environ.get("KMG_SHARED_DATA") else None,
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        Path("/work/shared/data"),
+    ]
+    for candidate in candidates:
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    return candidates[1]  # type: ignore[return-value]
+
+
+SHARED_DATA = _shared_data()
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/kmg_test"
 
 

@@ -93,6 +93,7 @@ class AlertService:
         self._loop_thread: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._worker_busy = False  # the worker is handling an item or a digest
 
     @classmethod
     def from_settings(
@@ -218,6 +219,11 @@ class AlertService:
             except TimeoutError:
                 logger.warning("alerts: the final digest did not go out before stopping")
         if self._task is not None:
+            # let a delivery the worker started on its own (a digest) finish and record its
+            # status, so nothing is left "queued" after stop() returns
+            deadline = asyncio.get_running_loop().time() + timeout
+            while self._worker_busy and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -241,6 +247,7 @@ class AlertService:
                 item = await asyncio.wait_for(self._queue.get(), self._wake_after())
             except TimeoutError:
                 item = None
+            self._worker_busy = True
             try:
                 if item is not None:
                     await self._process(*item)
@@ -251,6 +258,7 @@ class AlertService:
             except Exception as exc:  # keep the worker alive whatever happens
                 logger.error("alert worker error: {}: {}", type(exc).__name__, exc)
             finally:
+                self._worker_busy = False
                 if item is not None:
                     self._queue.task_done()
 
