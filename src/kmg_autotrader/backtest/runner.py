@@ -114,19 +114,43 @@ class BacktestPortfolio:
         self.tracks = tracks
         self.quote = quote
         self.tf = timeframe_ms
+        # per symbol: (candle index, its close as a Decimal). Time only moves forward and the
+        # same candle is priced several times per event (the mark, the risk state), so the
+        # last conversion is kept.
+        self._last: dict[str, tuple[int, Decimal]] = {}
+        self._symbols: dict[str, str] = {}  # currency → its symbol against the quote
 
-    def close_at(self, symbol: str, now_ms: int) -> float | None:
-        """Close of the last candle of ``symbol`` closed at or before ``now_ms``."""
+    def _index(self, symbol: str, now_ms: int) -> tuple[SymbolTrack, int] | None:
         track = self.tracks.get(symbol)
         if track is None:
             return None
-        i = int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
-        return float(track.close[i]) if i >= 0 else None
+        return track, int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
+
+    def close_at(self, symbol: str, now_ms: int) -> float | None:
+        """Close of the last candle of ``symbol`` closed at or before ``now_ms``."""
+        found = self._index(symbol, now_ms)
+        if found is None or found[1] < 0:
+            return None
+        return float(found[0].close[found[1]])
 
     def price(self, symbol: str, now_ms: int) -> Decimal | None:
         """:meth:`close_at` as a Decimal."""
-        close = self.close_at(symbol, now_ms)
-        return None if close is None else Decimal(repr(close))
+        found = self._index(symbol, now_ms)
+        if found is None or found[1] < 0:
+            return None
+        track, i = found
+        last = self._last.get(symbol)
+        if last is not None and last[0] == i:
+            return last[1]
+        price = Decimal(repr(float(track.close[i])))
+        self._last[symbol] = (i, price)
+        return price
+
+    def _symbol(self, currency: str) -> str:
+        symbol = self._symbols.get(currency)
+        if symbol is None:
+            symbol = self._symbols[currency] = f"{currency}/{self.quote}"
+        return symbol
 
     def equity(self, now_ms: int) -> Decimal:
         """Cash plus holdings at the last closes (what the live loop marks every candle).
@@ -144,7 +168,7 @@ class BacktestPortfolio:
             if currency == self.quote:
                 total += amount
             else:
-                price = self.price(f"{currency}/{self.quote}", now_ms)
+                price = self.price(self._symbol(currency), now_ms)
                 if price is not None:
                     total += amount * price
         return total
@@ -158,8 +182,8 @@ class BacktestPortfolio:
         positions = self.store.open_positions()
         prices: dict[str, Decimal] = {}
         for currency, (free, used) in self.engine.balances.items():
-            symbol = f"{currency}/{self.quote}"
             if currency != self.quote and free + used != 0:
+                symbol = self._symbol(currency)
                 price = self.price(symbol, now_ms)
                 if price is not None:
                     prices[symbol] = price
