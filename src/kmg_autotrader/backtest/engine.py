@@ -174,12 +174,14 @@ class EventLoop:
             # nothing rests for the symbol: the candle only tells the exchange its last price
             self.exchange.on_price(symbol, _d(track.close[k]), int(track.timestamp[k]))
             track.fed = k
-        if any(_watched(p) for p in self.store.open_positions(symbol)):
+        positions = self.store.open_positions(symbol)
+        if positions and any(_watched(p) for p in positions):
             exits = await self.tracker.on_price(
                 symbol, _d(track.close[k]), low=_d(track.low[k]), high=_d(track.high[k])
             )
             self.stats.tracker_exits += len(exits)
-        held = bool(self.store.open_positions(symbol))
+            positions = self.store.open_positions(symbol)
+        held = bool(positions)
         wanted = track.is_exit(k) if held else track.is_entry(k)
         if wanted:
             decision = track.decision_at(k, position_open=held)

@@ -70,18 +70,21 @@ class PositionFeedback:
         ``now_ms`` is only the fallback for a close without a time.
         """
         known = self._open.setdefault(symbol, set())
-        for pid in [p for p, s in self._pending.items() if s == symbol]:
-            position = self.store.get_position(pid)
-            if position is not None and position.amount > 0:
-                del self._pending[pid]  # filled: recorded as an entry below
-            elif position is None or position.closed_at is not None:
-                del self._pending[pid]  # closed holding nothing: the entry never filled
-                self.risk.cancel_entry(symbol)
+        if self._pending:
+            for pid in [p for p, s in self._pending.items() if s == symbol]:
+                position = self.store.get_position(pid)
+                if position is not None and position.amount > 0:
+                    del self._pending[pid]  # filled: recorded as an entry below
+                elif position is None or position.closed_at is not None:
+                    del self._pending[pid]  # closed holding nothing: the entry never filled
+                    self.risk.cancel_entry(symbol)
         holding = {
             p.id: p
             for p in (self.store.open_positions(symbol) if positions is None else positions)
             if p.id is not None and p.amount > 0
         }
+        if holding.keys() == known:
+            return  # nothing opened or closed since the last sync (the usual case)
         current = set(holding)
         for pid in sorted(current - known):
             # the entry's own time: a restart or a late sync must not restart its cooldown
