@@ -119,11 +119,23 @@ class BacktestPortfolio:
         # last conversion is kept.
         self._last: dict[str, tuple[int, Decimal]] = {}
         self._symbols: dict[str, str] = {}  # currency → its symbol against the quote
+        # the usual case: every symbol has the same candle times, so one search per time
+        # serves them all
+        first = next(iter(tracks.values()), None)
+        self._shared = first is not None and all(
+            np.array_equal(t.timestamp, first.timestamp) for t in tracks.values()
+        )
+        self._at: tuple[int, int] = (-1, -1)  # (now_ms, index) of the last shared search
 
     def _index(self, symbol: str, now_ms: int) -> tuple[SymbolTrack, int] | None:
         track = self.tracks.get(symbol)
         if track is None:
             return None
+        if self._shared:
+            if self._at[0] != now_ms:
+                i = int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
+                self._at = (now_ms, i)
+            return track, self._at[1]
         return track, int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
 
     def close_at(self, symbol: str, now_ms: int) -> float | None:
