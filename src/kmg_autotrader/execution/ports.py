@@ -97,6 +97,22 @@ class ExchangePort(Protocol):
         ...
 
 
+@runtime_checkable
+class FiguresVersioned(Protocol):
+    """Optional store capability: tell cheaply whether a position's figures may have changed.
+
+    ``figures_version(position_id)`` must change whenever a fill of one of the position's
+    orders is stored, an order is linked to or unlinked from it (unless it is a working order
+    without fills), or one of its orders stops working (becomes terminal). Nothing else can
+    change what :meth:`~.book.PositionBook.refresh` computes, so the book skips a refresh when
+    the version is the one it last refreshed at. A store without it is always recomputed.
+    """
+
+    def figures_version(self, position_id: int) -> int:
+        """A number that changes whenever the position's figures' inputs change."""
+        ...
+
+
 class TradingStore(Protocol):
     """Where orders, fills and positions of one mode are recorded.
 

@@ -8,12 +8,14 @@ from typing import Any, TypeVar
 
 from kmg_autotrader.domain import Fill, Mode, Order, OrderStatus, Position
 
-_OPEN = {
-    OrderStatus.PENDING,
-    OrderStatus.OPEN,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.UNRESOLVED,
-}
+_OPEN = frozenset(  # the statuses that are not ``is_terminal``: the order may still fill
+    {
+        OrderStatus.PENDING,
+        OrderStatus.OPEN,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.UNRESOLVED,
+    }
+)
 _ORDER_NAMES = tuple(f.name for f in dataclasses.fields(Order))
 _POSITION_NAMES = tuple(f.name for f in dataclasses.fields(Position))
 _ORDER_FIELDS = frozenset(_ORDER_NAMES)
@@ -52,6 +54,18 @@ class MemoryStore:
         self._open_by_symbol: dict[str, dict[int, None]] = {}  # index: checked every candle
         self.events: list[dict[str, Any]] = []
         self._next_position = 0
+        self._figures_versions: dict[int, int] = {}  # see figures_version
+
+    def figures_version(self, position_id: int) -> int:
+        """Changes whenever what the position's figures are computed from changes: a fill of
+        one of its orders is stored, an order is linked to it or unlinked (unless it is a
+        working order without fills: it adds nothing and only keeps the position open), or one
+        of its orders stops working (see :class:`~.ports.FiguresVersioned`)."""
+        return self._figures_versions.get(position_id, 0)
+
+    def _touch(self, position_id: int | None) -> None:
+        if position_id is not None:
+            self._figures_versions[position_id] = self._figures_versions.get(position_id, 0) + 1
 
     def add_order(self, order: Order, *, position_id: int | None = None) -> None:
         """Record an order; a duplicate client id raises ``ValueError``."""
@@ -59,6 +73,8 @@ class MemoryStore:
             raise ValueError(f"order {order.client_order_id} already exists")
         self.orders[order.client_order_id] = order
         self._link(order.client_order_id, position_id)
+        if order.status not in _OPEN or order.client_order_id in self.fills:
+            self._touch(position_id)
         if order.intent_id is not None:
             self._intent_orders.setdefault(order.intent_id, []).append(order.client_order_id)
 
@@ -76,14 +92,21 @@ class MemoryStore:
 
     def update_order(self, client_order_id: str, **fields: Any) -> None:
         """Update fields of one order (``position_id`` links it to a position)."""
-        if client_order_id not in self.orders:
+        old = self.orders.get(client_order_id)
+        if old is None:
             raise KeyError(f"no {self.mode} order {client_order_id}")
         if "position_id" in fields:
-            self._link(client_order_id, fields.pop("position_id"))
+            position_id = fields.pop("position_id")
+            self._touch(self.order_position.get(client_order_id))
+            self._link(client_order_id, position_id)
+            self._touch(position_id)
         values = {k: v for k, v in fields.items() if k in _ORDER_FIELDS}
         if "status" in values:
-            values["status"] = OrderStatus(values["status"])
-        old = self.orders[client_order_id]
+            status = values["status"]
+            if type(status) is not OrderStatus:
+                status = values["status"] = OrderStatus(status)
+            if old.status in _OPEN and status not in _OPEN:  # stopped working
+                self._touch(self.order_position.get(client_order_id))
         self.orders[client_order_id] = _replaced(old, _ORDER_NAMES, values)
         if "intent_id" in values and values["intent_id"] != old.intent_id:
             self._index_intents()
@@ -123,6 +146,7 @@ class MemoryStore:
             return False
         self._fill_keys.add(key)
         self.fills.setdefault(fill.client_order_id, []).append(fill)
+        self._touch(self.order_position.get(fill.client_order_id))
         return True
 
     def fills_for_order(self, client_order_id: str) -> list[Fill]:
