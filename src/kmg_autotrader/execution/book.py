@@ -12,6 +12,8 @@ from kmg_autotrader.portfolio.positions import PositionFigures, figures_from_fil
 
 OPENING = "opening"  # extra["state"] while the entry is still working
 OPEN = "open"
+#: statuses of an order that may still fill (not ``is_terminal``): a set look-up is cheaper
+WORKING = frozenset(status for status in OrderStatus if not status.is_terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ class PositionBook:
         if fig.bought:
             fields["entry_price"] = fig.entry_price
         self.store.update_position(position_id, **fields)
-        working = any(not o.status.is_terminal for o in orders)
+        working = any(o.status in WORKING for o in orders)
         if not working and fig.sold > 0 and fig.amount < market.amount_step:
             exit_price = fig.exit_price or position.entry_price
             sells = [o.purpose for o in orders if o.side is Side.SELL and o.filled > 0]
@@ -115,7 +117,7 @@ class PositionBook:
         if position is None or position.closed_at is not None:
             return position
         orders = self.store.orders_for_position(position_id)
-        if any(o.side is Side.BUY and not o.status.is_terminal for o in orders):
+        if any(o.side is Side.BUY and o.status in WORKING for o in orders):
             return position
         known = self._known(position_id, market)
         fig = known.figures if known is not None else self._figures(orders, market)

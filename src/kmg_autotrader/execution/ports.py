@@ -21,18 +21,20 @@ TradeDict = dict[str, Any]
 
 def to_decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
     """A ccxt number (float, str, int, Decimal or None) as Decimal; ``default`` for None."""
+    if isinstance(value, Decimal):  # first: the paper exchange's numbers are all Decimal
+        return value
     if value is None or value == "":
         return default
-    if isinstance(value, Decimal):
-        return value
     return Decimal(str(value))
 
 
 def dec(value: Any) -> Decimal:
     """Like :func:`to_decimal` but None becomes 0."""
-    result = to_decimal(value, Decimal(0))
-    assert result is not None
-    return result
+    if isinstance(value, Decimal):
+        return value
+    if value is None or value == "":
+        return Decimal(0)
+    return Decimal(str(value))
 
 
 @runtime_checkable
