@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,24 +19,35 @@ _OPEN = frozenset(  # the statuses that are not ``is_terminal``: the order may s
 )
 _ORDER_NAMES = tuple(f.name for f in dataclasses.fields(Order))
 _POSITION_NAMES = tuple(f.name for f in dataclasses.fields(Position))
-_ORDER_FIELDS = frozenset(_ORDER_NAMES)
-_POSITION_FIELDS = frozenset(_POSITION_NAMES)
-_set = object.__setattr__
 _T = TypeVar("_T", Order, Position)
 
 
-def _replaced(obj: _T, names: tuple[str, ...], values: dict[str, Any]) -> _T:
-    """``dataclasses.replace(obj, **values)`` for :class:`Order` and :class:`Position`.
+def _replacer(cls: type[_T]) -> Callable[[_T, Mapping[str, Any]], _T]:
+    """A fast ``dataclasses.replace(obj, **values)`` for :class:`Order` or :class:`Position`.
 
     Both are frozen, slotted dataclasses whose fields are all ``init`` fields, with no
     ``__post_init__``: ``replace`` would pass every field to ``__init__``, which only stores
-    them. This stores them directly (``values`` holds known field names only), about twice as
-    fast — the in-memory store replaces an order or a position on every update.
+    them. The function made here stores them directly, one generated line per field (as
+    ``dataclasses`` makes ``__init__``); keys of ``values`` that are not fields are ignored.
+    About twice as fast as ``replace``: the in-memory store replaces an order or a position
+    on every update.
     """
-    new = object.__new__(type(obj))
-    for name in names:
-        _set(new, name, values[name] if name in values else getattr(obj, name))
-    return new
+    lines = ["def replaced(obj, values):", "    new = _new(_cls)"]
+    for field in dataclasses.fields(cls):
+        name = field.name  # an identifier: safe to paste into the source
+        lines.append(
+            f"    _set(new, {name!r}, values[{name!r}] if {name!r} in values else obj.{name})"
+        )
+    lines.append("    return new")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
+    exec("\n".join(lines), namespace)  # source made of field names only
+    replaced: Callable[[_T, Mapping[str, Any]], _T] = namespace["replaced"]
+    replaced.__qualname__ = replaced.__name__ = f"replaced_{cls.__name__.lower()}"
+    return replaced
+
+
+_replace_order = _replacer(Order)
+_replace_position = _replacer(Position)
 
 
 class MemoryStore:
@@ -100,15 +112,14 @@ class MemoryStore:
             self._touch(self.order_position.get(client_order_id))
             self._link(client_order_id, position_id)
             self._touch(position_id)
-        values = {k: v for k, v in fields.items() if k in _ORDER_FIELDS}
-        if "status" in values:
-            status = values["status"]
+        if "status" in fields:
+            status = fields["status"]
             if type(status) is not OrderStatus:
-                status = values["status"] = OrderStatus(status)
+                status = fields["status"] = OrderStatus(status)
             if old.status in _OPEN and status not in _OPEN:  # stopped working
                 self._touch(self.order_position.get(client_order_id))
-        self.orders[client_order_id] = _replaced(old, _ORDER_NAMES, values)
-        if "intent_id" in values and values["intent_id"] != old.intent_id:
+        self.orders[client_order_id] = _replace_order(old, fields)  # other keys are ignored
+        if "intent_id" in fields and fields["intent_id"] != old.intent_id:
             self._index_intents()
 
     def _index_intents(self) -> None:
@@ -157,7 +168,7 @@ class MemoryStore:
         """Store a new position; return its id."""
         self._next_position += 1
         pid = self._next_position
-        self.positions[pid] = _replaced(position, _POSITION_NAMES, {"id": pid})
+        self.positions[pid] = _replace_position(position, {"id": pid})
         if position.closed_at is None:
             self._open_by_symbol.setdefault(position.symbol, {})[pid] = None
         return pid
@@ -178,8 +189,7 @@ class MemoryStore:
             raise KeyError(f"no {self.mode} position {position_id}")
         if fields.pop("exiting", None) is False:
             self.exiting.discard(position_id)
-        values = {k: v for k, v in fields.items() if k in _POSITION_FIELDS}
-        updated = _replaced(self.positions[position_id], _POSITION_NAMES, values)
+        updated = _replace_position(self.positions[position_id], fields)  # others are ignored
         self.positions[position_id] = updated
         if updated.closed_at is not None:
             self._open_by_symbol.get(updated.symbol, {}).pop(position_id, None)
