@@ -237,7 +237,9 @@ class OrderClient:
             raw = await self.lookup(client_order_id, order.symbol)
             if raw is None:
                 raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
-        trades = await self._trades_of(order, raw)
+        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
+        if not trades and dec(raw.get("filled")) > 0:
+            trades = await self._fetch_trades(order, raw)
         for trade in trades:
             self.store.add_fill(self._fill(order, trade))
         filled = to_decimal(raw.get("filled"))
@@ -275,11 +277,8 @@ class OrderClient:
         assert updated is not None
         return updated
 
-    async def _trades_of(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
-        # some exchanges (Kraken) list trade ids, not trades, in an order: fetch those
-        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
-        if trades or dec(raw.get("filled")) <= 0:
-            return trades
+    async def _fetch_trades(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
+        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those
         await self.limiter.acquire("query")
         since = int(raw.get("timestamp") or order.created_at) - 60_000
         mine = await self.exchange.fetch_my_trades(order.symbol, since=since)
