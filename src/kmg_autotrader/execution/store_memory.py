@@ -180,7 +180,11 @@ class MemoryStore:
     def open_positions(self, symbol: str | None = None) -> list[Position]:
         """Positions not closed yet."""
         if symbol is not None:
-            return [self.positions[pid] for pid in self._open_by_symbol.get(symbol, ())]
+            ids = self._open_by_symbol.get(symbol)
+            if not ids:  # the usual answer of a per-candle check
+                return []
+            positions = self.positions
+            return [positions[pid] for pid in ids]
         return [self.positions[pid] for ids in self._open_by_symbol.values() for pid in ids]
 
     def update_position(self, position_id: int, **fields: Any) -> None:
