@@ -41,7 +41,7 @@ def _position() -> Position:
 
 @pytest.mark.parametrize("cls", [Order, Position])
 def test_store_records_are_plain_frozen_dataclasses(cls: type) -> None:
-    """``_replaced`` relies on this: every field is an init field, nothing runs after init."""
+    """``_replacer`` relies on this: every field is an init field, nothing runs after init."""
     params = getattr(cls, "__dataclass_params__")  # noqa: B009
     assert params.frozen
     assert not hasattr(cls, "__post_init__")
@@ -59,7 +59,7 @@ def test_store_records_are_plain_frozen_dataclasses(cls: type) -> None:
 )
 def test_replaced_order_equals_dataclasses_replace(values: dict[str, object]) -> None:
     order = _order()
-    new = store_memory._replaced(order, store_memory._ORDER_NAMES, values)
+    new = store_memory._replace_order(order, {**values, "not_a_field": 1})
     expected = dataclasses.replace(order, **values)  # type: ignore[arg-type]
     assert type(new) is Order
     assert new == expected
@@ -70,7 +70,7 @@ def test_replaced_order_equals_dataclasses_replace(values: dict[str, object]) ->
 def test_replaced_position_equals_dataclasses_replace() -> None:
     position = _position()
     values = {"amount": Decimal("0.5"), "extra": {"state": "open"}, "closed_at": 9, "id": 3}
-    new = store_memory._replaced(position, store_memory._POSITION_NAMES, values)
+    new = store_memory._replace_position(position, values)
     assert new == dataclasses.replace(position, **values)  # type: ignore[arg-type]
     assert hash(new.id) == hash(3) and new.extra is values["extra"]
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -33,7 +33,7 @@ from kmg_autotrader.exchange.errors import (
     InsufficientFundsError,
     InvalidOrderError,
 )
-from kmg_autotrader.execution.book import OPEN, OPENING
+from kmg_autotrader.execution.book import OPEN, OPENING, WORKING
 from kmg_autotrader.execution.errors import (
     IntentBlockedError,
     LiveTradingRefusedError,
@@ -91,9 +91,17 @@ class _Working:
     resumed: bool = False  # adopted after a restart: no re-price, no fallback
 
 
+_ZERO = Decimal(0)
+
+
 def _report(status: str, orders: list[Order], **kwargs: object) -> ExecutionReport:
-    filled = sum((o.filled for o in orders), Decimal(0))
-    value = sum((o.filled * (o.average_price or 0) for o in orders), Decimal(0))
+    if len(orders) == 1:  # the usual case: the same sums without the generators
+        order = orders[0]
+        filled = _ZERO + order.filled
+        value = _ZERO + order.filled * (order.average_price or 0)
+    else:
+        filled = sum((o.filled for o in orders), _ZERO)
+        value = sum((o.filled * (o.average_price or 0) for o in orders), _ZERO)
     return ExecutionReport(
         status=status,
         orders=tuple(orders),
@@ -334,10 +342,10 @@ class ExecutionManager:
 
     async def _after(self, order: Order, work: _Working) -> ExecutionReport:
         """Decide what follows a synced order: keep waiting, re-price, bracket, or finish."""
-        if not order.status.is_terminal and order.status is not OrderStatus.UNRESOLVED:
+        if order.status in WORKING and order.status is not OrderStatus.UNRESOLVED:
             if work.kind == "entry_limit" and self.clock.now_ms() >= work.deadline:
                 order = await self.orders.safe_cancel(order.client_order_id)
-                if not order.status.is_terminal:
+                if order.status in WORKING:
                     self.working[order.client_order_id] = work
                     return _report(
                         "working", [order], intent_id=work.intent_id, position_id=work.position_id
@@ -442,7 +450,7 @@ class ExecutionManager:
             extra["exit_claimed_at"] = str(self.clock.now_ms())
             self.store.update_position(position_id, extra=extra)
             for order in self.store.orders_for_position(position_id):
-                if not order.status.is_terminal and order.status is not OrderStatus.UNRESOLVED:
+                if order.status in WORKING and order.status is not OrderStatus.UNRESOLVED:
                     try:
                         await self.orders.safe_cancel(order.client_order_id)  # OCO: the TP
                     except ExchangeAdapterError as exc:

@@ -237,23 +237,29 @@ class OrderClient:
             raw = await self.lookup(client_order_id, order.symbol)
             if raw is None:
                 raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
-        trades = await self._trades_of(order, raw)
+        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
+        if not trades and dec(raw.get("filled")) > 0:
+            trades = await self._fetch_trades(order, raw)
         for trade in trades:
             self.store.add_fill(self._fill(order, trade))
-        fills = self.store.fills_for_order(client_order_id)
         filled = to_decimal(raw.get("filled"))
-        if filled is None:
-            filled = sum((f.amount for f in fills), Decimal(0))
         average = to_decimal(raw.get("average"))
-        if average is None and fills:
-            average = sum((f.amount * f.price for f in fills), Decimal(0)) / sum(
-                (f.amount for f in fills), Decimal(0)
-            )
         fee_info = raw.get("fee") or {}
         fee = to_decimal(fee_info.get("cost"))
-        if fee is None:
-            fee = sum((f.fee for f in fills), Decimal(0))
-        fee_currency = fee_info.get("currency") or (fills[0].fee_currency if fills else None)
+        fee_currency = fee_info.get("currency")
+        if filled is None or average is None or fee is None or not fee_currency:
+            # what the exchange left out is taken from the stored fills
+            fills = self.store.fills_for_order(client_order_id)
+            if filled is None:
+                filled = sum((f.amount for f in fills), Decimal(0))
+            if average is None and fills:
+                average = sum((f.amount * f.price for f in fills), Decimal(0)) / sum(
+                    (f.amount for f in fills), Decimal(0)
+                )
+            if fee is None:
+                fee = sum((f.fee for f in fills), Decimal(0))
+            if not fee_currency:
+                fee_currency = fills[0].fee_currency if fills else None
         self.store.update_order(
             client_order_id,
             status=status_from_exchange(raw),
@@ -271,11 +277,8 @@ class OrderClient:
         assert updated is not None
         return updated
 
-    async def _trades_of(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
-        # some exchanges (Kraken) list trade ids, not trades, in an order: fetch those
-        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
-        if trades or dec(raw.get("filled")) <= 0:
-            return trades
+    async def _fetch_trades(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
+        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those
         await self.limiter.acquire("query")
         since = int(raw.get("timestamp") or order.created_at) - 60_000
         mine = await self.exchange.fetch_my_trades(order.symbol, since=since)

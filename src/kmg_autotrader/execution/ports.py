@@ -21,18 +21,20 @@ TradeDict = dict[str, Any]
 
 def to_decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
     """A ccxt number (float, str, int, Decimal or None) as Decimal; ``default`` for None."""
+    if isinstance(value, Decimal):  # first: the paper exchange's numbers are all Decimal
+        return value
     if value is None or value == "":
         return default
-    if isinstance(value, Decimal):
-        return value
     return Decimal(str(value))
 
 
 def dec(value: Any) -> Decimal:
     """Like :func:`to_decimal` but None becomes 0."""
-    result = to_decimal(value, Decimal(0))
-    assert result is not None
-    return result
+    if isinstance(value, Decimal):
+        return value
+    if value is None or value == "":
+        return Decimal(0)
+    return Decimal(str(value))
 
 
 @runtime_checkable
@@ -94,6 +96,22 @@ class ExchangePort(Protocol):
 
     async def fetch_balance(self) -> dict[str, Any]:
         """ccxt balance: ``{"free": {cur: x}, "used": {…}, "total": {…}}``."""
+        ...
+
+
+@runtime_checkable
+class FiguresVersioned(Protocol):
+    """Optional store capability: tell cheaply whether a position's figures may have changed.
+
+    ``figures_version(position_id)`` must change whenever a fill of one of the position's
+    orders is stored, an order is linked to or unlinked from it (unless it is a working order
+    without fills), or one of its orders stops working (becomes terminal). Nothing else can
+    change what :meth:`~.book.PositionBook.refresh` computes, so the book skips a refresh when
+    the version is the one it last refreshed at. A store without it is always recomputed.
+    """
+
+    def figures_version(self, position_id: int) -> int:
+        """A number that changes whenever the position's figures' inputs change."""
         ...
 
 
