@@ -44,13 +44,19 @@ class OrderStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         """True when no further fill can arrive for an order in this state."""
-        return self in {
-            OrderStatus.FILLED,
-            OrderStatus.CANCELED,
-            OrderStatus.REJECTED,
-            OrderStatus.EXPIRED,
-            OrderStatus.LOST,
-        }
+        return self in _TERMINAL
+
+
+# built once (a set literal in ``is_terminal`` was rebuilt on every call)
+_TERMINAL = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.LOST,
+    }
+)
 
 
 class ExecutionMode(StrEnum):
