@@ -68,14 +68,14 @@ def decide_entry(
     sized = sizer(draft, params, portfolio, exposure, market)
     if isinstance(sized, Rejection):
         return draft.reject(sized)
-    price = to_decimal(candidate.price)
+    price = draft.price
     intent = OrderIntent(
         mode=mode,
         symbol=symbol,
         side=Side.BUY,
         amount=sized,
         price=price,
-        stop_loss=_optional_decimal(candidate.stop_loss),
+        stop_loss=draft.stop_loss,
         take_profit=_optional_decimal(candidate.take_profit),
         created_at=now,
         reason=f"{candidate.strategy} entry",
@@ -96,7 +96,7 @@ def fee_edge(
     expected = to_decimal(candidate.expected_move)
     if expected <= 0 and candidate.take_profit is not None:
         # no explicit expectation: the distance to the take-profit is the move aimed for
-        price = to_decimal(candidate.price)
+        price = draft.price
         expected = (to_decimal(candidate.take_profit) - price) / price
     fees, slippage, margin, required = costs.edge_parts(market, execution_mode, params)
     draft.checks.update(
@@ -119,7 +119,7 @@ def size_entry(
 ) -> Decimal | Rejection:
     """ATR-based (or fixed-stake) size, clamped by every cap, rounded down, checked against
     the minimums."""
-    price = to_decimal(draft.candidate.price)
+    price = draft.price
     decimals = param_decimals(params)
     amount = _target_amount(draft, decimals, portfolio.equity, price)
     caps = sizing.entry_caps(
@@ -169,9 +169,8 @@ def _target_amount(
         amount = stake / price
         draft.checks.update(stake_amount=stake, stake_based_amount=amount)
         return amount
-    stop_loss = draft.candidate.stop_loss
-    assert stop_loss is not None  # rules.check_candidate refuses a risk-sized entry without
-    stop = to_decimal(stop_loss)
+    stop = draft.stop_loss
+    assert stop is not None  # rules.check_candidate refuses a risk-sized entry without
     risk_percent = decimals.risk_per_trade_percent
     amount = sizing.risk_based_amount(equity, risk_percent, price, stop)
     draft.checks.update(

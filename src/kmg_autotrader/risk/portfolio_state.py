@@ -45,7 +45,8 @@ class PortfolioState:
     @property
     def exposure(self) -> Decimal:
         """Market value of every open position, in quote currency."""
-        return sum((p.value for p in self.positions.values()), Decimal(0))
+        # p.value inlined: this is summed on every decision
+        return sum([p.amount * p.last_price for p in self.positions.values()], Decimal(0))
 
     @classmethod
     def from_account(
