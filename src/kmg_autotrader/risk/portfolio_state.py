@@ -68,10 +68,10 @@ class PortfolioState:
         for currency, balance in by_currency.items():
             if currency == quote:
                 continue
-            holdings[currency] = balance.total
+            total = holdings[currency] = balance.total
             price = prices.get(f"{currency}/{quote}")
             if price is not None:
-                equity += balance.total * price
+                equity += total * price
         open_positions = {
             p.symbol: OpenPosition(
                 p.symbol, p.amount, p.entry_price, prices.get(p.symbol, p.entry_price)
