@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from kmg_autotrader.config import Settings
 from kmg_autotrader.risk import RiskParams, RiskParamsError, RiskParamsStore
+from kmg_autotrader.risk.params import param_decimals
 from kmg_autotrader.storage.repositories import Repositories
 
 
@@ -134,3 +136,18 @@ def test_stored_params_miss_new_fields_get_defaults(repos: Repositories) -> None
     version, params = RiskParamsStore(repos.risk_params, RiskParams()).current()
     assert version == 1 and params.max_open_positions == 4
     assert params.max_position_percent == 0.2
+
+
+def test_param_decimals_are_the_printed_floats_once_per_params_object() -> None:
+    params = RiskParams(slippage_bps=7.5, fee_safety_margin=-0.0, stake_amount=100)
+    decimals = param_decimals(params)
+    assert param_decimals(params) is decimals  # converted once
+    assert decimals.slippage_bps == Decimal("7.5")
+    assert str(decimals.fee_safety_margin) == "-0.0"  # as Decimal(str(value)): sign kept
+    assert decimals.stake_amount == Decimal("100.0")
+    assert param_decimals(RiskParams()).stake_amount is None
+    # an equal but distinct object (another version) is converted from its own values
+    other = RiskParams(slippage_bps=7.5, fee_safety_margin=0.0, stake_amount=100)
+    assert str(param_decimals(other).fee_safety_margin) == "0.0"
+    for name in ("max_position_percent", "risk_per_trade_percent", "max_drawdown_percent"):
+        assert getattr(decimals, name) == Decimal(str(getattr(params, name)))

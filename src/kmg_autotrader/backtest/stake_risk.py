@@ -18,12 +18,39 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from kmg_autotrader.domain import Candidate, MarketInfo, RiskDecision, Side
+from kmg_autotrader.domain import Candidate, MarketInfo, OrderIntent, RiskDecision, Side
 from kmg_autotrader.risk.manager import RiskManager
 
 _CLEARS_ANY_FEE = 1.0  # an expected move of 100 % passes any fee-edge requirement
+
+_T = TypeVar("_T", Candidate, OrderIntent, RiskDecision)
+_set = object.__setattr__
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    # _replaced stores every field as given, so it must not skip an __init__ that does more
+    assert not hasattr(cls, "__post_init__"), cls
+    assert all(f.init for f in dataclasses.fields(cls)), cls
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_NAMES: dict[type, tuple[str, ...]] = {
+    cls: _field_names(cls) for cls in (Candidate, OrderIntent, RiskDecision)
+}
+
+
+def _replaced(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace(obj, **changes)`` for the frozen, slotted records of one entry.
+
+    Their ``__init__`` only stores the fields (checked above), so they are stored directly:
+    about twice as fast, and the gate copies three records per approved entry.
+    """
+    new = object.__new__(type(obj))
+    for name in _NAMES[type(obj)]:
+        _set(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
 
 
 class StakeRiskGate:
@@ -46,11 +73,12 @@ class StakeRiskGate:
         """The manager's verdict; an approved entry is clamped to the stake."""
         if candidate.side is not Side.BUY:
             return self.manager.evaluate(candidate, portfolio_state, market)
-        shown = candidate
+        shown_changes: dict[str, Any] = {}
         if candidate.stop_loss is None:
-            shown = dataclasses.replace(shown, stop_loss=candidate.price / 2)
+            shown_changes["stop_loss"] = candidate.price / 2
         if not self.fee_edge:
-            shown = dataclasses.replace(shown, expected_move=_CLEARS_ANY_FEE)
+            shown_changes["expected_move"] = _CLEARS_ANY_FEE
+        shown = _replaced(candidate, **shown_changes) if shown_changes else candidate
         decision = self.manager.evaluate(shown, portfolio_state, market)
         if not decision.approved or decision.intent is None:
             return decision
@@ -59,11 +87,14 @@ class StakeRiskGate:
             rounding=ROUND_DOWN
         ) * market.amount_step
         adjustments = list(decision.adjustments)
+        intent_changes: dict[str, Any] = {}
         if stake < intent.amount:
             adjustments.append(f"stake {self.stake_amount}: {intent.amount} → {stake}")
-            intent = dataclasses.replace(intent, amount=stake)
+            intent_changes["amount"] = stake
         if candidate.stop_loss is None:
-            intent = dataclasses.replace(intent, stop_loss=None)
+            intent_changes["stop_loss"] = None
+        if intent_changes:
+            intent = _replaced(intent, **intent_changes)
         if not self.fee_edge:
             adjustments.append("fee-edge rule not applied (--no-fee-edge)")
-        return dataclasses.replace(decision, intent=intent, adjustments=tuple(adjustments))
+        return _replaced(decision, intent=intent, adjustments=tuple(adjustments))

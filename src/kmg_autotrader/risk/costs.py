@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kmg_autotrader.domain import ExecutionMode, MarketInfo
-from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.params import RiskParams, param_decimals
 
 _BPS = Decimal(10_000)
 
@@ -25,13 +25,20 @@ def round_trip_fees(market: MarketInfo, mode: ExecutionMode) -> Decimal:
 
 def slippage_rate(params: RiskParams) -> Decimal:
     """Expected slippage of one fill, as a fraction."""
-    return Decimal(str(params.slippage_bps)) / _BPS
+    return param_decimals(params).slippage_bps / _BPS
+
+
+def edge_parts(
+    market: MarketInfo, mode: ExecutionMode, params: RiskParams
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """Round-trip fees, round-trip slippage, the safety margin, and their sum (the required
+    edge), computed once for a decision that records them all."""
+    fees = round_trip_fees(market, mode)
+    slippage = 2 * slippage_rate(params)
+    margin = param_decimals(params).fee_safety_margin
+    return fees, slippage, margin, fees + slippage + margin
 
 
 def required_edge(market: MarketInfo, mode: ExecutionMode, params: RiskParams) -> Decimal:
     """The move a trade must expect to be worth it: fees + slippage both ways + a margin."""
-    return (
-        round_trip_fees(market, mode)
-        + 2 * slippage_rate(params)
-        + Decimal(str(params.fee_safety_margin))
-    )
+    return edge_parts(market, mode, params)[3]

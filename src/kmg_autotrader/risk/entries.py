@@ -13,8 +13,9 @@ from decimal import Decimal
 from kmg_autotrader.domain import ExecutionMode, MarketInfo, Mode, OrderIntent, RiskDecision, Side
 from kmg_autotrader.risk import costs, rules, sizing
 from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
-from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.params import ParamDecimals, RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
+from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.rules import Rejection
 from kmg_autotrader.risk.state import RiskState
 
@@ -22,6 +23,9 @@ FeeGate = Callable[[DecisionDraft, RiskParams, MarketInfo], Rejection | None]
 Sizer = Callable[
     [DecisionDraft, RiskParams, PortfolioState, Decimal, MarketInfo], Decimal | Rejection
 ]
+
+# the checks key of each cap's amount, e.g. "cap_position_cap"
+_CAP_KEYS = {code: f"cap_{code.value.lower()}" for code in ReasonCode}
 
 
 def decide_entry(
@@ -47,32 +51,31 @@ def decide_entry(
     open_count = len(portfolio.positions) + len(in_flight)
     exposure = portfolio.exposure + sum(in_flight.values(), Decimal(0))
     draft.checks.update(entries_in_flight=len(in_flight), exposure_with_in_flight=exposure)
-    gates: list[Callable[[], Rejection | None]] = [
-        lambda: rules.check_drawdown_breaker(state),
-        lambda: rules.check_daily_kill_switch(state),
-        lambda: rules.check_daily_trade_limit(state, params),
-        lambda: rules.check_not_in_position(symbol, portfolio, state, params, now),
-        lambda: rules.check_max_positions(open_count, params),
-        lambda: rules.check_loss_cooldown(symbol, state, params, now),
-        lambda: rules.check_symbol_cooldown(symbol, state, params, now),
-        lambda: fee_gate(draft, params, market),
-        lambda: rules.check_exposure_room(portfolio.equity, exposure, params),
-    ]
-    for gate in gates:
-        rejection = gate()
-        if rejection:
-            return draft.reject(rejection)
+    # the gates in their fixed order; the first "no" is the answer
+    rejection = (
+        rules.check_drawdown_breaker(state)
+        or rules.check_daily_kill_switch(state)
+        or rules.check_daily_trade_limit(state, params)
+        or rules.check_not_in_position(symbol, portfolio, state, params, now)
+        or rules.check_max_positions(open_count, params)
+        or rules.check_loss_cooldown(symbol, state, params, now)
+        or rules.check_symbol_cooldown(symbol, state, params, now)
+        or fee_gate(draft, params, market)
+        or rules.check_exposure_room(portfolio.equity, exposure, params)
+    )
+    if rejection:
+        return draft.reject(rejection)
     sized = sizer(draft, params, portfolio, exposure, market)
     if isinstance(sized, Rejection):
         return draft.reject(sized)
-    price = to_decimal(candidate.price)
+    price = draft.price
     intent = OrderIntent(
         mode=mode,
         symbol=symbol,
         side=Side.BUY,
         amount=sized,
         price=price,
-        stop_loss=_optional_decimal(candidate.stop_loss),
+        stop_loss=draft.stop_loss,
         take_profit=_optional_decimal(candidate.take_profit),
         created_at=now,
         reason=f"{candidate.strategy} entry",
@@ -93,14 +96,14 @@ def fee_edge(
     expected = to_decimal(candidate.expected_move)
     if expected <= 0 and candidate.take_profit is not None:
         # no explicit expectation: the distance to the take-profit is the move aimed for
-        price = to_decimal(candidate.price)
+        price = draft.price
         expected = (to_decimal(candidate.take_profit) - price) / price
-    required = costs.required_edge(market, execution_mode, params)
+    fees, slippage, margin, required = costs.edge_parts(market, execution_mode, params)
     draft.checks.update(
         expected_move=expected,
-        round_trip_fees=costs.round_trip_fees(market, execution_mode),
-        slippage_round_trip=2 * costs.slippage_rate(params),
-        fee_safety_margin=to_decimal(params.fee_safety_margin),
+        round_trip_fees=fees,
+        slippage_round_trip=slippage,
+        fee_safety_margin=margin,
         required_edge=required,
     )
     return rules.check_fee_edge(expected, required)
@@ -116,20 +119,21 @@ def size_entry(
 ) -> Decimal | Rejection:
     """ATR-based (or fixed-stake) size, clamped by every cap, rounded down, checked against
     the minimums."""
-    price = to_decimal(draft.candidate.price)
-    amount = _target_amount(draft, params, portfolio.equity, price)
+    price = draft.price
+    decimals = param_decimals(params)
+    amount = _target_amount(draft, decimals, portfolio.equity, price)
     caps = sizing.entry_caps(
         equity=portfolio.equity,
         cash=portfolio.cash,
         exposure=exposure,
         price=price,
-        max_position=to_decimal(params.max_position_percent),
-        max_exposure=to_decimal(params.max_total_exposure_percent),
+        max_position=decimals.max_position_percent,
+        max_exposure=decimals.max_total_exposure_percent,
         entry_cost_rate=costs.entry_fee_rate(market, execution_mode) + costs.slippage_rate(params),
     )
     binding: sizing.SizeCap | None = None
     for cap in caps:
-        draft.checks[f"cap_{cap.code.value.lower()}"] = cap.max_amount
+        draft.checks[_CAP_KEYS[cap.code]] = cap.max_amount
         if amount > cap.max_amount:
             draft.adjustments.append(
                 f"size capped by {cap.label}: {amount:.8g} → {cap.max_amount:.8g} {market.base}"
@@ -157,17 +161,17 @@ def size_entry(
 
 
 def _target_amount(
-    draft: DecisionDraft, params: RiskParams, equity: Decimal, price: Decimal
+    draft: DecisionDraft, decimals: ParamDecimals, equity: Decimal, price: Decimal
 ) -> Decimal:
     """The size before caps: a fixed stake if set, else risk between entry and stop."""
-    if params.stake_amount is not None:
-        stake = to_decimal(params.stake_amount)
-        draft.checks.update(stake_amount=stake, stake_based_amount=stake / price)
-        return stake / price
-    stop_loss = draft.candidate.stop_loss
-    assert stop_loss is not None  # rules.check_candidate refuses a risk-sized entry without
-    stop = to_decimal(stop_loss)
-    risk_percent = to_decimal(params.risk_per_trade_percent)
+    stake = decimals.stake_amount
+    if stake is not None:
+        amount = stake / price
+        draft.checks.update(stake_amount=stake, stake_based_amount=amount)
+        return amount
+    stop = draft.stop_loss
+    assert stop is not None  # rules.check_candidate refuses a risk-sized entry without
+    risk_percent = decimals.risk_per_trade_percent
     amount = sizing.risk_based_amount(equity, risk_percent, price, stop)
     draft.checks.update(
         risk_amount=equity * risk_percent / 100,

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from kmg_autotrader.domain import MarketInfo, Mode, OrderIntent, RiskDecision, Side
 from kmg_autotrader.risk import sizing
-from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
+from kmg_autotrader.risk.draft import DecisionDraft
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.rules import Rejection, check_minimums
@@ -51,7 +51,7 @@ def decide_exit(
         draft.adjustments.append(
             f"rounded down to amount step {market.amount_step}: {amount} → {rounded} {market.base}"
         )
-    price = to_decimal(candidate.price)
+    price = draft.price
     draft.checks.update(amount=rounded, proceeds=rounded * price)
     dust = check_minimums(rounded, price, market)
     if dust is not None:

@@ -11,6 +11,8 @@ Units, so that a number on the dashboard always means one thing:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
@@ -114,6 +116,58 @@ class RiskParams(BaseModel):
         )
         values.update(overrides)
         return validate_params(values)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDecimals:
+    """The float parameters the rules compute with, each as the Decimal it prints as."""
+
+    max_position_percent: Decimal
+    risk_per_trade_percent: Decimal
+    max_total_exposure_percent: Decimal
+    stake_amount: Decimal | None
+    max_drawdown_percent: Decimal
+    daily_loss_limit_percent: Decimal
+    slippage_bps: Decimal
+    fee_safety_margin: Decimal
+
+    @classmethod
+    def of(cls, params: RiskParams) -> ParamDecimals:
+        """Convert every float field of ``params`` (``Decimal(str(value))``, as the rules did)."""
+        stake = params.stake_amount
+        return cls(
+            max_position_percent=Decimal(str(params.max_position_percent)),
+            risk_per_trade_percent=Decimal(str(params.risk_per_trade_percent)),
+            max_total_exposure_percent=Decimal(str(params.max_total_exposure_percent)),
+            stake_amount=None if stake is None else Decimal(str(stake)),
+            max_drawdown_percent=Decimal(str(params.max_drawdown_percent)),
+            daily_loss_limit_percent=Decimal(str(params.daily_loss_limit_percent)),
+            slippage_bps=Decimal(str(params.slippage_bps)),
+            fee_safety_margin=Decimal(str(params.fee_safety_margin)),
+        )
+
+
+# id(params) → (params, its decimals). Holding params keeps its id from being reused, so a hit
+# is the very same (frozen) object; a new version of the parameters is a new object.
+_DECIMALS: dict[int, tuple[RiskParams, ParamDecimals]] = {}
+_DECIMALS_KEPT = 32
+
+
+def param_decimals(params: RiskParams) -> ParamDecimals:
+    """The Decimals of ``params``, converted once per parameters object.
+
+    Every decision and equity mark needs the same few figures; converting them from floats
+    each time was a measurable share of a backtest. A conversion is exact (no context), so a
+    cached figure is the one a fresh conversion would give.
+    """
+    cached = _DECIMALS.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    if len(_DECIMALS) >= _DECIMALS_KEPT:
+        _DECIMALS.clear()
+    decimals = ParamDecimals.of(params)
+    _DECIMALS[id(params)] = (params, decimals)
+    return decimals
 
 
 # Which field a cross-field rule belongs to, so every error names a field.

@@ -45,7 +45,8 @@ class PortfolioState:
     @property
     def exposure(self) -> Decimal:
         """Market value of every open position, in quote currency."""
-        return sum((p.value for p in self.positions.values()), Decimal(0))
+        # p.value inlined: this is summed on every decision
+        return sum([p.amount * p.last_price for p in self.positions.values()], Decimal(0))
 
     @classmethod
     def from_account(
@@ -67,10 +68,10 @@ class PortfolioState:
         for currency, balance in by_currency.items():
             if currency == quote:
                 continue
-            holdings[currency] = balance.total
+            total = holdings[currency] = balance.total
             price = prices.get(f"{currency}/{quote}")
             if price is not None:
-                equity += balance.total * price
+                equity += total * price
         open_positions = {
             p.symbol: OpenPosition(
                 p.symbol, p.amount, p.entry_price, prices.get(p.symbol, p.entry_price)

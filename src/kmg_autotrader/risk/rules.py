@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from kmg_autotrader.domain import Candidate, MarketInfo, Side
 from kmg_autotrader.domain.clock import ms_to_iso
-from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.params import RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.state import RiskState
@@ -212,7 +212,7 @@ def check_fee_edge(expected_move: Decimal, required: Decimal) -> Rejection | Non
 
 def check_exposure_room(equity: Decimal, exposure: Decimal, params: RiskParams) -> Rejection | None:
     """No entry when open positions (and entries in flight) fill the exposure cap."""
-    cap = equity * Decimal(str(params.max_total_exposure_percent))
+    cap = equity * param_decimals(params).max_total_exposure_percent
     if exposure < cap:
         return None
     return Rejection(

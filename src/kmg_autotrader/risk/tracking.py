@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
-from kmg_autotrader.risk.params import RiskParams
+from kmg_autotrader.risk.params import RiskParams, param_decimals
 from kmg_autotrader.risk.state import RiskState
 
 DAY_MS = 86_400_000
 _HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
 
 
 def utc_day(at_ms: int) -> int:
@@ -24,7 +25,7 @@ def utc_day(at_ms: int) -> int:
 def drawdown_percent(peak: Decimal | None, equity: Decimal) -> Decimal:
     """How far ``equity`` is below ``peak``, in percent (0 when at or above it)."""
     if peak is None or peak <= 0 or equity >= peak:
-        return Decimal(0)
+        return _ZERO
     return (peak - equity) / peak * _HUNDRED
 
 
@@ -86,7 +87,7 @@ def _check_breaker(
     if state.breaker_tripped:
         return None
     drawdown = drawdown_percent(state.peak_equity, equity)
-    limit = Decimal(str(params.max_drawdown_percent))
+    limit = param_decimals(params).max_drawdown_percent
     if drawdown < limit:
         return None
     state.breaker_tripped = True
@@ -110,7 +111,7 @@ def _check_kill_switch(
     if state.kill_switch_tripped:
         return None
     loss = daily_loss_percent(state.day_start_equity, equity)
-    limit = Decimal(str(params.daily_loss_limit_percent))
+    limit = param_decimals(params).daily_loss_limit_percent
     if loss < limit:
         return None
     state.kill_switch_tripped = True
