@@ -78,4 +78,8 @@ class Bars:
 
     def prev_row(self, i: int) -> dict[str, float]:
         """Plain floats of the candle before row ``i``."""
-        return {k: float(self.prev(k)[i]) for k in self._cur}
+        prev = self._prev
+        try:  # the cache of previous-candle columns, once it holds them all
+            return {k: float(prev[k][i]) for k in self._cur}
+        except KeyError:  # first call: fill it
+            return {k: float(self.prev(k)[i]) for k in self._cur}

@@ -116,27 +116,30 @@ class StrategyFrame:
     def signals_at(self, i: int, side: Side) -> tuple[Signal, ...]:
         """Signals of the rules that fired on ``side`` at row ``i`` (entry or exit rules)."""
         names = self.entry_rules if side is Side.BUY else self.exit_rules
+        hits = self.hits
+        fired = [name for name in names if hits[name].fired(side)[i]]
+        if not fired:
+            return ()
+        # what every signal of this row shares, converted once
         row = self.bars.row(i)
-        prev: dict[str, float] | None = None
+        prev = self.bars.prev_row(i)
+        timestamp = int(self.timestamp[i])
+        regime = self.regime_at(i)
+        price = row["close"]
         out: list[Signal] = []
-        for name in names:
-            hits = self.hits[name]
-            if not hits.fired(side)[i]:
-                continue
-            if prev is None:
-                prev = self.bars.prev_row(i)
+        for name in fired:
             rule = self.rules[name]
             out.append(
                 Signal(
                     symbol=self.symbol,
                     timeframe=self.timeframe,
-                    timestamp=int(self.timestamp[i]),
+                    timestamp=timestamp,
                     side=side,
                     rule=name,
-                    strength=float(hits.strength[i]),
-                    price=row["close"],
+                    strength=float(hits[name].strength[i]),
+                    price=price,
                     reason=rule.reason(side, row, prev),
-                    regime=self.regime_at(i),
+                    regime=regime,
                     indicators=rule.snapshot(row),
                 )
             )
