@@ -119,3 +119,14 @@ def test_range_regime() -> None:
     t = np.arange(400)
     swing = 100 + 3 * np.sin(2 * np.pi * t / 20)  # clean swings between two levels
     assert most_common(swing) is Regime.RANGE
+
+
+def test_prev_view_reads_like_prev_row() -> None:
+    bars = bars_of(v_shape())
+    for i in (0, 1, 57, len(v_shape()) - 1):
+        view, row = bars.prev_view(i), bars.prev_row(i)
+        assert list(view) == list(row) and len(view) == len(row)
+        assert repr(dict(view)) == repr(row) == repr(view)  # NaN-safe equality
+        assert "rsi" in view and "nope" not in view and view.get("nope") is None
+    taken = bars.take(np.array([5, 80]))
+    assert repr(dict(taken.prev_view(1))) == repr(bars.prev_row(80))

@@ -7,7 +7,7 @@ very same code and take the same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -83,3 +83,35 @@ class Bars:
             return {k: float(prev[k][i]) for k in self._cur}
         except KeyError:  # first call: fill it
             return {k: float(self.prev(k)[i]) for k in self._cur}
+
+    def prev_view(self, i: int) -> Mapping[str, float]:
+        """:meth:`prev_row` as a read-only mapping that converts a value only when it is read
+        (most rules explain themselves with the current candle alone)."""
+        return _PrevRow(self, i)
+
+
+class _PrevRow(Mapping[str, float]):
+    """Lazy view of the previous-candle values of one row of a :class:`Bars`."""
+
+    __slots__ = ("_bars", "_i")
+
+    def __init__(self, bars: Bars, i: int) -> None:
+        self._bars = bars
+        self._i = i
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self._bars._cur:
+            raise KeyError(name)
+        return float(self._bars.prev(name)[self._i])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._bars._cur
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bars._cur)
+
+    def __len__(self) -> int:
+        return len(self._bars._cur)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))

@@ -83,7 +83,7 @@ def _build_decision(
     if position_open:
         if not frame.decisions.exit[i]:
             return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
-        signals = frame.signals_at(i, Side.SELL)
+        signals = frame.signals_at(i, Side.SELL, timestamp=ts, regime=regime)
         step = FilterStep("exit", True, "position open: exits bypass the entry gates")
         exit_candidate = Candidate(
             symbol=frame.symbol,
@@ -111,7 +111,7 @@ def _build_decision(
         )
     if report is None or not frame.decisions.entry[i]:
         return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
-    signals = frame.signals_at(i, Side.BUY)
+    signals = frame.signals_at(i, Side.BUY, timestamp=ts, regime=regime)
     trace = report.trace(j)
     rejected_by = next((s.name for s in trace if not s.passed), None)
     candidate = None

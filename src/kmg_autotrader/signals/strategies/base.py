@@ -113,18 +113,24 @@ class StrategyFrame:
         """Regime of row ``i``."""
         return REGIMES[int(self.regime[i])]
 
-    def signals_at(self, i: int, side: Side) -> tuple[Signal, ...]:
-        """Signals of the rules that fired on ``side`` at row ``i`` (entry or exit rules)."""
+    def signals_at(
+        self, i: int, side: Side, *, timestamp: int | None = None, regime: Regime | None = None
+    ) -> tuple[Signal, ...]:
+        """Signals of the rules that fired on ``side`` at row ``i`` (entry or exit rules).
+
+        ``timestamp`` and ``regime`` are row ``i``'s, for a caller that has them already.
+        """
         names = self.entry_rules if side is Side.BUY else self.exit_rules
         hits = self.hits
         fired = [name for name in names if hits[name].fired(side)[i]]
         if not fired:
             return ()
-        # what every signal of this row shares, converted once
-        row = self.bars.row(i)
-        prev = self.bars.prev_row(i)
-        timestamp = int(self.timestamp[i])
-        regime = self.regime_at(i)
+        if timestamp is None:
+            timestamp = int(self.timestamp[i])
+        if regime is None:
+            regime = self.regime_at(i)
+        row = self.bars.row(i)  # converted once for every signal of the row
+        prev = self.bars.prev_view(i)
         price = row["close"]
         out: list[Signal] = []
         for name in fired:
