@@ -69,7 +69,20 @@ class Bars:
     def take(self, index: np.ndarray[Any, Any]) -> Bars:
         """The same view restricted to rows ``index`` (previous values stay aligned)."""
         cur = {k: v[index] for k, v in self._cur.items()}
-        prev = {k: self.prev(k)[index] for k in self._cur}
+        rows = np.arange(self.size)[index]  # plain row numbers, whatever form ``index`` has
+        before, first = rows - 1, rows == 0
+        has_first = bool(first.any())
+        prev: dict[str, FloatArray] = {}
+        for k, v in self._cur.items():
+            known = self._prev.get(k)
+            if known is None and self._prev_src is not None:
+                known = self.prev(k)
+            if known is not None:
+                prev[k] = known[index]
+            else:  # shift1(v)[index] without shifting the whole column
+                prev[k] = taken = v[before]
+                if has_first:
+                    taken[first] = NAN
         return Bars(cur, prev)
 
     def row(self, i: int) -> dict[str, float]:
