@@ -144,6 +144,10 @@ def test_take_keeps_previous_values_aligned() -> None:
             assert repr(taken.prev(k).tolist()) == repr(shift1(bars[k])[index].tolist())
         again = taken.take(np.array([0, 1]) if taken.size > 1 else np.array([0]))
         assert repr(again.prev("rsi").tolist()) == repr(taken.prev("rsi")[: again.size].tolist())
+    some = bars.take(np.array([0, 50]), names=["close", "rsi"])
+    full = bars.take(np.array([0, 50]))
+    assert some.row(1) == {k: full.row(1)[k] for k in ("close", "rsi")}
+    assert repr(some.prev_row(0)) == repr({k: full.prev_row(0)[k] for k in ("close", "rsi")})
 
 
 def test_first_valid_row() -> None:

@@ -7,7 +7,7 @@ very same code and take the same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -66,14 +66,16 @@ class Bars:
             self._prev[name] = cached
         return cached
 
-    def take(self, index: np.ndarray[Any, Any]) -> Bars:
-        """The same view restricted to rows ``index`` (previous values stay aligned)."""
-        cur = {k: v[index] for k, v in self._cur.items()}
+    def take(self, index: np.ndarray[Any, Any], names: Iterable[str] | None = None) -> Bars:
+        """The same view restricted to rows ``index`` (previous values stay aligned) and to the
+        columns ``names`` (default: all)."""
+        columns = self._cur if names is None else {k: self._cur[k] for k in names}
+        cur = {k: v[index] for k, v in columns.items()}
         rows = np.arange(self.size)[index]  # plain row numbers, whatever form ``index`` has
         before, first = rows - 1, rows == 0
         has_first = bool(first.any())
         prev: dict[str, FloatArray] = {}
-        for k, v in self._cur.items():
+        for k, v in columns.items():
             known = self._prev.get(k)
             if known is None and self._prev_src is not None:
                 known = self.prev(k)
