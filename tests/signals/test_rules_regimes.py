@@ -119,3 +119,47 @@ def test_range_regime() -> None:
     t = np.arange(400)
     swing = 100 + 3 * np.sin(2 * np.pi * t / 20)  # clean swings between two levels
     assert most_common(swing) is Regime.RANGE
+
+
+def test_prev_view_reads_like_prev_row() -> None:
+    bars = bars_of(v_shape())
+    for i in (0, 1, 57, len(v_shape()) - 1):
+        view, row = bars.prev_view(i), bars.prev_row(i)
+        assert list(view) == list(row) and len(view) == len(row)
+        assert repr(dict(view)) == repr(row) == repr(view)  # NaN-safe equality
+        assert "rsi" in view and "nope" not in view and view.get("nope") is None
+    taken = bars.take(np.array([5, 80]))
+    assert repr(dict(taken.prev_view(1))) == repr(bars.prev_row(80))
+
+
+def test_take_keeps_previous_values_aligned() -> None:
+    from kmg_autotrader.signals.bars import shift1
+
+    bars = bars_of(v_shape())
+    bars.prev("rsi")  # one column already shifted, the others not
+    n = bars.size
+    for index in (np.array([0, 3, 90, n - 1]), np.array([7]), bars["close"] > 150, slice(0, 9)):
+        taken = bars.take(index)
+        for k in ("close", "rsi", "sma_fast", "hh_prev"):
+            assert repr(taken.prev(k).tolist()) == repr(shift1(bars[k])[index].tolist())
+        again = taken.take(np.array([0, 1]) if taken.size > 1 else np.array([0]))
+        assert repr(again.prev("rsi").tolist()) == repr(taken.prev("rsi")[: again.size].tolist())
+    some = bars.take(np.array([0, 50]), names=["close", "rsi"])
+    full = bars.take(np.array([0, 50]))
+    assert some.row(1) == {k: full.row(1)[k] for k in ("close", "rsi")}
+    assert repr(some.prev_row(0)) == repr({k: full.prev_row(0)[k] for k in ("close", "rsi")})
+
+
+def test_first_valid_row() -> None:
+    from kmg_autotrader.signals.indicators.nodes import _first_valid
+
+    a = np.full(5000, np.nan)
+    assert _first_valid((a,)) == 5000
+    for start in (0, 1, 1023, 1024, 1025, 4999):
+        b = a.copy()
+        b[start:] = 1.0
+        c = np.ones(5000)
+        c[: start + 2] = np.nan
+        assert _first_valid((b,)) == start
+        assert _first_valid((b, c)) == min(start + 2, 5000)
+    assert _first_valid((np.array([]),)) == 0

@@ -7,7 +7,7 @@ very same code and take the same decisions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -66,10 +66,25 @@ class Bars:
             self._prev[name] = cached
         return cached
 
-    def take(self, index: np.ndarray[Any, Any]) -> Bars:
-        """The same view restricted to rows ``index`` (previous values stay aligned)."""
-        cur = {k: v[index] for k, v in self._cur.items()}
-        prev = {k: self.prev(k)[index] for k in self._cur}
+    def take(self, index: np.ndarray[Any, Any], names: Iterable[str] | None = None) -> Bars:
+        """The same view restricted to rows ``index`` (previous values stay aligned) and to the
+        columns ``names`` (default: all)."""
+        columns = self._cur if names is None else {k: self._cur[k] for k in names}
+        cur = {k: v[index] for k, v in columns.items()}
+        rows = np.arange(self.size)[index]  # plain row numbers, whatever form ``index`` has
+        before, first = rows - 1, rows == 0
+        has_first = bool(first.any())
+        prev: dict[str, FloatArray] = {}
+        for k, v in columns.items():
+            known = self._prev.get(k)
+            if known is None and self._prev_src is not None:
+                known = self.prev(k)
+            if known is not None:
+                prev[k] = known[index]
+            else:  # shift1(v)[index] without shifting the whole column
+                prev[k] = taken = v[before]
+                if has_first:
+                    taken[first] = NAN
         return Bars(cur, prev)
 
     def row(self, i: int) -> dict[str, float]:
@@ -78,4 +93,40 @@ class Bars:
 
     def prev_row(self, i: int) -> dict[str, float]:
         """Plain floats of the candle before row ``i``."""
-        return {k: float(self.prev(k)[i]) for k in self._cur}
+        prev = self._prev
+        try:  # the cache of previous-candle columns, once it holds them all
+            return {k: float(prev[k][i]) for k in self._cur}
+        except KeyError:  # first call: fill it
+            return {k: float(self.prev(k)[i]) for k in self._cur}
+
+    def prev_view(self, i: int) -> Mapping[str, float]:
+        """:meth:`prev_row` as a read-only mapping that converts a value only when it is read
+        (most rules explain themselves with the current candle alone)."""
+        return _PrevRow(self, i)
+
+
+class _PrevRow(Mapping[str, float]):
+    """Lazy view of the previous-candle values of one row of a :class:`Bars`."""
+
+    __slots__ = ("_bars", "_i")
+
+    def __init__(self, bars: Bars, i: int) -> None:
+        self._bars = bars
+        self._i = i
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self._bars._cur:
+            raise KeyError(name)
+        return float(self._bars.prev(name)[self._i])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._bars._cur
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bars._cur)
+
+    def __len__(self) -> int:
+        return len(self._bars._cur)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))

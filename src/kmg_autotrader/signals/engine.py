@@ -14,7 +14,7 @@ order for it may fill before the first price after that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,32 +80,38 @@ def _build_decision(
     """The decision at row ``i`` of ``frame`` (``report`` row ``j`` holds its filter verdicts)."""
     ts = int(frame.timestamp[i])
     regime = frame.regime_at(i)
-    base = Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
-    close = float(frame.bars["close"][i])
     if position_open:
         if not frame.decisions.exit[i]:
-            return base
-        signals = frame.signals_at(i, Side.SELL)
+            return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
+        signals = frame.signals_at(i, Side.SELL, timestamp=ts, regime=regime)
         step = FilterStep("exit", True, "position open: exits bypass the entry gates")
         exit_candidate = Candidate(
             symbol=frame.symbol,
             timeframe=frame.timeframe,
             timestamp=ts,
             side=Side.SELL,
-            price=close,
+            price=float(frame.bars["close"][i]),
             stop_loss=None,
             take_profit=None,
-            confidence=max((s.strength for s in signals), default=1.0),
+            confidence=max([s.strength for s in signals], default=1.0),
             expected_move=0.0,
             strategy=frame.strategy,
             regime=regime,
             signals=signals,
             trace=(step,),
         )
-        return replace(base, exit=exit_candidate, trace=(step,))
+        return Decision(
+            frame.symbol,
+            frame.timeframe,
+            ts,
+            ts + timeframe_ms,
+            regime,
+            exit=exit_candidate,
+            trace=(step,),
+        )
     if report is None or not frame.decisions.entry[i]:
-        return base
-    signals = frame.signals_at(i, Side.BUY)
+        return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
+    signals = frame.signals_at(i, Side.BUY, timestamp=ts, regime=regime)
     trace = report.trace(j)
     rejected_by = next((s.name for s in trace if not s.passed), None)
     candidate = None
@@ -115,7 +121,7 @@ def _build_decision(
             timeframe=frame.timeframe,
             timestamp=ts,
             side=Side.BUY,
-            price=close,
+            price=float(frame.bars["close"][i]),
             stop_loss=_price(frame.stop_loss[i]),
             take_profit=_price(frame.take_profit[i]),
             confidence=float(report.confidence[j]),
@@ -125,8 +131,12 @@ def _build_decision(
             signals=signals,
             trace=trace,
         )
-    return replace(
-        base,
+    return Decision(
+        frame.symbol,
+        frame.timeframe,
+        ts,
+        ts + timeframe_ms,
+        regime,
         candidate=candidate,
         entry_signals=signals,
         trace=trace,
@@ -147,6 +157,12 @@ class HistoryRun:
     entry_rows: np.ndarray[Any, np.dtype[np.intp]]
     report: FilterReport
     timeframe_ms: int
+    # candle index -> position in ``entry_rows`` (a dict look-up per decision, not a search);
+    # rebuilt from ``entry_rows`` by __post_init__, so ``dataclasses.replace`` keeps it right
+    _entry_pos: dict[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._entry_pos = {row: j for j, row in enumerate(self.entry_rows.tolist())}
 
     def entry_indices(self) -> np.ndarray[Any, np.dtype[np.intp]]:
         """Candle indices with an entry candidate that passed every filter."""
@@ -176,11 +192,10 @@ class HistoryRun:
 
     def decision_at(self, i: int, *, position_open: bool = False) -> Decision:
         """The full decision (candidate or rejection, signals, trace) at candle ``i``."""
-        j = int(np.searchsorted(self.entry_rows, i))
-        hit = j < len(self.entry_rows) and self.entry_rows[j] == i
-        return _build_decision(
-            self.frame, i, self.report if hit else None, j, position_open, self.timeframe_ms
-        )
+        j = self._entry_pos.get(i)
+        if j is None:
+            return _build_decision(self.frame, i, None, 0, position_open, self.timeframe_ms)
+        return _build_decision(self.frame, i, self.report, j, position_open, self.timeframe_ms)
 
 
 class SignalEngine:

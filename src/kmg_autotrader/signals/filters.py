@@ -23,6 +23,7 @@ from kmg_autotrader.signals.regimes import CODE, REGIMES, IntArray
 from kmg_autotrader.signals.strategies.base import STYLE_MEAN_REVERSION, STYLE_TREND, STYLES
 
 FILTER_NAMES = ("symbol", "regime", "fee_gate", "confidence_gate")
+_GATE_NAMES = FILTER_NAMES[1:]
 _STYLE_CODE = {"trend_following": STYLE_TREND, "mean_reversion": STYLE_MEAN_REVERSION}
 
 
@@ -52,16 +53,17 @@ class FilterReport:
 
     def trace(self, j: int) -> tuple[FilterStep, ...]:
         """The filter steps of row ``j`` of this report."""
-        steps = [FilterStep("symbol", self.symbol_ok, self.symbol_reason, {"symbol": self.symbol})]
-        regime = REGIMES[int(self.regime[j])]
-        style = STYLES[int(self.style[j])]
-        conf = float(self.confidence[j])
+        symbol_step = FilterStep(
+            "symbol", self.symbol_ok, self.symbol_reason, {"symbol": self.symbol}
+        )
         if not self.gated:
             skipped = "not applied: this strategy runs its rules exactly"
-            steps += [FilterStep(n, True, skipped, {}) for n in FILTER_NAMES[1:]]
-            return tuple(steps)
+            return (symbol_step, *[FilterStep(n, True, skipped, {}) for n in _GATE_NAMES])
+        regime = REGIMES[int(self.regime[j])]
+        style = STYLES[int(self.style[j])]
         allowed = STYLES[int(self.allowed_style[j])]
-        if self.regime_ok[j]:
+        regime_ok = bool(self.regime_ok[j])
+        if regime_ok:
             why = f"regime {regime} plays {allowed}; {style} entry allowed"
         elif regime is Regime.UNKNOWN:
             why = "regime unknown (warm-up): stand aside"
@@ -69,49 +71,44 @@ class FilterReport:
             why = f"regime {regime}: stand aside"
         else:
             why = f"regime {regime} plays {allowed}, not {style}"
-        steps.append(
-            FilterStep(
-                "regime", bool(self.regime_ok[j]), why, {"regime": str(regime), "style": style}
-            )
-        )
+        regime_step = FilterStep("regime", regime_ok, why, {"regime": str(regime), "style": style})
         move = float(self.expected_move[j])
         fee_ok = bool(self.fee_ok[j])
-        steps.append(
-            FilterStep(
-                "fee_gate",
-                fee_ok,
-                f"expected move {move:.3%} {'>' if fee_ok else '≤'} round-trip cost "
-                f"{self.cost:.3%} + margin = {self.required_move:.3%}",
-                {
-                    "expected_move": move,
-                    "round_trip_cost": self.cost,
-                    "required": self.required_move,
-                },
-            )
+        fee_step = FilterStep(
+            "fee_gate",
+            fee_ok,
+            f"expected move {move:.3%} {'>' if fee_ok else '≤'} round-trip cost "
+            f"{self.cost:.3%} + margin = {self.required_move:.3%}",
+            {
+                "expected_move": move,
+                "round_trip_cost": self.cost,
+                "required": self.required_move,
+            },
         )
         details: dict[str, Any] = {"base": float(self.base_confidence[j])}
         parts = [f"base {details['base']:.2f}"]
         for name, values in self.boosts.items():
-            if values[j]:
-                details[name] = float(values[j])
-                parts.append(f"+{values[j]:.2f} {name}")
+            value = values[j]  # read once (the numpy scalar prints like the float)
+            if value:
+                details[name] = float(value)
+                parts.append(f"+{value:.2f} {name}")
         for name, values in self.penalties.items():
-            if values[j]:
-                details[name] = -float(values[j])
-                parts.append(f"-{values[j]:.2f} {name}")
+            value = values[j]
+            if value:
+                details[name] = -float(value)
+                parts.append(f"-{value:.2f} {name}")
+        conf = float(self.confidence[j])
         threshold = float(self.threshold[j])
         details.update(confidence=conf, threshold=threshold)
         ok = bool(self.confidence_ok[j])
-        steps.append(
-            FilterStep(
-                "confidence_gate",
-                ok,
-                f"confidence {conf:.2f} {'≥' if ok else '<'} threshold {threshold:.2f} "
-                f"({regime}): " + ", ".join(parts),
-                details,
-            )
+        confidence_step = FilterStep(
+            "confidence_gate",
+            ok,
+            f"confidence {conf:.2f} {'≥' if ok else '<'} threshold {threshold:.2f} "
+            f"({regime}): " + ", ".join(parts),
+            details,
         )
-        return tuple(steps)
+        return (symbol_step, regime_step, fee_step, confidence_step)
 
     def rejected_by(self, j: int) -> str | None:
         """Name of the first failed filter of row ``j`` (None when it passed)."""

@@ -23,11 +23,18 @@ NAN = math.nan
 
 def _first_valid(arrays: tuple[FloatArray, ...]) -> int:
     """Index of the first row where every input is finite (TA-Lib skips leading NaNs too)."""
-    ok = np.ones(len(arrays[0]), dtype=bool)
-    for arr in arrays:
-        ok &= ~np.isnan(arr)
-    idx = np.flatnonzero(ok)
-    return int(idx[0]) if idx.size else len(arrays[0])
+    length = len(arrays[0])
+    lo, size = 0, 1024
+    while lo < length:  # look at growing blocks: the answer is nearly always near the start
+        hi = min(length, lo + size)
+        ok = np.ones(hi - lo, dtype=bool)
+        for arr in arrays:
+            ok &= ~np.isnan(arr[lo:hi])
+        idx = np.flatnonzero(ok)
+        if idx.size:
+            return lo + int(idx[0])
+        lo, size = hi, size * 4
+    return length
 
 
 class TalibNode:

@@ -113,30 +113,39 @@ class StrategyFrame:
         """Regime of row ``i``."""
         return REGIMES[int(self.regime[i])]
 
-    def signals_at(self, i: int, side: Side) -> tuple[Signal, ...]:
-        """Signals of the rules that fired on ``side`` at row ``i`` (entry or exit rules)."""
+    def signals_at(
+        self, i: int, side: Side, *, timestamp: int | None = None, regime: Regime | None = None
+    ) -> tuple[Signal, ...]:
+        """Signals of the rules that fired on ``side`` at row ``i`` (entry or exit rules).
+
+        ``timestamp`` and ``regime`` are row ``i``'s, for a caller that has them already.
+        """
         names = self.entry_rules if side is Side.BUY else self.exit_rules
-        row = self.bars.row(i)
-        prev: dict[str, float] | None = None
+        hits = self.hits
+        fired = [name for name in names if hits[name].fired(side)[i]]
+        if not fired:
+            return ()
+        if timestamp is None:
+            timestamp = int(self.timestamp[i])
+        if regime is None:
+            regime = self.regime_at(i)
+        row = self.bars.row(i)  # converted once for every signal of the row
+        prev = self.bars.prev_view(i)
+        price = row["close"]
         out: list[Signal] = []
-        for name in names:
-            hits = self.hits[name]
-            if not hits.fired(side)[i]:
-                continue
-            if prev is None:
-                prev = self.bars.prev_row(i)
+        for name in fired:
             rule = self.rules[name]
             out.append(
                 Signal(
                     symbol=self.symbol,
                     timeframe=self.timeframe,
-                    timestamp=int(self.timestamp[i]),
+                    timestamp=timestamp,
                     side=side,
                     rule=name,
-                    strength=float(hits.strength[i]),
-                    price=row["close"],
+                    strength=float(hits[name].strength[i]),
+                    price=price,
                     reason=rule.reason(side, row, prev),
-                    regime=self.regime_at(i),
+                    regime=regime,
                     indicators=rule.snapshot(row),
                 )
             )
