@@ -196,8 +196,11 @@ class PaperEngine:
             return out
 
     def _view(self, order: PaperOrder) -> dict[str, Any]:
+        ids = order.trade_ids
+        if not ids:  # a fresh order: no list comprehension to run
+            return order.to_ccxt([])
         trades = self.trades
-        return order.to_ccxt([trades[t].to_ccxt() for t in order.trade_ids])
+        return order.to_ccxt([trades[t].to_ccxt() for t in ids])
 
     def fetch_order(self, order_id: str) -> dict[str, Any]:
         """One order by exchange id."""
@@ -539,21 +542,21 @@ class PaperEngine:
     ) -> list[dict[str, Any]]:
         """A candle opening at ``timestamp``: market orders fill at its open, limits when its
         range crosses them. Only orders created at or before ``timestamp`` take part."""
-
-        d = _to_decimal
-        vol = None if volume is None else d(volume)
-        return self._on_path(symbol, timestamp, d(open), d(high), d(low), d(close), vol)
+        return self._on_path(symbol, timestamp, open, high, low, _to_decimal(close), volume)
 
     def _on_path(
         self,
         symbol: str,
         ts: int,
-        open_: Decimal,
-        high: Decimal,
-        low: Decimal,
+        open_: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
         close: Decimal,
-        volume: Decimal | None,
+        volume: Decimal | float | None,
     ) -> list[dict[str, Any]]:
+        """Fill what the prices ``open_`` → ``high``/``low`` → ``close`` reach. Candle values
+        may still be floats: each becomes a Decimal only when an order needs it (most candles
+        only set the last price)."""
         if not self._in_memory:  # a shared ledger: look (cheaply) before locking to write
             with self.ledger.session(self, write=False):
                 waiting = self.open_by_symbol.get(symbol)
@@ -571,11 +574,11 @@ class PaperEngine:
         self,
         symbol: str,
         ts: int,
-        open_: Decimal,
-        high: Decimal,
-        low: Decimal,
+        open_: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
         close: Decimal,
-        volume: Decimal | None,
+        volume: Decimal | float | None,
     ) -> list[dict[str, Any]]:
         orders = self.orders
         ids = [oid for oid in self.open_by_symbol.get(symbol, []) if orders[oid].timestamp <= ts]
@@ -585,6 +588,8 @@ class PaperEngine:
         market = self.market(symbol)
         settings = self.settings
         before = len(self.trades)
+        opening = _to_decimal(open_)
+        volume = None if volume is None else _to_decimal(volume)
         budget = (
             volume * settings.volume_participation
             if volume is not None and settings.volume_participation is not None
@@ -593,11 +598,13 @@ class PaperEngine:
         for oid in ids:
             order = orders[oid]
             if order.type == MARKET:
-                self._fill_market(order, market, open_, volume, slip=True)
-        for oid in ids:
-            order = orders[oid]
-            if order.status != OPEN or order.type != LIMIT:
-                continue
+                self._fill_market(order, market, opening, volume, slip=True)
+        # a fill only changes its own order, so the resting limits are known before any fill;
+        # the candle's range is converted only when there are some
+        limits = [o for oid in ids if (o := orders[oid]).type == LIMIT and o.status == OPEN]
+        if limits:
+            low, high = _to_decimal(low), _to_decimal(high)
+        for order in limits:
             assert order.price is not None
             if order.side == BUY:
                 crossed = low <= order.price if settings.fill_on_touch else low < order.price

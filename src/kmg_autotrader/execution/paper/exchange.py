@@ -81,8 +81,9 @@ class PaperExchange:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Accept an order (see :meth:`PaperEngine.create_order`)."""
-        extra = dict(params or {})
-        book = await self._refresh_book(symbol)
+        extra = params or {}  # only read
+        # without a market-data source there is no book to fetch (backtests): skip the await
+        book = None if self.market_data is None else await self._refresh_book(symbol)
         return self.engine.create_order(
             symbol,
             type,
