@@ -58,7 +58,10 @@ class PaperExchange:
 
     def market(self, symbol: str) -> MarketInfo:
         """Precision, limits and fees of ``symbol``."""
-        return self.engine.market(symbol)
+        try:  # the order client asks on every sync: one look-up, no second call
+            return self.engine.markets[symbol]
+        except KeyError:
+            return self.engine.market(symbol)  # raises UnknownSymbolError
 
     async def _refresh_book(self, symbol: str) -> dict[str, Any] | None:
         if self.market_data is None:
