@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
+from kmg_autotrader.domain import OrderType, Side
 from kmg_autotrader.domain.clock import SimulatedClock
 from kmg_autotrader.exchange.errors import (
     InsufficientFundsError,
@@ -20,7 +22,8 @@ from kmg_autotrader.execution.fees import (
     slippage_bps,
     walk_book,
 )
-from kmg_autotrader.execution.precision import round_amount, round_price, round_step
+from kmg_autotrader.execution.paper.engine import _to_decimal
+from kmg_autotrader.execution.precision import is_buy, round_amount, round_price, round_step
 
 from .helpers import BTC, engine
 
@@ -63,6 +66,42 @@ def test_precision_rounding() -> None:
     assert round_price(BTC, D("20000.121"), "sell") == D("20000.13")
     assert round_step(D("7"), D("2")) == D("6")
     assert round_step(D("0.000001"), D("0.00001")) == 0
+
+
+def test_sides_and_types_are_validated_like_the_enums() -> None:
+    assert is_buy("buy") and is_buy(Side.BUY) and not is_buy("sell") and not is_buy(Side.SELL)
+    with pytest.raises(ValueError):
+        is_buy("BUY")
+    paper = engine()
+    with pytest.raises(ValueError):
+        paper.create_order("BTC/USDT", "stop", "buy", D("0.1"))
+    with pytest.raises(ValueError):
+        paper.create_order("BTC/USDT", "market", "long", D("0.1"))
+    paper.on_price("BTC/USDT", D(20000), 900)
+    order = paper.create_order("BTC/USDT", OrderType.LIMIT, Side.BUY, D("0.1"), D(19000))
+    assert type(order["side"]) is str and type(order["type"]) is str  # plain text, as before
+    assert (order["side"], order["type"]) == ("buy", "limit")
+
+
+@pytest.mark.parametrize(
+    "value", [0.1, 19999.99, 1e16, 9.99e-05, 1e-4, 123456.789012, 5e-324, 0.0, 1.797e308]
+)
+def test_candle_floats_convert_by_their_shortest_repr(value: float) -> None:
+    # the same Decimal (digits and exponent) as Decimal(str(x)), for floats and numpy float64
+    for x in (value, np.float64(value)):
+        assert repr(_to_decimal(x)) == repr(Decimal(str(x)))
+    assert _to_decimal(D("1.50")) == D("1.50") and _to_decimal(7) == D(7)
+
+
+def test_limit_fills_when_the_candle_range_is_given_as_floats() -> None:
+    clock = SimulatedClock(1_000)
+    paper = engine(clock=clock, volume_participation=None)
+    paper.on_price("BTC/USDT", D(20100), 900)
+    paper.create_order("BTC/USDT", "limit", "buy", D("0.1"), D(20000))
+    assert paper.on_bar("BTC/USDT", 1_000, 20050.5, 20060.25, 20000.0, 20010.0) == []  # touch
+    (trade,) = paper.on_bar("BTC/USDT", 1_100, np.float64(20050.5), 20060.0, 19999.99, 20010.0)
+    assert trade["price"] == D(20000) and trade["takerOrMaker"] == "maker"
+    assert paper.last_price["BTC/USDT"] == D("20010.0")
 
 
 def test_market_order_waits_for_next_bar_open() -> None:

@@ -9,8 +9,11 @@ from types import MappingProxyType
 from typing import Any
 
 from kmg_autotrader.domain import Side
+from kmg_autotrader.execution.precision import is_buy
 
 BPS = Decimal(10_000)
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +65,15 @@ class SlippageModel:
         elif self.reference_notional > 0:
             participation = amount * price / self.reference_notional
         else:
-            participation = Decimal(0)
-        return self.base_bps + self.impact_bps * min(participation, Decimal(1))
+            participation = _ZERO
+        return self.base_bps + self.impact_bps * min(participation, _ONE)
 
     def fill_price(
         self, side: Side | str, amount: Decimal, price: Decimal, volume: Decimal | None = None
     ) -> Decimal:
         """The (unrounded) price a market order of ``amount`` pays against ``price``."""
         move = price * self.bps(amount, price, volume) / BPS
-        return price + move if Side(side) is Side.BUY else price - move
+        return price + move if is_buy(side) else price - move
 
 
 NO_SLIPPAGE = SlippageModel(base_bps=Decimal(0), impact_bps=Decimal(0))
@@ -103,7 +106,7 @@ def walk_book(
         if remaining <= 0:
             return cost / amount, False
     factor = overflow_bps / BPS
-    worst = last * (1 + factor) if Side(side) is Side.BUY else last * (1 - factor)
+    worst = last * (1 + factor) if is_buy(side) else last * (1 - factor)
     cost += remaining * worst
     return cost / amount, True
 
@@ -112,5 +115,5 @@ def slippage_bps(side: Side | str, price: Decimal, intended: Decimal | None) -> 
     """How much worse than ``intended`` a fill was, in bps (negative = better)."""
     if intended is None or intended <= 0:
         return None
-    diff = price - intended if Side(side) is Side.BUY else intended - price
+    diff = price - intended if is_buy(side) else intended - price
     return float(diff / intended * BPS)

@@ -45,6 +45,24 @@ from kmg_autotrader.execution.precision import (
 ZERO = Decimal(0)
 MAX_CLOSED_ORDERS = 5000  # the persisted book keeps this many finished orders for look-ups
 
+# orders keep side and type as plain text: compare with these, not with enum members (whose
+# ``.value`` is a property call, and ``Side(x)`` a class call, on every fill)
+BUY, SELL = Side.BUY.value, Side.SELL.value
+MARKET, LIMIT = OrderType.MARKET.value, OrderType.LIMIT.value
+_SIDES = {BUY: BUY, SELL: SELL}
+_TYPES = {MARKET: MARKET, LIMIT: LIMIT}
+
+
+def _to_decimal(x: Decimal | float) -> Decimal:
+    """A candle value as Decimal: a float (numpy's float64 too) by its shortest repr.
+
+    ``float.__repr__`` gives the same digits as ``str()`` of a float or float64 (checked on
+    millions of bit patterns) without numpy's slower formatting.
+    """
+    if isinstance(x, Decimal):
+        return x
+    return Decimal(float.__repr__(x) if isinstance(x, float) else str(x))
+
 
 @dataclass(frozen=True, slots=True)
 class PaperSettings:
@@ -85,6 +103,11 @@ class PaperEngine:
         self.ledger: PaperLedger = ledger or MemoryLedger()
         # a shared ledger may hold orders another process placed: always look at it
         self._in_memory = isinstance(self.ledger, MemoryLedger)
+        # a plain memory ledger's sessions do nothing: the hot operations skip entering them
+        self._no_sessions = type(self.ledger) is MemoryLedger
+        # what a taker buy pays per unit of value, and a resting buy reserves (fees included)
+        self._taker_factor = 1 + self.fees.taker
+        self._reserve_factor = 1 + max(self.fees.maker, self.fees.taker)
         self.markets: dict[str, MarketInfo] = dict(markets)
         self.balances: dict[str, list[Decimal]] = {}
         self.orders: dict[str, PaperOrder] = {}
@@ -173,25 +196,37 @@ class PaperEngine:
             return out
 
     def _view(self, order: PaperOrder) -> dict[str, Any]:
-        return order.to_ccxt([self.trades[t].to_ccxt() for t in order.trade_ids])
+        ids = order.trade_ids
+        if not ids:  # a fresh order: no list comprehension to run
+            return order.to_ccxt([])
+        trades = self.trades
+        return order.to_ccxt([trades[t].to_ccxt() for t in ids])
 
     def fetch_order(self, order_id: str) -> dict[str, Any]:
         """One order by exchange id."""
+        if self._no_sessions:
+            return self._order_view(order_id)
         with self.ledger.session(self, write=False):
-            order = self.orders.get(order_id)
-            if order is None:
-                raise OrderNotFoundError(f"paper exchange: order {order_id} does not exist")
-            return self._view(order)
+            return self._order_view(order_id)
+
+    def _order_view(self, order_id: str) -> dict[str, Any]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise OrderNotFoundError(f"paper exchange: order {order_id} does not exist")
+        return self._view(order)
 
     def fetch_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
         """One order by client order id."""
+        if self._no_sessions:
+            return self._client_view(client_order_id)
         with self.ledger.session(self, write=False):
-            order_id = self.by_client.get(client_order_id)
-            if order_id is None:
-                raise OrderNotFoundError(
-                    f"paper exchange: no order with client id {client_order_id}"
-                )
-            return self._view(self.orders[order_id])
+            return self._client_view(client_order_id)
+
+    def _client_view(self, client_order_id: str) -> dict[str, Any]:
+        order_id = self.by_client.get(client_order_id)
+        if order_id is None:
+            raise OrderNotFoundError(f"paper exchange: no order with client id {client_order_id}")
+        return self._view(self.orders[order_id])
 
     def open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
         """Open orders of one symbol or all."""
@@ -248,56 +283,75 @@ class PaperEngine:
     ) -> dict[str, Any]:
         """Accept (or refuse) an order; with ``immediate_market`` a market order fills now."""
         market = self.market(symbol)
-        order_type, order_side = OrderType(type), Side(side)
+        # the enum calls only for what the look-ups miss: they raise ValueError as before
+        order_type = _TYPES.get(type) or OrderType(type).value
+        order_side = _SIDES.get(side) or Side(side).value
+        args = (symbol, market, order_type, order_side, amount, price, client_order_id)
+        if self._no_sessions:
+            return self._create(*args, post_only, book)
         with self._write():
-            if book is not None:
-                self.books[symbol] = book
-            self.seq += 1
-            order_id = f"P{self.seq}"
-            coid = client_order_id or f"paper-{self.seq}"
-            if coid in self.by_client:
-                raise InvalidOrderError(f"duplicate clientOrderId {coid}")
-            amount = round_amount(market, Decimal(amount))
-            if order_type is OrderType.LIMIT:
-                if price is None:
-                    raise InvalidOrderError("a limit order needs a price")
-                price = round_price(market, Decimal(price), order_side)
-                reference: Decimal | None = price
-            else:
-                price = None
-                reference = self._reference(symbol, order_side)
-            check_limits(market, amount, reference)
-            now = self.clock.now_ms()
-            order = PaperOrder(
-                id=order_id,
-                client_order_id=coid,
-                symbol=symbol,
-                side=order_side.value,
-                type=order_type.value,
-                amount=amount,
-                price=price,
-                post_only=post_only,
-                status=OPEN,
-                timestamp=now,
-                updated_at=now,
-                fee_currency=market.quote,
-            )
-            if order_type is OrderType.LIMIT:
-                assert price is not None
-                self._accept_limit(order, market, book)
-            else:
-                self._accept_market(order, market, reference)
-            self.orders[order.id] = order
-            self.by_client[coid] = order.id
-            if order.status == OPEN:
-                self.open_by_symbol.setdefault(symbol, []).append(order.id)
-                if order_type is OrderType.MARKET and self.settings.immediate_market:
-                    self._fill_market_now(order, market)
-            return self._view(order)
+            return self._create(*args, post_only, book)
 
-    def _reference(self, symbol: str, side: Side) -> Decimal | None:
+    def _create(
+        self,
+        symbol: str,
+        market: MarketInfo,
+        order_type: str,
+        order_side: str,
+        amount: Decimal,
+        price: Decimal | None,
+        client_order_id: str | None,
+        post_only: bool,
+        book: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        if book is not None:
+            self.books[symbol] = book
+        self.seq += 1
+        order_id = f"P{self.seq}"
+        coid = client_order_id or f"paper-{self.seq}"
+        if coid in self.by_client:
+            raise InvalidOrderError(f"duplicate clientOrderId {coid}")
+        amount = round_amount(market, Decimal(amount))
+        if order_type == LIMIT:
+            if price is None:
+                raise InvalidOrderError("a limit order needs a price")
+            price = round_price(market, Decimal(price), order_side)
+            reference: Decimal | None = price
+        else:
+            price = None
+            reference = self._reference(symbol, order_side)
+        check_limits(market, amount, reference)
+        now = self.clock.now_ms()
+        order = PaperOrder(
+            id=order_id,
+            client_order_id=coid,
+            symbol=symbol,
+            side=order_side,
+            type=order_type,
+            amount=amount,
+            price=price,
+            post_only=post_only,
+            status=OPEN,
+            timestamp=now,
+            updated_at=now,
+            fee_currency=market.quote,
+        )
+        if order_type == LIMIT:
+            assert price is not None
+            self._accept_limit(order, market, book)
+        else:
+            self._accept_market(order, market, reference)
+        self.orders[order_id] = order
+        self.by_client[coid] = order_id
+        if order.status == OPEN:
+            self.open_by_symbol.setdefault(symbol, []).append(order_id)
+            if order_type == MARKET and self.settings.immediate_market:
+                self._fill_market_now(order, market)
+        return self._view(order)
+
+    def _reference(self, symbol: str, side: str) -> Decimal | None:
         book = self.books.get(symbol)
-        levels = book and (book.get("asks") if side is Side.BUY else book.get("bids"))
+        levels = book and (book.get("asks") if side == BUY else book.get("bids"))
         if levels:
             return Decimal(str(levels[0][0]))
         return self.last_price.get(symbol)
@@ -316,7 +370,7 @@ class PaperEngine:
 
     def _release(self, order: PaperOrder, market: MarketInfo) -> None:
         if order.reserved:
-            currency = market.quote if order.side == Side.BUY.value else market.base
+            currency = market.quote if order.side == BUY else market.base
             balance = self.balances.setdefault(currency, [ZERO, ZERO])
             balance[0] += order.reserved
             balance[1] -= order.reserved
@@ -326,18 +380,15 @@ class PaperEngine:
         self, order: PaperOrder, market: MarketInfo, book: dict[str, Any] | None
     ) -> None:
         assert order.price is not None
-        side = Side(order.side)
-        best = self._reference(order.symbol, side)
-        crosses = best is not None and (
-            order.price >= best if side is Side.BUY else order.price <= best
-        )
+        buy = order.side == BUY
+        best = self._reference(order.symbol, order.side)
+        crosses = best is not None and (order.price >= best if buy else order.price <= best)
         if crosses and order.post_only:
             raise InvalidOrderError(
                 f"post-only {order.side} at {order.price} would take liquidity (best {best})"
             )
-        if side is Side.BUY:
-            worst_fee = max(self.fees.maker, self.fees.taker)
-            order.reserved = order.amount * order.price * (1 + worst_fee)
+        if buy:
+            order.reserved = order.amount * order.price * self._reserve_factor
             self._reserve(market.quote, order.reserved)
         else:
             order.reserved = order.amount
@@ -349,12 +400,11 @@ class PaperEngine:
     def _accept_market(
         self, order: PaperOrder, market: MarketInfo, reference: Decimal | None
     ) -> None:
-        side = Side(order.side)
-        if side is Side.SELL:
+        if order.side == SELL:
             order.reserved = order.amount
             self._reserve(market.base, order.reserved)
         elif reference is not None:
-            need = order.amount * reference * (1 + self.fees.taker)
+            need = order.amount * reference * self._taker_factor
             if self._free(market.quote) < need:
                 raise InsufficientFundsError(
                     f"paper exchange: insufficient {market.quote}: need about {need}, "
@@ -362,11 +412,10 @@ class PaperEngine:
                 )
 
     def _fill_market_now(self, order: PaperOrder, market: MarketInfo) -> None:
-        side = Side(order.side)
         book = self.books.get(order.symbol)
-        levels = book and (book.get("asks") if side is Side.BUY else book.get("bids"))
+        levels = book and (book.get("asks") if order.side == BUY else book.get("bids"))
         if levels:
-            price, _ = walk_book(side, order.remaining, levels)
+            price, _ = walk_book(order.side, order.remaining, levels)
             self._fill_market(order, market, price, None, slip=False)
             return
         last = self.last_price.get(order.symbol)
@@ -383,15 +432,14 @@ class PaperEngine:
         *,
         slip: bool,
     ) -> None:
-        side = Side(order.side)
+        side = order.side
         amount = order.remaining
         if slip:
             price = self.settings.slippage.fill_price(side, amount, price, volume)
         price = adverse_price(market, price, side)
-        if side is Side.BUY:
-            affordable = round_amount(
-                market, self._free(market.quote) / (price * (1 + self.fees.taker))
-            )
+        if side == BUY:
+            free = self._free(market.quote)
+            affordable = round_amount(market, free / (price * self._taker_factor))
             if affordable < amount:
                 amount = affordable
                 order.reason = "insufficient funds at fill"
@@ -412,10 +460,10 @@ class PaperEngine:
         """Execute ``amount`` of ``order`` at ``price`` and move the balances."""
         now = max(self.clock.now_ms(), order.timestamp)
         cost = amount * price
-        fee = cost * self.fees.rate(is_maker)
+        fee = cost * (self.fees.maker if is_maker else self.fees.taker)
         quote = self.balances.setdefault(market.quote, [ZERO, ZERO])
         base = self.balances.setdefault(market.base, [ZERO, ZERO])
-        if order.side == Side.BUY.value:
+        if order.side == BUY:
             spend = cost + fee
             from_reserve = min(order.reserved, spend)
             quote[1] -= from_reserve
@@ -494,23 +542,21 @@ class PaperEngine:
     ) -> list[dict[str, Any]]:
         """A candle opening at ``timestamp``: market orders fill at its open, limits when its
         range crosses them. Only orders created at or before ``timestamp`` take part."""
-
-        def d(x: Decimal | float) -> Decimal:
-            return x if isinstance(x, Decimal) else Decimal(str(x))
-
-        vol = None if volume is None else d(volume)
-        return self._on_path(symbol, timestamp, d(open), d(high), d(low), d(close), vol)
+        return self._on_path(symbol, timestamp, open, high, low, _to_decimal(close), volume)
 
     def _on_path(
         self,
         symbol: str,
         ts: int,
-        open_: Decimal,
-        high: Decimal,
-        low: Decimal,
+        open_: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
         close: Decimal,
-        volume: Decimal | None,
+        volume: Decimal | float | None,
     ) -> list[dict[str, Any]]:
+        """Fill what the prices ``open_`` → ``high``/``low`` → ``close`` reach. Candle values
+        may still be floats: each becomes a Decimal only when an order needs it (most candles
+        only set the last price)."""
         if not self._in_memory:  # a shared ledger: look (cheaply) before locking to write
             with self.ledger.session(self, write=False):
                 waiting = self.open_by_symbol.get(symbol)
@@ -519,52 +565,64 @@ class PaperEngine:
         if not waiting:
             self.last_price[symbol] = close  # nothing can fill: no write, no I/O
             return []
+        if self._no_sessions:
+            return self._fill_path(symbol, ts, open_, high, low, close, volume)
         with self._write():
-            ids = [
-                oid
-                for oid in self.open_by_symbol.get(symbol, [])
-                if self.orders[oid].timestamp <= ts
-            ]
-            if not ids:
-                self.last_price[symbol] = close
-                return []
-            market = self.market(symbol)
-            before = len(self.trades)
-            budget = (
-                volume * self.settings.volume_participation
-                if volume is not None and self.settings.volume_participation is not None
-                else None
-            )
-            for oid in ids:
-                order = self.orders[oid]
-                if order.type == OrderType.MARKET.value:
-                    self._fill_market(order, market, open_, volume, slip=True)
-            for oid in ids:
-                order = self.orders[oid]
-                if order.status != OPEN or order.type != OrderType.LIMIT.value:
-                    continue
-                assert order.price is not None
-                if order.side == Side.BUY.value:
-                    crossed = (
-                        low <= order.price if self.settings.fill_on_touch else low < order.price
-                    )
-                else:
-                    crossed = (
-                        high >= order.price if self.settings.fill_on_touch else high > order.price
-                    )
-                if not crossed:
-                    continue
-                take = self._limit_take(order, market, budget)
-                if take > 0:
-                    if budget is not None:
-                        budget -= take
-                    self._fill(order, market, take, order.price, is_maker=True)
+            return self._fill_path(symbol, ts, open_, high, low, close, volume)
+
+    def _fill_path(
+        self,
+        symbol: str,
+        ts: int,
+        open_: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
+        close: Decimal,
+        volume: Decimal | float | None,
+    ) -> list[dict[str, Any]]:
+        orders = self.orders
+        ids = [oid for oid in self.open_by_symbol.get(symbol, []) if orders[oid].timestamp <= ts]
+        if not ids:
             self.last_price[symbol] = close
-            # the newest trades are the dict's last entries: walk back over those only (a
-            # slice of the whole dict made a year-long backtest quadratic in its trade count)
-            added = len(self.trades) - before
-            new = list(islice(reversed(self.trades.values()), added))
-            return [t.to_ccxt() for t in reversed(new)]
+            return []
+        market = self.market(symbol)
+        settings = self.settings
+        before = len(self.trades)
+        opening = _to_decimal(open_)
+        volume = None if volume is None else _to_decimal(volume)
+        budget = (
+            volume * settings.volume_participation
+            if volume is not None and settings.volume_participation is not None
+            else None
+        )
+        for oid in ids:
+            order = orders[oid]
+            if order.type == MARKET:
+                self._fill_market(order, market, opening, volume, slip=True)
+        # a fill only changes its own order, so the resting limits are known before any fill;
+        # the candle's range is converted only when there are some
+        limits = [o for oid in ids if (o := orders[oid]).type == LIMIT and o.status == OPEN]
+        if limits:
+            low, high = _to_decimal(low), _to_decimal(high)
+        for order in limits:
+            assert order.price is not None
+            if order.side == BUY:
+                crossed = low <= order.price if settings.fill_on_touch else low < order.price
+            else:
+                crossed = high >= order.price if settings.fill_on_touch else high > order.price
+            if not crossed:
+                continue
+            take = self._limit_take(order, market, budget)
+            if take > 0:
+                if budget is not None:
+                    budget -= take
+                self._fill(order, market, take, order.price, is_maker=True)
+        self.last_price[symbol] = close
+        # the newest trades are the dict's last entries: walk back over those only (a
+        # slice of the whole dict made a year-long backtest quadratic in its trade count)
+        added = len(self.trades) - before
+        new = list(islice(reversed(self.trades.values()), added))
+        return [t.to_ccxt() for t in reversed(new)]
 
     def _limit_take(self, order: PaperOrder, market: MarketInfo, budget: Decimal | None) -> Decimal:
         remaining = order.remaining

@@ -58,7 +58,10 @@ class PaperExchange:
 
     def market(self, symbol: str) -> MarketInfo:
         """Precision, limits and fees of ``symbol``."""
-        return self.engine.market(symbol)
+        try:  # the order client asks on every sync: one look-up, no second call
+            return self.engine.markets[symbol]
+        except KeyError:
+            return self.engine.market(symbol)  # raises UnknownSymbolError
 
     async def _refresh_book(self, symbol: str) -> dict[str, Any] | None:
         if self.market_data is None:
@@ -81,8 +84,9 @@ class PaperExchange:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Accept an order (see :meth:`PaperEngine.create_order`)."""
-        extra = dict(params or {})
-        book = await self._refresh_book(symbol)
+        extra = params or {}  # only read
+        # without a market-data source there is no book to fetch (backtests): skip the await
+        book = None if self.market_data is None else await self._refresh_book(symbol)
         return self.engine.create_order(
             symbol,
             type,

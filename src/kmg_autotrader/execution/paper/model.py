@@ -10,6 +10,7 @@ OPEN = "open"
 CLOSED = "closed"
 CANCELED = "canceled"
 EXPIRED = "expired"
+_ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -101,7 +102,7 @@ class PaperOrder:
             "price": self.price,
             "amount": self.amount,
             "filled": self.filled,
-            "remaining": self.remaining if self.status == OPEN else Decimal(0),
+            "remaining": self.amount - self.filled if self.status == OPEN else _ZERO,
             "cost": self.cost,
             "average": (self.cost / self.filled) if self.filled else None,
             "status": self.status,
