@@ -187,19 +187,17 @@ class BacktestPortfolio:
 
     def __call__(self, now_ms: int) -> PortfolioState:
         """The state as of ``now_ms``."""
-        balances = [
-            Balance(Mode.PAPER, currency, free, used)
-            for currency, (free, used) in self.engine.balances.items()
-        ]
-        positions = self.store.open_positions()
+        balances: list[Balance] = []
         prices: dict[str, Decimal] = {}
+        quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
-            if currency != self.quote and free + used != 0:
+            balances.append(Balance(Mode.PAPER, currency, free, used))
+            if currency != quote and free + used != 0:
                 symbol = self._symbol(currency)
                 price = self.price(symbol, now_ms)
                 if price is not None:
                     prices[symbol] = price
-        return PortfolioState.from_account(balances, positions, prices, self.quote)
+        return PortfolioState.from_account(balances, self.store.open_positions(), prices, quote)
 
 
 def release_free_heap() -> bool:

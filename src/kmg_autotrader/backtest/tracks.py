@@ -168,7 +168,8 @@ class SymbolTrack:
 
     def decision_at(self, k: int, *, position_open: bool) -> Decision:
         """The signals decision on candle ``k`` (an entry or exit candle)."""
-        p = int(self.starts.searchsorted(k, side="right")) - 1
+        # one piece (no gap in the data) is the usual case: no search for it
+        p = 0 if len(self.runs) == 1 else int(self.starts.searchsorted(k, side="right")) - 1
         rows = self.rows[max(p, 0)]
         j = int(rows.searchsorted(k))
         if p < 0 or j >= len(rows) or rows[j] != k:
