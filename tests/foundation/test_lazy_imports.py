@@ -100,3 +100,18 @@ def test_cli_start_up_imports_no_heavy_package(code: str) -> None:
 def test_backtest_runner_needs_no_exchange_database_web_or_llm() -> None:
     loaded = _modules_after("import kmg_autotrader.backtest.runner")
     assert sorted(loaded & set(BACKTEST_LAZY)) == []
+
+
+def test_loading_settings_does_not_import_ccxt() -> None:
+    # the EXCHANGE check reads ccxt's exchange list from its source instead
+    loaded = _modules_after("from kmg_autotrader.config import load_settings\nload_settings()")
+    assert "ccxt" not in loaded
+
+
+def test_exchange_ids_read_from_source_are_ccxts_own() -> None:
+    import ccxt
+
+    from kmg_autotrader.config import _ccxt_exchange_ids_from_source, known_exchange_ids
+
+    assert _ccxt_exchange_ids_from_source() == tuple(ccxt.exchanges)
+    assert known_exchange_ids() == list(ccxt.exchanges)
