@@ -1,14 +1,18 @@
-"""Helpers shared by every CLI command: settings loading, logging, clean error exits."""
+"""Helpers shared by every CLI command: settings loading, logging, clean error exits.
+
+The settings module is imported on first use: it pulls in the signal parameters and with them
+pandas, which ``kmg --help`` and the option parsing never need.
+"""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from kmg_autotrader.config import ConfigError, Settings, load_settings
-from kmg_autotrader.logging_setup import setup_logging
+if TYPE_CHECKING:
+    from kmg_autotrader.config import Settings
 
 err_console = Console(stderr=True)
 console = Console()
@@ -25,6 +29,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def settings_or_exit(*, log: bool = True, console_log: bool = True, **overrides: Any) -> Settings:
     """Load and validate the settings; on a bad value print one line per variable and exit 2."""
+    from kmg_autotrader.config import ConfigError, load_settings
+    from kmg_autotrader.logging_setup import setup_logging
+
     try:
         settings = load_settings(**overrides)
     except ConfigError as exc:

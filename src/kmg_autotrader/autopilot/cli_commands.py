@@ -1,18 +1,25 @@
-"""``kmg run`` and ``kmg demo`` (registered in :mod:`kmg_autotrader.cli`)."""
+"""``kmg run`` and ``kmg demo`` (registered in :mod:`kmg_autotrader.cli`).
+
+The bot (exchange, database, advisor, alerts, web) is imported inside the commands, so every
+other ``kmg`` command and ``--help`` start without it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kmg_autotrader.autopilot.bot import BotSummary
-from kmg_autotrader.autopilot.feeds import ReplayFeed
 from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
 from kmg_autotrader.sample_data import SAMPLE_SETS
+
+if TYPE_CHECKING:
+    from kmg_autotrader.autopilot.bot import BotSummary
+    from kmg_autotrader.autopilot.feeds import ReplayFeed
 
 
 def _print_summary(summary: BotSummary, title: str) -> None:

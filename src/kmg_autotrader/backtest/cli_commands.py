@@ -2,6 +2,9 @@
 
 Defaults come from the settings (EXCHANGE, SYMBOLS, TIMEFRAME, STRATEGY, PAPER_STARTING_BALANCE,
 the risk settings). Bad input prints one clear line and exits 2 — never a traceback.
+
+The backtester (pandas, the signal engine, the pipeline) is imported inside the command, so
+``kmg --help`` and every other command start without it.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kmg_autotrader.backtest.runner import BacktestError, BacktestRequest, run_backtest
 from kmg_autotrader.cli_support import EXIT_USAGE, console, fail, settings_or_exit
-from kmg_autotrader.config import Settings
+
+if TYPE_CHECKING:
+    from kmg_autotrader.backtest.runner import BacktestRequest
+    from kmg_autotrader.config import Settings
 
 _ADVISOR_MODES = ("off", "replay")
 
@@ -165,6 +170,8 @@ def backtest(
         fail("--stake-amount must be a positive number")
     if not fee_edge and stake is None:
         fail("--no-fee-edge needs --stake-amount")
+    from kmg_autotrader.backtest.runner import BacktestError, BacktestRequest
+
     try:
         frames = _load(settings, exchange, wanted, tf, start_ms, end_ms, sample, data_file)
         quotes = {s.partition("/")[2] for s in frames}
@@ -210,6 +217,7 @@ def _load(
     data_file: Path | None,
 ) -> dict[str, Any]:
     from kmg_autotrader.backtest import data
+    from kmg_autotrader.backtest.runner import BacktestError
 
     if sample is not None:
         return data.load_sample(sample, symbols, start_ms, end_ms)
@@ -232,6 +240,7 @@ def _load(
 def _run(
     settings: Settings, frames: dict[str, Any], request: BacktestRequest, keep_prices: bool
 ) -> Any:
+    from kmg_autotrader.backtest.runner import BacktestError, run_backtest
     from kmg_autotrader.signals import StrategyLoadError
 
     start_ms = min(int(f["timestamp"].iloc[0]) for f in frames.values())
@@ -259,6 +268,7 @@ def _advisor_factory(settings: Settings, request: BacktestRequest) -> Iterator[A
         yield None
         return
     from kmg_autotrader.backtest.advice import replay_advisor
+    from kmg_autotrader.backtest.runner import BacktestError
     from kmg_autotrader.storage.database import Database, DatabaseError
     from kmg_autotrader.storage.repositories import Repositories
 

@@ -2,6 +2,9 @@
 
 Defaults come from the settings (DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAME); options override
 them. Bad input prints one clear line and exits 2; an unreachable exchange exits 1.
+
+The exchange adapter (ccxt) and the candle store (pandas) are imported inside the commands, so
+``kmg --help`` and the other commands start without them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import (
@@ -24,30 +27,21 @@ from rich.progress import (
 from rich.table import Table
 
 from kmg_autotrader.cli_support import EXIT_FAILURE, EXIT_USAGE, console, fail, settings_or_exit
-from kmg_autotrader.collector.history import DownloadProgress, DownloadResult, HistoryDownloader
-from kmg_autotrader.collector.importer import ImportFormatError, read_candle_file
-from kmg_autotrader.config import Settings
-from kmg_autotrader.exchange import (
-    ExchangeAdapter,
-    ExchangeAdapterError,
-    TransientExchangeError,
-    UnknownSymbolError,
-)
-from kmg_autotrader.storage.candle_store import (
-    CandleStore,
-    CandleStoreError,
-    CorruptCandleFileError,
-    InvalidCandlesError,
-    fmt_ms,
-)
+
+if TYPE_CHECKING:
+    from kmg_autotrader.collector.history import DownloadProgress, DownloadResult
+    from kmg_autotrader.config import Settings
+    from kmg_autotrader.exchange import ExchangeAdapter
 
 DAY_MS = 86_400_000
 
 # Builds the adapter for `kmg download`; tests replace it to reach a local fake exchange.
-AdapterFactory = Callable[[Settings], ExchangeAdapter]
+AdapterFactory = Callable[["Settings"], "ExchangeAdapter"]
 
 
 def _default_adapter(settings: Settings) -> ExchangeAdapter:
+    from kmg_autotrader.exchange import ExchangeAdapter
+
     return ExchangeAdapter.from_settings(settings)
 
 
@@ -96,6 +90,17 @@ def download(
     Kraken's OHLC endpoint only serves the last 720 candles, so older Kraken history is built
     from public trades; the progress bar shows which path each symbol takes.
     """
+    from kmg_autotrader.exchange import (
+        ExchangeAdapterError,
+        TransientExchangeError,
+        UnknownSymbolError,
+    )
+    from kmg_autotrader.storage.candle_store import (
+        CandleStoreError,
+        CorruptCandleFileError,
+        fmt_ms,
+    )
+
     settings = settings_or_exit(
         **_overrides(exchange=exchange, symbols=symbols, timeframe=timeframe, data_dir=data_dir)
     )
@@ -130,6 +135,9 @@ def download(
 
 
 async def _download(settings: Settings, start: int) -> list[DownloadResult]:
+    from kmg_autotrader.collector.history import HistoryDownloader
+    from kmg_autotrader.storage.candle_store import CandleStore
+
     adapter = adapter_factory(settings)
     store = CandleStore(settings.data_dir)
     results: list[DownloadResult] = []
@@ -179,6 +187,8 @@ def data_list(
     ),
 ) -> None:
     """Show every stored series: exchange, symbol, timeframe, first, last, count, gaps."""
+    from kmg_autotrader.storage.candle_store import CandleStore, CorruptCandleFileError, fmt_ms
+
     settings = settings_or_exit(**_overrides(data_dir=data_dir))
     store = CandleStore(settings.data_dir)
     table = Table(title=f"Candles in {store.root}")
@@ -242,6 +252,14 @@ def data_import(
     ),
 ) -> None:
     """Validate a candle file and merge it into the store (all or nothing)."""
+    from kmg_autotrader.collector.importer import ImportFormatError, read_candle_file
+    from kmg_autotrader.storage.candle_store import (
+        CandleStore,
+        CorruptCandleFileError,
+        InvalidCandlesError,
+        fmt_ms,
+    )
+
     settings = settings_or_exit(
         **_overrides(exchange=exchange, timeframe=timeframe, data_dir=data_dir)
     )

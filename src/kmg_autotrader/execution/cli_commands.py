@@ -1,6 +1,9 @@
 """``kmg paper reset|export`` and ``kmg flatten`` (registered in :mod:`kmg_autotrader.cli`).
 
 Bad input prints one clear line and exits 2; a command that ran and failed exits 1.
+
+The database, the exchange adapter and the execution stack are imported inside the commands,
+so ``kmg --help`` and the other commands start without them.
 """
 
 from __future__ import annotations
@@ -14,33 +17,31 @@ from dataclasses import asdict, is_dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
-from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import Mode, OrderStatus
 from kmg_autotrader.domain.clock import now_ms
-from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
-from kmg_autotrader.execution.errors import LiveTradingRefusedError
-from kmg_autotrader.execution.flatten import FlattenSummary
-from kmg_autotrader.execution.flatten import flatten as flatten_all
-from kmg_autotrader.execution.live_guard import ensure_live_allowed
-from kmg_autotrader.execution.paper import FileLedger, PaperEngine
-from kmg_autotrader.execution.runtime import build_manager, open_paper_exchange, paper_book_path
-from kmg_autotrader.storage.database import Database, DatabaseError
-from kmg_autotrader.storage.repositories import MAX_PAGE, Repositories
+
+if TYPE_CHECKING:
+    from kmg_autotrader.config import Settings
+    from kmg_autotrader.exchange import ExchangeAdapter
+    from kmg_autotrader.execution.flatten import FlattenSummary
+    from kmg_autotrader.storage.repositories import Repositories
 
 paper_app = typer.Typer(
     help="The paper trading account: reset it or export its ledger.", no_args_is_help=True
 )
 
 # Builds the adapter `kmg flatten` uses; tests replace it to reach a local fake exchange.
-AdapterFactory = Callable[[Settings], ExchangeAdapter]
+AdapterFactory = Callable[["Settings"], "ExchangeAdapter"]
 
 
 def _default_adapter(settings: Settings) -> ExchangeAdapter:
+    from kmg_autotrader.exchange import ExchangeAdapter
+
     return ExchangeAdapter.from_settings(settings)
 
 
@@ -51,6 +52,9 @@ _CURRENCY = re.compile(r"^[A-Z0-9]{2,12}$")
 
 @contextmanager
 def _repositories(settings: Settings) -> Iterator[Repositories]:
+    from kmg_autotrader.storage.database import Database, DatabaseError
+    from kmg_autotrader.storage.repositories import Repositories
+
     database = Database(settings.database_url)
     try:
         database.upgrade()
@@ -84,6 +88,9 @@ def reset(
     ),
 ) -> None:
     """Start a fresh paper account: one balance, no orders, no open positions (LIVE untouched)."""
+    from kmg_autotrader.execution.paper import FileLedger, PaperEngine
+    from kmg_autotrader.execution.runtime import paper_book_path
+
     settings = settings_or_exit()
     amount = _parse_amount(balance if balance is not None else str(settings.paper_starting_balance))
     currency = (quote or settings.paper_quote_currency).strip().upper()
@@ -148,6 +155,8 @@ def _plain(value: Any) -> Any:
 
 
 def _all_pages(fetch: Callable[[int], list[Any]]) -> list[Any]:
+    from kmg_autotrader.storage.repositories import MAX_PAGE
+
     rows: list[Any] = []
     while True:
         page = fetch(len(rows))
@@ -163,6 +172,10 @@ def export(
     ),
 ) -> None:
     """Write the paper ledger (balances, orders, fills, positions, the exchange book) as JSON."""
+    from kmg_autotrader.execution.paper import FileLedger
+    from kmg_autotrader.execution.runtime import paper_book_path
+    from kmg_autotrader.storage.repositories import MAX_PAGE
+
     settings = settings_or_exit()
     if output.exists() and output.is_dir():
         fail(f"--output {output} is a directory")
@@ -198,6 +211,10 @@ def flatten(
     ),
 ) -> None:
     """Emergency: cancel every open order and close every position of the current mode."""
+    from kmg_autotrader.exchange import ExchangeAdapterError
+    from kmg_autotrader.execution.errors import LiveTradingRefusedError
+    from kmg_autotrader.execution.live_guard import ensure_live_allowed
+
     settings = settings_or_exit()
     try:
         ensure_live_allowed(settings, live)
@@ -219,6 +236,9 @@ def flatten(
 
 
 def _paper_is_flat(settings: Settings, repos: Repositories) -> bool:
+    from kmg_autotrader.execution.paper import FileLedger
+    from kmg_autotrader.execution.runtime import paper_book_path
+
     if repos.orders.open_orders(Mode.PAPER) or repos.positions.open_positions(Mode.PAPER):
         return False
     book = FileLedger(paper_book_path(settings)).read() or {}
@@ -227,6 +247,8 @@ def _paper_is_flat(settings: Settings, repos: Repositories) -> bool:
 
 async def _flatten(settings: Settings, repos: Repositories, mode: Mode) -> FlattenSummary:
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
+    from kmg_autotrader.execution.flatten import flatten as flatten_all
+    from kmg_autotrader.execution.runtime import build_manager, open_paper_exchange
 
     adapter = adapter_factory(settings)
     try:

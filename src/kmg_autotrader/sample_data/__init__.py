@@ -10,22 +10,21 @@ Frames use the candle store's columns (``timestamp`` int64 UTC epoch ms + float6
 Each frame's ``attrs`` carries ``symbol``, ``timeframe`` and ``gaps`` (a list of
 :class:`~kmg_autotrader.storage.candle_store.Gap`) so a consumer never treats a hole as one
 candle.
+
+pandas and the candle store are imported on first use, so reading :data:`SAMPLE_SETS` (the
+``kmg demo --set`` help text) does not load them.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from kmg_autotrader.storage.candle_store import (
-    Gap,
-    find_gaps,
-    fmt_ms,
-    normalize_frame,
-    validate_frame,
-)
+    from kmg_autotrader.storage.candle_store import Gap
 
 TIMEFRAME = "5m"
 _TF_MS = 300_000
@@ -42,6 +41,10 @@ def _root() -> Path:
 
 
 def _read(relative: str) -> pd.DataFrame:
+    import pandas as pd
+
+    from kmg_autotrader.storage.candle_store import normalize_frame, validate_frame
+
     path = _root() / relative
     if path.suffix == ".feather":
         raw = pd.read_feather(path)
@@ -55,6 +58,8 @@ def _read(relative: str) -> pd.DataFrame:
 
 def load_sample_set(name: str = DEFAULT_SET) -> dict[str, pd.DataFrame]:
     """Candles of a packaged set, keyed by unified symbol; gaps in ``frame.attrs["gaps"]``."""
+    from kmg_autotrader.storage.candle_store import find_gaps
+
     try:
         files = SAMPLE_SETS[name]
     except KeyError:
@@ -73,11 +78,15 @@ def load_sample_set(name: str = DEFAULT_SET) -> dict[str, pd.DataFrame]:
 
 def sample_gaps(frames: dict[str, pd.DataFrame]) -> dict[str, list[Gap]]:
     """Gaps per symbol of loaded frames (recomputed, so it also works on sliced frames)."""
+    from kmg_autotrader.storage.candle_store import find_gaps
+
     return {symbol: find_gaps(frame["timestamp"], _TF_MS) for symbol, frame in frames.items()}
 
 
 def gap_report(frames: dict[str, pd.DataFrame]) -> str:
     """Human-readable gap report, one line per gap (or per clean symbol)."""
+    from kmg_autotrader.storage.candle_store import fmt_ms
+
     lines: list[str] = []
     for symbol, gaps in sample_gaps(frames).items():
         frame = frames[symbol]

@@ -1,4 +1,8 @@
-"""``kmg web``: the dashboard on its own (registered in :mod:`kmg_autotrader.cli`)."""
+"""``kmg web``: the dashboard on its own (registered in :mod:`kmg_autotrader.cli`).
+
+FastAPI, uvicorn and the database are imported inside the command, so ``kmg --help`` and the
+other commands start without them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,7 @@ from typing import Any
 
 import typer
 
-from kmg_autotrader.autopilot.runner import DEMO_DB
 from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
-from kmg_autotrader.storage.database import Database, DatabaseError
-from kmg_autotrader.storage.repositories import Repositories
-from kmg_autotrader.webui.keys import WebSecurityError
-from kmg_autotrader.webui.server import WebStartError, serve
 
 
 def web(
@@ -25,6 +24,11 @@ def web(
     ),
 ) -> None:
     """Serve the dashboard and API alone (the bot, if running, is another process)."""
+    from kmg_autotrader.storage.database import Database, DatabaseError
+    from kmg_autotrader.storage.repositories import Repositories
+    from kmg_autotrader.webui.keys import WebSecurityError
+    from kmg_autotrader.webui.server import WebStartError, serve
+
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["web_host"] = host
@@ -33,6 +37,8 @@ def web(
     settings = settings_or_exit(**overrides)
     url = settings.database_url
     if demo:
+        from kmg_autotrader.autopilot.runner import DEMO_DB
+
         demo_file = settings.data_dir / DEMO_DB
         if not demo_file.is_file():
             fail(f"no demo database at {demo_file}: run `kmg demo` first", EXIT_FAILURE)
