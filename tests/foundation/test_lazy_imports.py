@@ -106,6 +106,8 @@ def test_loading_settings_does_not_import_ccxt() -> None:
     # the EXCHANGE check reads ccxt's exchange list from its source instead
     loaded = _modules_after("from kmg_autotrader.config import load_settings\nload_settings()")
     assert "ccxt" not in loaded
+    # nor the signal engine: the settings read SignalParams, not the engine, pandas or TA-Lib
+    assert sorted(loaded & {"pandas", "numpy", "talib"}) == []
 
 
 def test_exchange_ids_read_from_source_are_ccxts_own() -> None:
