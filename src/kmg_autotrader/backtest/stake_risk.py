@@ -64,8 +64,27 @@ class StakeRiskGate:
         self.fee_edge = fee_edge
 
     def __getattr__(self, name: str) -> Any:
-        # record_entry, cancel_entry, update_equity… go straight to the manager
+        # resume, status… go straight to the manager
         return getattr(self.manager, name)
+
+    # The pipeline's calls on every candle and trade, forwarded directly: an attribute that
+    # reaches __getattr__ first fails the normal lookup, which costs an exception each time.
+
+    def update_equity(self, equity: Decimal | float, at_ms: int) -> None:
+        """The manager's ``update_equity``."""
+        self.manager.update_equity(equity, at_ms)
+
+    def record_entry(self, symbol: str, at_ms: int) -> None:
+        """The manager's ``record_entry``."""
+        self.manager.record_entry(symbol, at_ms)
+
+    def record_trade_closed(self, symbol: str, pnl: Decimal | float, at_ms: int) -> None:
+        """The manager's ``record_trade_closed``."""
+        self.manager.record_trade_closed(symbol, pnl, at_ms)
+
+    def cancel_entry(self, symbol: str) -> None:
+        """The manager's ``cancel_entry``."""
+        self.manager.cancel_entry(symbol)
 
     def evaluate(
         self, candidate: Candidate, portfolio_state: Any, market: MarketInfo

@@ -26,6 +26,7 @@ Sizer = Callable[
 
 # the checks key of each cap's amount, e.g. "cap_position_cap"
 _CAP_KEYS = {code: f"cap_{code.value.lower()}" for code in ReasonCode}
+_ZERO = Decimal(0)
 
 
 def decide_entry(
@@ -49,7 +50,7 @@ def decide_entry(
     symbol = candidate.symbol
     in_flight = rules.pending_entries(state, portfolio, params, now)
     open_count = len(portfolio.positions) + len(in_flight)
-    exposure = portfolio.exposure + sum(in_flight.values(), Decimal(0))
+    exposure = portfolio.exposure + (sum(in_flight.values(), _ZERO) if in_flight else _ZERO)
     draft.checks.update(entries_in_flight=len(in_flight), exposure_with_in_flight=exposure)
     # the gates in their fixed order; the first "no" is the answer
     rejection = (

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from kmg_autotrader.domain import Balance, Position
 
+_ZERO = Decimal(0)
+
 
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
@@ -46,7 +48,10 @@ class PortfolioState:
     def exposure(self) -> Decimal:
         """Market value of every open position, in quote currency."""
         # p.value inlined: this is summed on every decision
-        return sum([p.amount * p.last_price for p in self.positions.values()], Decimal(0))
+        positions = self.positions
+        if not positions:
+            return _ZERO  # what the sum of nothing gives
+        return sum([p.amount * p.last_price for p in positions.values()], _ZERO)
 
     @classmethod
     def from_account(

@@ -133,6 +133,8 @@ def pending_entries(
     They count as open positions and as exposure, so two candidates approved in the same
     tick cannot together break ``max_open_positions`` or the exposure cap.
     """
+    if not state.pending_entries:
+        return {}  # the usual case: nothing approved and unfilled
     ttl = params.pending_entry_minutes * _MINUTE_MS
     return {
         symbol: state.pending_costs.get(symbol, Decimal(0))
@@ -170,11 +172,14 @@ def check_symbol_cooldown(
     symbol: str, state: RiskState, params: RiskParams, now_ms: int
 ) -> Rejection | None:
     """No entry in a symbol for ``cooldown_minutes`` after its last entry or exit."""
-    times = [t for t in (state.last_entry_ms.get(symbol), state.last_exit_ms.get(symbol)) if t]
+    # the later of the two times that are set (non-zero); None when neither is
+    entered = state.last_entry_ms.get(symbol) or 0
+    exited = state.last_exit_ms.get(symbol) or 0
+    last = entered if entered >= exited else exited
     return _cooldown(
         ReasonCode.SYMBOL_COOLDOWN,
         "the last trade",
-        max(times) if times else None,
+        last or None,
         params.cooldown_minutes,
         symbol,
         now_ms,

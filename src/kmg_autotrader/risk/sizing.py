@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontex
 from kmg_autotrader.risk.reasons import ReasonCode
 
 _HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
 
 
 def round_down(amount: Decimal, step: Decimal) -> Decimal:
@@ -78,11 +79,16 @@ def _caps(
         SizeCap(
             ReasonCode.MAX_EXPOSURE,
             f"max_total_exposure_percent {max_exposure}",
-            max(Decimal(0), equity * max_exposure - exposure) / price,
+            _not_negative(equity * max_exposure - exposure) / price,
         ),
         SizeCap(
             ReasonCode.INSUFFICIENT_CASH,
             f"free cash {cash}",
-            max(Decimal(0), cash) / (price * (1 + entry_cost_rate)),
+            _not_negative(cash) / (price * (1 + entry_cost_rate)),
         ),
     ]
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    """``max(Decimal(0), value)``: ``value`` when above zero, else zero (exponent 0)."""
+    return value if value > _ZERO else _ZERO

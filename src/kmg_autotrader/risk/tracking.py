@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
-from kmg_autotrader.risk.params import RiskParams, param_decimals
+from kmg_autotrader.risk.params import ParamDecimals, RiskParams, param_decimals
 from kmg_autotrader.risk.state import RiskState
 
 DAY_MS = 86_400_000
@@ -58,38 +58,44 @@ def observe_equity(
     state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
 ) -> tuple[set[str], list[RiskEvent]]:
     """Record a marked-to-market equity; trip the breaker or the kill-switch when due."""
-    changed = roll_day(state, at_ms, equity)
+    # This runs on every candle: the usual case (same day, no new peak, nothing tripped)
+    # costs a few comparisons, and a drawdown is only computed when equity is below its base.
+    day = state.day
+    changed = roll_day(state, at_ms, equity) if day is None or at_ms // DAY_MS > day else set()
     events: list[RiskEvent] = []
-    if state.day_start_equity is None:
-        state.day_start_equity = equity
+    day_start = state.day_start_equity
+    if day_start is None:
+        day_start = state.day_start_equity = equity
         changed.add("day")
     if state.last_equity != equity or state.last_equity_at != at_ms:
         state.last_equity, state.last_equity_at = equity, at_ms
         changed.add("equity")
-    if state.peak_equity is None or equity > state.peak_equity:
-        state.peak_equity = equity
+    peak = state.peak_equity
+    if peak is None or equity > peak:
+        peak = state.peak_equity = equity
         changed.add("equity")
-    event = _check_breaker(state, equity, at_ms, params)
-    if event is not None:
-        events.append(event)
-        changed.add("breaker")
-    event = _check_kill_switch(state, equity, at_ms, params)
-    if event is not None:
-        events.append(event)
-        changed.add("day")
+    if state.breaker_tripped and state.kill_switch_tripped:
+        return changed, events
+    decimals = param_decimals(params)
+    if not state.breaker_tripped:
+        # drawdown_percent is 0 at or above the peak
+        drawdown = drawdown_percent(peak, equity) if equity < peak else _ZERO
+        if drawdown >= decimals.max_drawdown_percent:
+            events.append(_trip_breaker(state, equity, at_ms, drawdown, decimals))
+            changed.add("breaker")
+    if not state.kill_switch_tripped:
+        loss = drawdown_percent(day_start, equity) if equity < day_start else _ZERO
+        if loss >= decimals.daily_loss_limit_percent:
+            events.append(_trip_kill_switch(state, equity, at_ms, loss, params, decimals))
+            changed.add("day")
     return changed, events
 
 
-def _check_breaker(
-    state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
-) -> RiskEvent | None:
-    """Trip the drawdown breaker when the drawdown from the peak reaches the limit."""
-    if state.breaker_tripped:
-        return None
-    drawdown = drawdown_percent(state.peak_equity, equity)
-    limit = param_decimals(params).max_drawdown_percent
-    if drawdown < limit:
-        return None
+def _trip_breaker(
+    state: RiskState, equity: Decimal, at_ms: int, drawdown: Decimal, decimals: ParamDecimals
+) -> RiskEvent:
+    """Trip the drawdown breaker: the drawdown from the peak reached the limit."""
+    limit = decimals.max_drawdown_percent
     state.breaker_tripped = True
     state.breaker_tripped_at = at_ms
     state.breaker_reason = (
@@ -104,16 +110,16 @@ def _check_breaker(
     )
 
 
-def _check_kill_switch(
-    state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
-) -> RiskEvent | None:
-    """Trip the daily kill-switch when today's loss reaches the limit."""
-    if state.kill_switch_tripped:
-        return None
-    loss = daily_loss_percent(state.day_start_equity, equity)
-    limit = param_decimals(params).daily_loss_limit_percent
-    if loss < limit:
-        return None
+def _trip_kill_switch(
+    state: RiskState,
+    equity: Decimal,
+    at_ms: int,
+    loss: Decimal,
+    params: RiskParams,
+    decimals: ParamDecimals,
+) -> RiskEvent:
+    """Trip the daily kill-switch: today's loss reached the limit."""
+    limit = decimals.daily_loss_limit_percent
     state.kill_switch_tripped = True
     state.kill_switch_at = at_ms
     state.flatten_requested = params.flatten_on_daily_loss
