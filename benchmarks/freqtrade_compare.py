@@ -1,8 +1,10 @@
 """Same set, same rules, same run: freqtrade's ``backtesting`` against ``kmg``'s backtester.
 
-Run: ``.venv/bin/python benchmarks/freqtrade_compare.py [--quick]``. Needs freqtrade in its own
-virtualenv (``FREQTRADE_VENV``, default ``/tmp/ftvenv``; created with ``pip install freqtrade``
-when missing — that one step needs the network). The comparison itself is offline:
+Run: ``.venv/bin/python benchmarks/freqtrade_compare.py [--quick] [--repeat N]`` (each tool
+runs N times, 2 by default, interleaved; the least CPU of each is compared). Needs freqtrade in
+its own virtualenv (``FREQTRADE_VENV``, default ``/tmp/ftvenv``; created with
+``pip install freqtrade`` when missing — that one step needs the network). The comparison
+itself is offline:
 
 1. the 10-symbol synthetic year (``synthetic.make_walk``) is written as freqtrade feather files
    and as ``kmg``'s parquet candle store;
@@ -281,13 +283,18 @@ def run_kmg(root: Path, symbols: list[str]) -> dict[str, object]:
 def main() -> None:
     """Print both timings and trade counts, and whether the trade lists agree."""
     n = 10_512 if "--quick" in sys.argv else 105_120
+    repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 2
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="kmg-ft-") as tmp:
         root = Path(os.environ.get("KMG_FT_WORKDIR") or tmp)
         root.mkdir(parents=True, exist_ok=True)
         symbols = write_sets(root, n)
-        kmg = run_kmg(root, symbols)
-        ft = run_freqtrade(root, symbols)
+        kmgs, fts = [], []
+        for _ in range(repeat):  # interleaved; the least CPU of each is compared
+            kmgs.append(run_kmg(root, symbols))
+            fts.append(run_freqtrade(root, symbols))
+        kmg = min(kmgs, key=lambda r: float(r["cpu"]))  # type: ignore[arg-type]
+        ft = min(fts, key=lambda r: float(r["cpu"]))  # type: ignore[arg-type]
     ft_trades = ft["trades"]
     assert isinstance(ft_trades, list) and isinstance(kmg["trades"], list)
     ft_closed = sorted((p, o, c) for p, o, c, reason in ft_trades if reason != "force_exit")
@@ -304,6 +311,9 @@ def main() -> None:
         f"peak {kmg['peak_mb']:5.0f} MB  {len(ours):,} closed trades "
         f"({kmg['open']} still open at the end)"
     )
+    for name, rows in (("freqtrade", fts), ("kmg", kmgs)):
+        cpus = ", ".join(f"{float(r['cpu']):.2f}" for r in rows)  # type: ignore[arg-type]
+        print(f"{name} CPU over {repeat} runs: {cpus} (the least is compared)")
     wall = float(ft["wall"]) / float(kmg["wall"])  # type: ignore[arg-type]
     cpu = float(ft["cpu"]) / float(kmg["cpu"])  # type: ignore[arg-type]
     print(f"speed-up (whole processes): {wall:.1f}× wall, {cpu:.1f}× cpu")
