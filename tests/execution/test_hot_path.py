@@ -141,3 +141,31 @@ def test_orders_for_intent_index_equals_a_scan() -> None:
         "kmgp5",
         "kmgp6",
     ]
+
+
+def test_feed_bar_fills_like_on_bar() -> None:
+    """``PaperExchange.feed_bar`` (backtests) is ``on_bar`` without the returned trade dicts."""
+    import asyncio
+
+    from kmg_autotrader.domain.clock import SimulatedClock
+    from kmg_autotrader.execution.paper import PaperExchange
+
+    from .helpers import engine
+
+    states = []
+    for feed in (True, False):
+        clock = SimulatedClock(1_000)
+        exchange = PaperExchange(engine(clock=clock))
+        exchange.on_price("BTC/USDT", Decimal(20000), 900)
+        asyncio.run(exchange.create_order("BTC/USDT", "market", "buy", Decimal("0.1")))
+        asyncio.run(
+            exchange.create_order("BTC/USDT", "limit", "buy", Decimal("0.1"), Decimal(19990))
+        )
+        clock.set(2_000)
+        bar = ("BTC/USDT", 2_000, 20001.5, 20010.0, 19980.25, 20002.0, 12.5)
+        if feed:
+            assert len(exchange.on_bar(*bar)) == 2
+        else:
+            assert exchange.feed_bar(*bar) is None
+        states.append(exchange.engine.snapshot())
+    assert states[0] == states[1]

@@ -539,10 +539,15 @@ class PaperEngine:
         low: Decimal | float,
         close: Decimal | float,
         volume: Decimal | float | None = None,
+        *,
+        report: bool = True,
     ) -> list[dict[str, Any]]:
         """A candle opening at ``timestamp``: market orders fill at its open, limits when its
-        range crosses them. Only orders created at or before ``timestamp`` take part."""
-        return self._on_path(symbol, timestamp, open, high, low, _to_decimal(close), volume)
+        range crosses them. Only orders created at or before ``timestamp`` take part.
+
+        Returns the new trades (ccxt dicts); with ``report=False`` an empty list instead, for a
+        caller that reads fills through its orders (the fills are the same)."""
+        return self._on_path(symbol, timestamp, open, high, low, _to_decimal(close), volume, report)
 
     def _on_path(
         self,
@@ -553,6 +558,7 @@ class PaperEngine:
         low: Decimal | float,
         close: Decimal,
         volume: Decimal | float | None,
+        report: bool = True,
     ) -> list[dict[str, Any]]:
         """Fill what the prices ``open_`` → ``high``/``low`` → ``close`` reach. Candle values
         may still be floats: each becomes a Decimal only when an order needs it (most candles
@@ -566,9 +572,9 @@ class PaperEngine:
             self.last_price[symbol] = close  # nothing can fill: no write, no I/O
             return []
         if self._no_sessions:
-            return self._fill_path(symbol, ts, open_, high, low, close, volume)
+            return self._fill_path(symbol, ts, open_, high, low, close, volume, report)
         with self._write():
-            return self._fill_path(symbol, ts, open_, high, low, close, volume)
+            return self._fill_path(symbol, ts, open_, high, low, close, volume, report)
 
     def _fill_path(
         self,
@@ -579,6 +585,7 @@ class PaperEngine:
         low: Decimal | float,
         close: Decimal,
         volume: Decimal | float | None,
+        report: bool,
     ) -> list[dict[str, Any]]:
         orders = self.orders
         ids = [oid for oid in self.open_by_symbol.get(symbol, []) if orders[oid].timestamp <= ts]
@@ -618,6 +625,8 @@ class PaperEngine:
                     budget -= take
                 self._fill(order, market, take, order.price, is_maker=True)
         self.last_price[symbol] = close
+        if not report:
+            return []
         # the newest trades are the dict's last entries: walk back over those only (a
         # slice of the whole dict made a year-long backtest quadratic in its trade count)
         added = len(self.trades) - before

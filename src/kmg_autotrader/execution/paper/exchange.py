@@ -56,6 +56,20 @@ class PaperExchange:
         """Feed a candle (backtest); see :meth:`PaperEngine.on_bar`."""
         return self.engine.on_bar(symbol, timestamp, open, high, low, close, volume)
 
+    def feed_bar(
+        self,
+        symbol: str,
+        timestamp: int,
+        open: Decimal | float,
+        high: Decimal | float,
+        low: Decimal | float,
+        close: Decimal | float,
+        volume: Decimal | float | None = None,
+    ) -> None:
+        """:meth:`on_bar` for a caller that ignores its answer (a backtest reads fills through
+        its orders): the same fills, without building the new trades' ccxt dicts."""
+        self.engine.on_bar(symbol, timestamp, open, high, low, close, volume, report=False)
+
     def market(self, symbol: str) -> MarketInfo:
         """Precision, limits and fees of ``symbol``."""
         try:  # the order client asks on every sync: one look-up, no second call
