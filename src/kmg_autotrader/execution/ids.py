@@ -30,16 +30,9 @@ def new_client_order_id(mode: Mode, max_length: int = 28) -> str:
 def intent_key(intent: OrderIntent) -> str:
     """A stable id of an intent: the same decision always maps to the same key, so it is
     never executed twice and an unresolved order for it blocks a second attempt."""
-    raw = "|".join(
-        str(part)
-        for part in (
-            intent.mode.value,
-            intent.symbol,
-            intent.side.value,
-            intent.created_at,
-            intent.signal_id,
-            intent.risk_decision_id,
-            intent.amount.normalize(),
-        )
+    # one f-string, each part through str() as the join of str(part) did: the same text
+    raw = (
+        f"{intent.mode.value!s}|{intent.symbol!s}|{intent.side.value!s}|{intent.created_at!s}|"
+        f"{intent.signal_id!s}|{intent.risk_decision_id!s}|{intent.amount.normalize()!s}"
     )
     return "i" + hashlib.sha256(raw.encode()).hexdigest()[:31]
