@@ -16,6 +16,14 @@ OPEN = "open"
 WORKING = frozenset(status for status in OrderStatus if not status.is_terminal)
 
 
+def _any_working(orders: list[Order]) -> bool:
+    """True when one of ``orders`` may still fill (a loop: cheaper than ``any()`` for a few)."""
+    for order in orders:  # noqa: SIM110 - the loop is the point
+        if order.status in WORKING:
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class _Fresh:
     """What the last full refresh of an open position computed and wrote."""
@@ -100,8 +108,7 @@ class PositionBook:
         if fig.bought:
             fields["entry_price"] = fig.entry_price
         self.store.update_position(position_id, **fields)
-        working = any(o.status in WORKING for o in orders)
-        if not working and fig.sold > 0 and fig.amount < market.amount_step:
+        if not _any_working(orders) and fig.sold > 0 and fig.amount < market.amount_step:
             exit_price = fig.exit_price or position.entry_price
             sells = [o.purpose for o in orders if o.side is Side.SELL and o.filled > 0]
             reason = extra.get("exit_reason") or (sells[-1] if sells else "exit")
@@ -117,8 +124,9 @@ class PositionBook:
         if position is None or position.closed_at is not None:
             return position
         orders = self.store.orders_for_position(position_id)
-        if any(o.side is Side.BUY and o.status in WORKING for o in orders):
-            return position
+        for order in orders:  # a loop, not any(): usually one or two orders
+            if order.side is Side.BUY and order.status in WORKING:
+                return position
         known = self._known(position_id, market)
         fig = known.figures if known is not None else self._figures(orders, market)
         if fig.bought == 0:

@@ -92,6 +92,7 @@ class _Working:
 
 
 _ZERO = Decimal(0)
+_UNFINISHED = (OrderStatus.CANCELED, OrderStatus.EXPIRED)  # ended before filling in full
 
 
 def _report(status: str, orders: list[Order], **kwargs: object) -> ExecutionReport:
@@ -153,10 +154,11 @@ class ExecutionManager:
             )
         key = intent_key(intent)
         previous = self.store.orders_for_intent(key)
-        if any(o.status in (OrderStatus.UNRESOLVED, OrderStatus.PENDING) for o in previous):
-            return _report("blocked", previous, intent_id=key, message="an order is unresolved")
-        if any(o.status not in (OrderStatus.REJECTED,) for o in previous):
-            return _report("duplicate", previous, intent_id=key, message="already executed")
+        if previous:  # usually none: a new intent
+            if any(o.status in (OrderStatus.UNRESOLVED, OrderStatus.PENDING) for o in previous):
+                return _report("blocked", previous, intent_id=key, message="an order is unresolved")
+            if any(o.status not in (OrderStatus.REJECTED,) for o in previous):
+                return _report("duplicate", previous, intent_id=key, message="already executed")
         if intent.side is Side.SELL:
             return await self._sell_intent(intent)
         market = self.exchange.market(intent.symbol)
@@ -318,13 +320,18 @@ class ExecutionManager:
             position_id, self.exchange.market(symbol), self.clock.now_ms()
         )
         orders = self.store.orders_for_intent(key)
-        filled = sum((o.filled for o in orders), Decimal(0))
         status = "filled" if position is not None and position.closed_at is None else "rejected"
-        unfinished = (OrderStatus.CANCELED, OrderStatus.EXPIRED)
-        if status == "filled" and any(
-            o.status in unfinished and o.filled < o.amount for o in orders
-        ):
-            status = "partial"
+        if len(orders) == 1:  # the usual case: the same sum and test without generators
+            order = orders[0]
+            filled = _ZERO + order.filled
+            if status == "filled" and order.status in _UNFINISHED and order.filled < order.amount:
+                status = "partial"
+        else:
+            filled = sum((o.filled for o in orders), _ZERO)
+            if status == "filled" and any(
+                o.status in _UNFINISHED and o.filled < o.amount for o in orders
+            ):
+                status = "partial"
         return _report(
             status,
             orders,

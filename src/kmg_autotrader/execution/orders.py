@@ -237,19 +237,22 @@ class OrderClient:
             raw = await self.lookup(client_order_id, order.symbol)
             if raw is None:
                 raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
-        trades = [t for t in raw.get("trades") or [] if isinstance(t, dict)]
-        if not trades and dec(raw.get("filled")) > 0:
+        store = self.store
+        get = raw.get
+        listed = get("trades")
+        trades = [t for t in listed if isinstance(t, dict)] if listed else []
+        if not trades and dec(get("filled")) > 0:
             trades = await self._fetch_trades(order, raw)
         for trade in trades:
-            self.store.add_fill(self._fill(order, trade))
-        filled = to_decimal(raw.get("filled"))
-        average = to_decimal(raw.get("average"))
-        fee_info = raw.get("fee") or {}
+            store.add_fill(self._fill(order, trade))
+        filled = to_decimal(get("filled"))
+        average = to_decimal(get("average"))
+        fee_info = get("fee") or {}
         fee = to_decimal(fee_info.get("cost"))
         fee_currency = fee_info.get("currency")
         if filled is None or average is None or fee is None or not fee_currency:
             # what the exchange left out is taken from the stored fills
-            fills = self.store.fills_for_order(client_order_id)
+            fills = store.fills_for_order(client_order_id)
             if filled is None:
                 filled = sum((f.amount for f in fills), Decimal(0))
             if average is None and fills:
@@ -260,20 +263,21 @@ class OrderClient:
                 fee = sum((f.fee for f in fills), Decimal(0))
             if not fee_currency:
                 fee_currency = fills[0].fee_currency if fills else None
-        self.store.update_order(
+        exchange_id = get("id")
+        store.update_order(
             client_order_id,
             status=status_from_exchange(raw),
-            exchange_order_id=str(raw.get("id")) if raw.get("id") is not None else None,
+            exchange_order_id=None if exchange_id is None else str(exchange_id),
             filled=filled,
             average_price=average,
             fee=fee,
             fee_currency=fee_currency,
             updated_at=self.clock.now_ms(),
         )
-        position_id = self.store.order_position_id(client_order_id)
+        position_id = store.order_position_id(client_order_id)
         if position_id is not None:
             self.book.refresh(position_id, self.exchange.market(order.symbol), self.clock.now_ms())
-        updated = self.store.get_order(client_order_id)
+        updated = store.get_order(client_order_id)
         assert updated is not None
         return updated
 
@@ -286,25 +290,28 @@ class OrderClient:
         return [t for t in mine if str(t.get("order")) == order_id]
 
     def _fill(self, order: Order, trade: dict[str, Any]) -> Fill:
-        price = dec(trade.get("price"))
-        fee_info = trade.get("fee") or {}
-        intended = self.intended.get(order.client_order_id) or order.price
-        timestamp = int(trade.get("timestamp") or self.clock.now_ms())
+        get = trade.get
+        price = dec(get("price"))
+        fee_info = get("fee") or {}
+        coid = order.client_order_id
+        intended = self.intended.get(coid) or order.price
+        timestamp = int(get("timestamp") or self.clock.now_ms())
+        latency = timestamp - order.created_at
         return Fill(
             mode=self.store.mode,
-            client_order_id=order.client_order_id,
+            client_order_id=coid,
             symbol=order.symbol,
             side=order.side,
-            amount=dec(trade.get("amount")),
+            amount=dec(get("amount")),
             price=price,
             fee=dec(fee_info.get("cost")),
             fee_currency=str(fee_info.get("currency") or self.exchange.market(order.symbol).quote),
             timestamp=timestamp,
-            trade_id=str(trade.get("id")),
-            is_maker=trade.get("takerOrMaker") == "maker",
+            trade_id=str(get("id")),
+            is_maker=get("takerOrMaker") == "maker",
             intended_price=intended,
             slippage_bps=slippage_bps(order.side, price, intended),
-            latency_ms=max(timestamp - order.created_at, 0),
+            latency_ms=latency if latency > 0 else 0,
         )
 
     # ---- cancel -----------------------------------------------------------------------------
