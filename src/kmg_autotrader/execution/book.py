@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from kmg_autotrader.domain import MarketInfo, Order, OrderStatus, Position, Side
 from kmg_autotrader.execution.ports import FiguresVersioned, TradingStore
@@ -24,9 +24,9 @@ def _any_working(orders: list[Order]) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class _Fresh:
-    """What the last full refresh of an open position computed and wrote."""
+class _Fresh(NamedTuple):
+    """What the last full refresh of an open position computed and wrote (a named tuple:
+    one is made per full refresh)."""
 
     version: int  # the store's figures version it was computed at
     market: MarketInfo

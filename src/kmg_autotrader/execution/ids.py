@@ -10,6 +10,7 @@ from kmg_autotrader.domain import Mode, OrderIntent
 # uuid4 layout: version nibble 4, RFC 4122 variant bits 10 (as ``uuid.UUID(..., version=4)``)
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_LETTER = {mode.value: mode.value[0] for mode in Mode}  # a Mode hashes like its text
 
 
 def _uuid4_hex() -> str:
@@ -23,7 +24,7 @@ def new_client_order_id(mode: Mode, max_length: int = 28) -> str:
     ``kmg`` + mode letter + random hex, ``max_length`` characters in all (28 by default:
     within Binance's 36; Kraken's free-text ``cl_ord_id`` allows 18).
     """
-    letter = (mode if isinstance(mode, Mode) else Mode(mode)).value[0]
+    letter = _LETTER.get(mode) or (mode if isinstance(mode, Mode) else Mode(mode)).value[0]
     return f"kmg{letter}{_uuid4_hex()[: max(max_length - 4, 12)]}"
 
 
