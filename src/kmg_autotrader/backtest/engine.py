@@ -148,7 +148,7 @@ class EventLoop:
 
     def _feed(self, track: SymbolTrack, k: int) -> None:
         """Give candle ``k`` to the paper exchange, once."""
-        self.exchange.on_bar(
+        self.exchange.feed_bar(  # fills are read through the orders: no trade dicts
             track.symbol,
             int(track.timestamp[k]),
             track.open[k],
