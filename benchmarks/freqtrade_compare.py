@@ -200,7 +200,7 @@ def write_sets(root: Path, n_candles: int) -> list[str]:
 def run_freqtrade(root: Path, symbols: list[str]) -> dict[str, object]:
     """freqtrade backtesting as a process; returns its wall time and trades."""
     python = ensure_freqtrade()
-    (root / "strategies").mkdir()
+    (root / "strategies").mkdir(exist_ok=True)
     (root / "strategies" / "sma_cross_rsi_ft.py").write_text(STRATEGY)
     (root / "markets.json").write_text(json.dumps(ccxt_markets(symbols)))
     (root / "ft_runner.py").write_text(FT_RUNNER)
