@@ -119,6 +119,7 @@ class BacktestPortfolio:
         # last conversion is kept.
         self._last: dict[str, tuple[int, Decimal]] = {}
         self._symbols: dict[str, str] = {}  # currency → its symbol against the quote
+        self._balances: dict[str, Balance] = {}  # currency → its last Balance (see _balance)
         # the usual case: every symbol has the same candle times, so one search per time
         # serves them all
         first = next(iter(tracks.values()), None)
@@ -173,11 +174,14 @@ class BacktestPortfolio:
         the day's starting equity and a limit crossing could differ by them.
         """
         total = Decimal(0)
+        quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
+            if not free and not used:
+                continue  # most currencies once their positions closed: skip the addition
             amount = free + used
             if not amount:
                 continue
-            if currency == self.quote:
+            if currency == quote:
                 total += amount
             else:
                 price = self.price(self._symbol(currency), now_ms)
@@ -185,13 +189,23 @@ class BacktestPortfolio:
                     total += amount * price
         return total
 
+    def _balance(self, currency: str, free: Decimal, used: Decimal) -> Balance:
+        """The paper account's balance of ``currency`` as a (frozen) :class:`Balance`, reused
+        while it is unchanged: the risk state is built on every entry, and most of the
+        account's currencies have not moved since the last one."""
+        balance = self._balances.get(currency)
+        # identity, not equality: an equal Decimal of another exponent would print differently
+        if balance is None or balance.free is not free or balance.used is not used:
+            balance = self._balances[currency] = Balance(Mode.PAPER, currency, free, used)
+        return balance
+
     def __call__(self, now_ms: int) -> PortfolioState:
         """The state as of ``now_ms``."""
         balances: list[Balance] = []
         prices: dict[str, Decimal] = {}
         quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
-            balances.append(Balance(Mode.PAPER, currency, free, used))
+            balances.append(self._balance(currency, free, used))
             if currency != quote and free + used != 0:
                 symbol = self._symbol(currency)
                 price = self.price(symbol, now_ms)
