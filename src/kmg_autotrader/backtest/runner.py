@@ -277,26 +277,33 @@ class _ReplayGc:
 def _trades(store: MemoryStore) -> list[TradeRecord]:
     """Closed positions that bought something, as trade records (fill times, net PnL)."""
     out: list[TradeRecord] = []
+    buy = Side.BUY
     for position in store.positions.values():
         if position.closed_at is None or position.id is None:
             continue
-        fills = [
-            f
-            for o in store.orders_for_position(position.id)
-            for f in store.fills_for_order(o.client_order_id)
-        ]
-        buys = [f for f in fills if f.side is Side.BUY]
-        sells = [f for f in fills if f.side is Side.SELL]
-        if not buys or not sells:
+        # one pass over the position's fills (thousands of positions): the first buy's and
+        # the last sell's times, the bought amount summed in fill order
+        entry_time: int | None = None
+        exit_time: int | None = None
+        bought = Decimal(0)
+        for order in store.orders_for_position(position.id):
+            for fill in store.fills_for_order(order.client_order_id):
+                if fill.side is buy:
+                    bought += fill.amount
+                    if entry_time is None or fill.timestamp < entry_time:
+                        entry_time = fill.timestamp
+                elif fill.side is Side.SELL and (exit_time is None or fill.timestamp > exit_time):
+                    exit_time = fill.timestamp
+        if entry_time is None or exit_time is None:
             continue
         out.append(
             TradeRecord(
                 symbol=position.symbol,
-                entry_time=min(f.timestamp for f in buys),
+                entry_time=entry_time,
                 entry_price=float(position.entry_price),
-                exit_time=max(f.timestamp for f in sells),
+                exit_time=exit_time,
                 exit_price=float(position.exit_price or 0),
-                amount=float(sum((f.amount for f in buys), Decimal(0))),
+                amount=float(bought),
                 fees=float(position.fees_paid),
                 pnl=float(position.realized_pnl),
                 exit_reason=position.exit_reason or "",
