@@ -157,7 +157,7 @@ class BacktestPortfolio:
         last = self._last.get(symbol)
         if last is not None and last[0] == i:
             return last[1]
-        price = Decimal(repr(float(track.close[i])))
+        price = Decimal(repr(track.close.item(i)))  # item: a Python float, no numpy scalar
         self._last[symbol] = (i, price)
         return price
 
@@ -208,7 +208,7 @@ class BacktestPortfolio:
         quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
             balances.append(self._balance(currency, free, used))
-            if currency != quote and free + used != 0:
+            if currency != quote and (free or used) and free + used != 0:
                 symbol = self._symbol(currency)
                 price = self.price(symbol, now_ms)
                 if price is not None:
