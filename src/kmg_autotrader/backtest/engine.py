@@ -111,17 +111,14 @@ class EventLoop:
 
     # ---- scheduling ---------------------------------------------------------------------------
 
-    def _resting(self, symbol: str) -> bool:
-        """True while the exchange holds an open order of ``symbol`` (it may fill any candle)."""
-        return bool(self.exchange.engine.open_by_symbol.get(symbol))
-
     def _next_event(self, track: SymbolTrack) -> tuple[int, int, int] | None:
         """(time, phase, candle) of the symbol's next event, None when nothing can happen."""
         k = track.cursor
-        if k >= len(track):
-            return None
         ts = track.timestamp
-        if self._resting(track.symbol):
+        if k >= len(ts):
+            return None
+        if self.exchange.engine.open_by_symbol.get(track.symbol):
+            # an order rests for the symbol: it may fill on any candle
             if track.fed < k:
                 return int(ts[k]), OPEN, k
             return int(ts[k]) + self.tf, CLOSE, k
@@ -129,15 +126,15 @@ class EventLoop:
             return int(ts[k]) + self.tf, CLOSE, k
         positions = self.store.open_positions(track.symbol)
         if positions:
-            candidates = [track.next_exit(k)]
+            nxt = track.next_exit(k)
             for p in positions:
                 if p.trailing_stop_pct is not None or p.extra.get("state") != "open":
                     return int(ts[k]) + self.tf, CLOSE, k  # moving levels: check every candle
                 stop = None if p.stop_loss is None else float(p.stop_loss)
                 target = None if p.take_profit is None else float(p.take_profit)
-                candidates.append(track.next_touch(k, stop, target))
-            found = [c for c in candidates if c != NONE]
-            nxt = min(found) if found else NONE
+                touch = track.next_touch(k, stop, target)
+                if touch != NONE and (nxt == NONE or touch < nxt):
+                    nxt = touch
         else:
             nxt = track.next_entry(k)
         if nxt == NONE:
@@ -169,15 +166,20 @@ class EventLoop:
     async def _on_close(self, track: SymbolTrack, k: int) -> None:
         self.stats.close_events += 1
         symbol = track.symbol
-        self.clock.set(int(track.timestamp[k]) + self.tf)
+        opened = int(track.timestamp[k])
+        self.clock.set(opened + self.tf)
+        close: Decimal | None = None  # the candle's close as a Decimal, made once if needed
         if track.fed < k:
             # nothing rests for the symbol: the candle only tells the exchange its last price
-            self.exchange.on_price(symbol, _d(track.close[k]), int(track.timestamp[k]))
+            close = _d(track.close[k])
+            self.exchange.on_price(symbol, close, opened)
             track.fed = k
         positions = self.store.open_positions(symbol)
         if positions and any(_watched(p) for p in positions):
+            if close is None:
+                close = _d(track.close[k])
             exits = await self.tracker.on_price(
-                symbol, _d(track.close[k]), low=_d(track.low[k]), high=_d(track.high[k])
+                symbol, close, low=_d(track.low[k]), high=_d(track.high[k])
             )
             self.stats.tracker_exits += len(exits)
             positions = self.store.open_positions(symbol)
@@ -206,26 +208,31 @@ class EventLoop:
         heapq.heapify(heap)
         done = 0
         after_closes = len(self.tracks)  # a mark sorts after every close of its time
+        # attributes read on every event, as locals (tens of thousands of events)
+        tracks, clock, after_event = self.tracks, self.clock, self.after_event
+        watch = self.watch if self.mark is not None else None
         while heap:
-            if self.watch is not None and self.mark is not None:
-                at = self.watch.next_mark(self.clock.now_ms())
+            if watch is not None and self.mark is not None:
+                at = watch.next_mark(clock.now_ms())
                 if at is not None and (at, CLOSE, after_closes) < heap[0][:3]:
                     self.stats.mark_events += 1
-                    self.clock.set(at)
+                    clock.set(at)
                     self.mark(at)
-                    self.watch.marked()
+                    watch.marked()
                     continue
-            when, phase, i, k = heapq.heappop(heap)
-            track = self.tracks[i]
+            when, phase, i, k = heap[0]  # handled in place: its successor replaces it below
+            track = tracks[i]
             if phase == OPEN:
                 await self._on_open(track, k)
             else:
                 await self._on_close(track, k)
-            if self.after_event is not None:
-                self.after_event(track.symbol, self.clock.now_ms(), phase)
+            if after_event is not None:
+                after_event(track.symbol, clock.now_ms(), phase)
             event = self._next_event(track)
-            if event is not None:
-                heapq.heappush(heap, (event[0], event[1], i, event[2]))
+            if event is None:
+                heapq.heappop(heap)
+            else:  # one sift instead of a pop and a push
+                heapq.heapreplace(heap, (event[0], event[1], i, event[2]))
             done += 1
             if self.progress is not None and done % 512 == 0:
                 self.progress(when)

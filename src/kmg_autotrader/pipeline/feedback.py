@@ -12,6 +12,8 @@ from typing import Protocol
 
 from kmg_autotrader.domain import Position
 
+_NOTHING: frozenset[int] = frozenset()  # no position known for a symbol
+
 
 class RiskBookkeeping(Protocol):
     """The risk manager's bookkeeping calls."""
@@ -69,8 +71,7 @@ class PositionFeedback:
         closes at their close time, so the risk clocks do not depend on when ``sync`` runs;
         ``now_ms`` is only the fallback for a close without a time.
         """
-        known = self._open.setdefault(symbol, set())
-        if self._pending:
+        if self._pending and symbol in self._pending.values():
             for pid in [p for p, s in self._pending.items() if s == symbol]:
                 position = self.store.get_position(pid)
                 if position is not None and position.amount > 0:
@@ -78,13 +79,20 @@ class PositionFeedback:
                 elif position is None or position.closed_at is not None:
                     del self._pending[pid]  # closed holding nothing: the entry never filled
                     self.risk.cancel_entry(symbol)
-        holding = {
-            p.id: p
-            for p in (self.store.open_positions(symbol) if positions is None else positions)
-            if p.id is not None and p.amount > 0
-        }
+        if positions is None:
+            positions = self.store.open_positions(symbol)
+        known = self._open.get(symbol, _NOTHING)
+        # The usual case — nothing opened or closed since the last sync — is answered without
+        # building a set or a dict: this runs after every event of a backtest.
+        if len(positions) == len(known):
+            for p in positions:
+                if p.id not in known or not p.amount > 0:
+                    break
+            else:
+                return  # ids are unique: the same positions (or none), all still holding
+        holding = {p.id: p for p in positions if p.id is not None and p.amount > 0}
         if holding.keys() == known:
-            return  # nothing opened or closed since the last sync (the usual case)
+            return
         current = set(holding)
         for pid in sorted(current - known):
             # the entry's own time: a restart or a late sync must not restart its cooldown

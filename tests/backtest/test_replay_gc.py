@@ -1,0 +1,35 @@
+"""The replay's garbage-collector setting is scoped: it comes back after, even when overlapping."""
+
+from __future__ import annotations
+
+import gc
+
+from kmg_autotrader.backtest.runner import REPLAY_GC_GEN0, replay_gc
+
+
+def test_threshold_raised_during_the_replay_and_restored_after() -> None:
+    before = gc.get_threshold()
+    with replay_gc():
+        assert gc.get_threshold() == (max(REPLAY_GC_GEN0, before[0]), *before[1:])
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_replays_restore_the_setting_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first, second = replay_gc(), replay_gc()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == max(REPLAY_GC_GEN0, before[0])  # the second still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+
+
+def test_restored_after_an_error() -> None:
+    before = gc.get_threshold()
+    try:
+        with replay_gc():
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before
