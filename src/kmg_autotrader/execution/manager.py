@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from loguru import logger
 
@@ -61,12 +62,14 @@ class ExecutionConfig:
     retry: RetrySettings = field(default_factory=RetrySettings)
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionReport:
+class ExecutionReport(NamedTuple):
     """What happened to one intent (or exit) so far.
 
     ``status``: ``filled`` | ``partial`` | ``working`` (waiting for the market) | ``rejected``
     | ``unresolved`` | ``duplicate`` | ``blocked`` | ``skipped``.
+
+    A named tuple, not a frozen dataclass: several are made per order, and a frozen dataclass
+    stores each field through ``object.__setattr__`` (several times a tuple's cost).
     """
 
     status: str

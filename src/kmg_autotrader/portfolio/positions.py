@@ -7,9 +7,9 @@ the base currency), so recomputing it is idempotent and reconciliation can check
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from operator import attrgetter
+from typing import NamedTuple
 
 from kmg_autotrader.domain import Fill, Side
 
@@ -17,12 +17,14 @@ ZERO = Decimal(0)
 _FILL_ORDER = attrgetter("timestamp", "trade_id")  # time, then trade id
 
 
-@dataclass(frozen=True, slots=True)
-class PositionFigures:
+class PositionFigures(NamedTuple):
     """Amount, average entry and PnL of a position after a sequence of fills.
 
     ``realized_pnl`` is net of every fee paid so far (entry and exit); ``gross_pnl`` excludes
     fees. Fees paid in a third currency (e.g. BNB) cannot be valued here and are not counted.
+
+    A named tuple, not a frozen dataclass: every position refresh makes one, and a frozen
+    dataclass stores each field through ``object.__setattr__`` (several times a tuple's cost).
     """
 
     amount: Decimal
