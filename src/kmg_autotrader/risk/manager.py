@@ -188,7 +188,7 @@ class RiskManager:
             level,
             "risk {} {} {}: {} {}",
             decision.reason_code,
-            decision.side.value,
+            decision.side,  # a StrEnum formats as its value ("buy")
             decision.symbol,
             decision.message,
             "; ".join(decision.adjustments),
@@ -365,5 +365,7 @@ def _forget_old(state: RiskState, now: int) -> None:
     """Drop trade times too old to matter, so the stored state stays small."""
     horizon = now - _FORGET_AFTER_MS
     for times in (state.last_entry_ms, state.last_exit_ms, state.last_loss_ms):
-        for symbol in [s for s, t in times.items() if t < horizon]:
-            del times[symbol]
+        # runs on every close: usually nothing is that old, which min() (in C) tells at once
+        if times and min(times.values()) < horizon:
+            for symbol in [s for s, t in times.items() if t < horizon]:
+                del times[symbol]

@@ -66,14 +66,15 @@ class PortfolioState:
         Equity counts every balance's *total* at its last price; a currency without a price is
         left out (it cannot be valued). A position without a price is valued at its entry.
         """
+        # Built for every entry decision: Balance.total and Position.is_open are inlined.
         by_currency = {b.currency: b for b in balances}
         cash_balance = by_currency.get(quote)
-        equity = cash_balance.total if cash_balance else Decimal(0)
+        equity = cash_balance.free + cash_balance.used if cash_balance else Decimal(0)
         holdings: dict[str, Decimal] = {}
         for currency, balance in by_currency.items():
             if currency == quote:
                 continue
-            total = holdings[currency] = balance.total
+            total = holdings[currency] = balance.free + balance.used
             price = prices.get(f"{currency}/{quote}")
             if price is not None:
                 equity += total * price
@@ -82,7 +83,7 @@ class PortfolioState:
                 p.symbol, p.amount, p.entry_price, prices.get(p.symbol, p.entry_price)
             )
             for p in positions
-            if p.is_open and p.amount > 0
+            if p.closed_at is None and p.amount > 0
         }
         return cls(
             equity=equity,
