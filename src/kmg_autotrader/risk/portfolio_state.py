@@ -43,15 +43,19 @@ class PortfolioState:
     positions: Mapping[str, OpenPosition] = field(default_factory=dict)
     holdings: Mapping[str, Decimal] = field(default_factory=dict)
     last_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    #: Market value of every open position, in quote currency (derived from ``positions``).
+    exposure: Decimal = field(init=False, repr=False, compare=False)
 
-    @property
-    def exposure(self) -> Decimal:
-        """Market value of every open position, in quote currency."""
-        # p.value inlined: this is summed on every decision
+    def __post_init__(self) -> None:
+        # Summed once: a decision reads it twice (its checks, then the exposure gates).
+        # p.value inlined; no positions gives what the sum of nothing gives.
         positions = self.positions
-        if not positions:
-            return _ZERO  # what the sum of nothing gives
-        return sum([p.amount * p.last_price for p in positions.values()], _ZERO)
+        exposure = (
+            sum([p.amount * p.last_price for p in positions.values()], _ZERO)
+            if positions
+            else _ZERO
+        )
+        object.__setattr__(self, "exposure", exposure)  # the frozen dataclass's own idiom
 
     @classmethod
     def from_account(
