@@ -39,8 +39,9 @@ from kmg_autotrader.risk.status import build_status
 if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import EventRepository, RiskDecisionRepository
 
+_DAY_MS = tracking.DAY_MS
 # Symbol trade times older than this cannot matter to any cooldown (max one week).
-_FORGET_AFTER_MS = 8 * tracking.DAY_MS
+_FORGET_AFTER_MS = 8 * _DAY_MS
 # What recording a trade changes (a new UTC day changes only the day section too).
 _DAY_AND_SYMBOLS = ("day", "symbols")
 
@@ -276,12 +277,13 @@ class RiskManager:
         with self._lock:
             state = self._state.load()
             now = _later(at_ms, self._clock.now_ms())
-            if state.day is None or tracking.utc_day(now) > state.day:
+            # tracking.utc_day inlined (here and in record_trade_closed): runs for every trade
+            if state.day is None or now // _DAY_MS > state.day:
                 tracking.roll_day(state, now, None)
             state.pending_costs.pop(symbol, None)
             approved = state.pending_entries.pop(symbol, None) is not None
             seen = state.last_entry_ms.get(symbol) == at_ms
-            if not approved and not seen and tracking.utc_day(at_ms) == state.day:
+            if not approved and not seen and at_ms // _DAY_MS == state.day:
                 state.trades_today += 1
             state.last_entry_ms[symbol] = _later(at_ms, state.last_entry_ms.get(symbol, 0))
             self._state.save(state, _DAY_AND_SYMBOLS)
@@ -306,11 +308,11 @@ class RiskManager:
         with self._lock:
             state = self._state.load()
             now = _later(at_ms, self._clock.now_ms())
-            if state.day is None or tracking.utc_day(now) > state.day:
+            if state.day is None or now // _DAY_MS > state.day:
                 tracking.roll_day(state, now, None)
             profit = to_decimal(pnl)
             seen = state.last_exit_ms.get(symbol) == at_ms
-            if not seen and tracking.utc_day(at_ms) == state.day:
+            if not seen and at_ms // _DAY_MS == state.day:
                 state.realized_pnl_today += profit
             state.pending_entries.pop(symbol, None)
             state.pending_costs.pop(symbol, None)

@@ -77,14 +77,18 @@ def observe_equity(
     if state.breaker_tripped and state.kill_switch_tripped:
         return changed, events
     decimals = param_decimals(params)
+    # drawdown_percent inlined below (both bases are set by now): 0 at or above the base
     if not state.breaker_tripped:
-        # drawdown_percent is 0 at or above the peak
-        drawdown = drawdown_percent(peak, equity) if equity < peak else _ZERO
+        drawdown = (peak - equity) / peak * _HUNDRED if peak > _ZERO and equity < peak else _ZERO
         if drawdown >= decimals.max_drawdown_percent:
             events.append(_trip_breaker(state, equity, at_ms, drawdown, decimals))
             changed.add("breaker")
     if not state.kill_switch_tripped:
-        loss = drawdown_percent(day_start, equity) if equity < day_start else _ZERO
+        loss = (
+            (day_start - equity) / day_start * _HUNDRED
+            if day_start > _ZERO and equity < day_start
+            else _ZERO
+        )
         if loss >= decimals.daily_loss_limit_percent:
             events.append(_trip_kill_switch(state, equity, at_ms, loss, params, decimals))
             changed.add("day")
