@@ -15,7 +15,6 @@ from kmg_autotrader.risk import costs, rules, sizing
 from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
 from kmg_autotrader.risk.params import ParamDecimals, RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
-from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.rules import Rejection
 from kmg_autotrader.risk.state import RiskState
 
@@ -24,8 +23,8 @@ Sizer = Callable[
     [DecisionDraft, RiskParams, PortfolioState, Decimal, MarketInfo], Decimal | Rejection
 ]
 
-# the checks key of each cap's amount, e.g. "cap_position_cap"
-_CAP_KEYS = {code: f"cap_{code.value.lower()}" for code in ReasonCode}
+# the checks key of each amount of sizing.cap_amounts, in its order, e.g. "cap_position_cap"
+_CAP_AMOUNT_KEYS = tuple(f"cap_{code.value.lower()}" for code in sizing.CAP_CODES)
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 
@@ -135,11 +134,8 @@ def size_entry(
         entry_cost_rate=costs.entry_fee_rate(market, execution_mode) + decimals.slippage_rate,
     )
     checks = draft.checks
-    (
-        checks[_CAP_KEYS[ReasonCode.POSITION_CAP]],
-        checks[_CAP_KEYS[ReasonCode.MAX_EXPOSURE]],
-        checks[_CAP_KEYS[ReasonCode.INSUFFICIENT_CASH]],
-    ) = amounts
+    for key, max_amount in zip(_CAP_AMOUNT_KEYS, amounts, strict=True):
+        checks[key] = max_amount
     # The caps are labelled (SizeCap records) only when one binds or the size is raised to
     # the minimum: most entries fit every cap, and the records cost more than the amounts.
     caps: list[sizing.SizeCap] | None = None
