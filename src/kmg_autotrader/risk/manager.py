@@ -144,8 +144,8 @@ class RiskManager:
         state = self._state.load()
         # Marking equity here too means the breaker cannot be skipped by a caller that
         # forgets update_equity.
-        self._observe(state, portfolio.equity, draft.now_ms, params)
-        self._add_state_checks(draft, state, params)
+        drawdown, loss = self._observe(state, portfolio.equity, draft.now_ms, params)
+        self._add_state_checks(draft, state, params, drawdown, loss)
         decision = entries.decide_entry(
             draft,
             state,
@@ -208,15 +208,27 @@ class RiskManager:
         intent = dataclasses.replace(decision.intent, risk_decision_id=decision_id)
         return dataclasses.replace(decision, intent=intent)
 
-    def _add_state_checks(self, draft: DecisionDraft, state: RiskState, params: RiskParams) -> None:
+    def _add_state_checks(
+        self,
+        draft: DecisionDraft,
+        state: RiskState,
+        params: RiskParams,
+        drawdown: Decimal | None,
+        loss: Decimal | None,
+    ) -> None:
+        """Record the state's figures; ``drawdown`` and ``loss`` as just observed, when they were
+        (the same figures: marking equity measures them, and they are not measured twice)."""
+        equity = draft.checks["equity"]
+        if drawdown is None:
+            drawdown = tracking.drawdown_percent(state.peak_equity, equity)
+        if loss is None:
+            loss = tracking.daily_loss_percent(state.day_start_equity, equity)
         draft.checks.update(
             peak_equity=state.peak_equity,
-            drawdown_percent=tracking.drawdown_percent(state.peak_equity, draft.checks["equity"]),
+            drawdown_percent=drawdown,
             max_drawdown_percent=params.max_drawdown_percent,
             day_start_equity=state.day_start_equity,
-            daily_loss_percent=tracking.daily_loss_percent(
-                state.day_start_equity, draft.checks["equity"]
-            ),
+            daily_loss_percent=loss,
             trades_today=state.trades_today,
         )
 
@@ -228,12 +240,16 @@ class RiskManager:
         state.last_entry_ms[intent.symbol] = now
         self._state.save(state, ("day", "symbols"))
 
-    def _observe(self, state: RiskState, equity: Decimal, at_ms: int, params: RiskParams) -> None:
-        changed, events = tracking.observe_equity(state, equity, at_ms, params)
+    def _observe(
+        self, state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Mark equity: save what changed, announce what tripped; the drawdowns measured."""
+        changed, events, drawdown, loss = tracking.observe_equity(state, equity, at_ms, params)
         if changed:
             self._state.save(state, changed)
         for event in events:
             self._emit(event)
+        return drawdown, loss
 
     def _emit(self, event: RiskEvent) -> None:
         """Log, store and announce an event; a failure here never undoes the state change."""
