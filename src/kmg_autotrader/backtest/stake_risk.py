@@ -41,7 +41,7 @@ _NAMES: dict[type, tuple[str, ...]] = {
 }
 
 
-def _replaced(obj: _T, **changes: Any) -> _T:
+def _replaced(obj: _T, changes: dict[str, Any]) -> _T:
     """``dataclasses.replace(obj, **changes)`` for the frozen, slotted records of one entry.
 
     Their ``__init__`` only stores the fields (checked above), so they are stored directly:
@@ -97,7 +97,7 @@ class StakeRiskGate:
             shown_changes["stop_loss"] = candidate.price / 2
         if not self.fee_edge:
             shown_changes["expected_move"] = _CLEARS_ANY_FEE
-        shown = _replaced(candidate, **shown_changes) if shown_changes else candidate
+        shown = _replaced(candidate, shown_changes) if shown_changes else candidate
         decision = self.manager.evaluate(shown, portfolio_state, market)
         if not decision.approved or decision.intent is None:
             return decision
@@ -113,7 +113,7 @@ class StakeRiskGate:
         if candidate.stop_loss is None:
             intent_changes["stop_loss"] = None
         if intent_changes:
-            intent = _replaced(intent, **intent_changes)
+            intent = _replaced(intent, intent_changes)
         if not self.fee_edge:
             adjustments.append("fee-edge rule not applied (--no-fee-edge)")
-        return _replaced(decision, intent=intent, adjustments=tuple(adjustments))
+        return _replaced(decision, {"intent": intent, "adjustments": tuple(adjustments)})

@@ -7,8 +7,6 @@ from decimal import Decimal
 from kmg_autotrader.domain import ExecutionMode, MarketInfo
 from kmg_autotrader.risk.params import RiskParams, param_decimals
 
-_BPS = Decimal(10_000)
-
 
 def entry_fee_rate(market: MarketInfo, mode: ExecutionMode) -> Decimal:
     """Fee of the entry fill: maker for a limit entry, taker for a market order."""
@@ -25,7 +23,7 @@ def round_trip_fees(market: MarketInfo, mode: ExecutionMode) -> Decimal:
 
 def slippage_rate(params: RiskParams) -> Decimal:
     """Expected slippage of one fill, as a fraction."""
-    return param_decimals(params).slippage_bps / _BPS
+    return param_decimals(params).slippage_rate
 
 
 def edge_parts(
@@ -33,9 +31,10 @@ def edge_parts(
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """Round-trip fees, round-trip slippage, the safety margin, and their sum (the required
     edge), computed once for a decision that records them all."""
+    decimals = param_decimals(params)
     fees = round_trip_fees(market, mode)
-    slippage = 2 * slippage_rate(params)
-    margin = param_decimals(params).fee_safety_margin
+    slippage = decimals.slippage_round_trip
+    margin = decimals.fee_safety_margin
     return fees, slippage, margin, fees + slippage + margin
 
 

@@ -21,6 +21,8 @@ def to_decimal(value: Decimal | float) -> Decimal:
 class DecisionDraft:
     """Collects ``checks`` (the computed figures) and ``adjustments`` (every clamp applied)."""
 
+    __slots__ = ("_price", "_stop_loss", "adjustments", "candidate", "checks", "now_ms")
+
     def __init__(self, candidate: Candidate, now_ms: int) -> None:
         self.candidate = candidate
         self.now_ms = now_ms

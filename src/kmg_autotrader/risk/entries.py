@@ -15,7 +15,6 @@ from kmg_autotrader.risk import costs, rules, sizing
 from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
 from kmg_autotrader.risk.params import ParamDecimals, RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
-from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.rules import Rejection
 from kmg_autotrader.risk.state import RiskState
 
@@ -24,9 +23,10 @@ Sizer = Callable[
     [DecisionDraft, RiskParams, PortfolioState, Decimal, MarketInfo], Decimal | Rejection
 ]
 
-# the checks key of each cap's amount, e.g. "cap_position_cap"
-_CAP_KEYS = {code: f"cap_{code.value.lower()}" for code in ReasonCode}
+# the checks key of each amount of sizing.cap_amounts, in its order, e.g. "cap_position_cap"
+_CAP_AMOUNT_KEYS = tuple(f"cap_{code.value.lower()}" for code in sizing.CAP_CODES)
 _ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
 
 
 def decide_entry(
@@ -122,35 +122,44 @@ def size_entry(
     the minimums."""
     price = draft.price
     decimals = param_decimals(params)
-    amount = _target_amount(draft, decimals, portfolio.equity, price)
-    caps = sizing.entry_caps(
-        equity=portfolio.equity,
-        cash=portfolio.cash,
+    equity, cash = portfolio.equity, portfolio.cash
+    amount = _target_amount(draft, decimals, equity, price)
+    amounts = sizing.cap_amounts(
+        equity=equity,
+        cash=cash,
         exposure=exposure,
         price=price,
         max_position=decimals.max_position_percent,
         max_exposure=decimals.max_total_exposure_percent,
-        entry_cost_rate=costs.entry_fee_rate(market, execution_mode) + costs.slippage_rate(params),
+        entry_cost_rate=costs.entry_fee_rate(market, execution_mode) + decimals.slippage_rate,
     )
+    checks = draft.checks
+    for key, max_amount in zip(_CAP_AMOUNT_KEYS, amounts, strict=True):
+        checks[key] = max_amount
+    # The caps are labelled (SizeCap records) only when one binds or the size is raised to
+    # the minimum: most entries fit every cap, and the records cost more than the amounts.
+    caps: list[sizing.SizeCap] | None = None
     binding: sizing.SizeCap | None = None
-    for cap in caps:
-        draft.checks[_CAP_KEYS[cap.code]] = cap.max_amount
-        if amount > cap.max_amount:
+    for index, max_amount in enumerate(amounts):
+        if amount > max_amount:
+            caps = caps or _label_caps(amounts, decimals, cash)
+            binding = caps[index]
             draft.adjustments.append(
-                f"size capped by {cap.label}: {amount:.8g} → {cap.max_amount:.8g} {market.base}"
+                f"size capped by {binding.label}: {amount:.8g} → {max_amount:.8g} {market.base}"
             )
-            amount, binding = cap.max_amount, cap
+            amount = max_amount
     rounded = sizing.round_down(amount, market.amount_step)
     if rounded != amount:
         draft.adjustments.append(
             f"rounded down to amount step {market.amount_step}: {amount:.8g} → {rounded} "
             f"{market.base}"
         )
-    draft.checks.update(amount=rounded, cost=rounded * price)
+    checks.update(amount=rounded, cost=rounded * price)
     shortfall = rules.check_minimums(rounded, price, market)
     if shortfall is None:
         return rounded
     if params.allow_min_size_adjust:
+        caps = caps or _label_caps(amounts, decimals, cash)
         return adjust_to_minimum(draft, rounded, price, market, caps, shortfall)
     if binding is not None:
         # a cap pushed the size under the minimum: name the cap, it is the real reason
@@ -159,6 +168,17 @@ def size_entry(
             f"{binding.label} limits the size to {rounded} {market.base}, {shortfall.message}",
         )
     return shortfall
+
+
+def _label_caps(
+    amounts: tuple[Decimal, Decimal, Decimal], decimals: ParamDecimals, cash: Decimal
+) -> list[sizing.SizeCap]:
+    return sizing.label_caps(
+        amounts,
+        max_position=decimals.max_position_percent,
+        max_exposure=decimals.max_total_exposure_percent,
+        cash=cash,
+    )
 
 
 def _target_amount(
@@ -172,11 +192,14 @@ def _target_amount(
         return amount
     stop = draft.stop_loss
     assert stop is not None  # rules.check_candidate refuses a risk-sized entry without
-    risk_percent = decimals.risk_per_trade_percent
-    amount = sizing.risk_based_amount(equity, risk_percent, price, stop)
+    # sizing.risk_based_amount's arithmetic, step by step: its two intermediate figures are
+    # recorded too, so each is computed once
+    risk_amount = equity * decimals.risk_per_trade_percent / _HUNDRED
+    stop_distance = price - stop
+    amount = risk_amount / stop_distance
     draft.checks.update(
-        risk_amount=equity * risk_percent / 100,
-        stop_distance=price - stop,
+        risk_amount=risk_amount,
+        stop_distance=stop_distance,
         risk_based_amount=amount,
     )
     return amount

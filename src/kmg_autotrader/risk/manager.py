@@ -39,8 +39,9 @@ from kmg_autotrader.risk.status import build_status
 if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import EventRepository, RiskDecisionRepository
 
+_DAY_MS = tracking.DAY_MS
 # Symbol trade times older than this cannot matter to any cooldown (max one week).
-_FORGET_AFTER_MS = 8 * tracking.DAY_MS
+_FORGET_AFTER_MS = 8 * _DAY_MS
 # What recording a trade changes (a new UTC day changes only the day section too).
 _DAY_AND_SYMBOLS = ("day", "symbols")
 
@@ -143,8 +144,8 @@ class RiskManager:
         state = self._state.load()
         # Marking equity here too means the breaker cannot be skipped by a caller that
         # forgets update_equity.
-        self._observe(state, portfolio.equity, draft.now_ms, params)
-        self._add_state_checks(draft, state, params)
+        drawdown, loss = self._observe(state, portfolio.equity, draft.now_ms, params)
+        self._add_state_checks(draft, state, params, drawdown, loss)
         decision = entries.decide_entry(
             draft,
             state,
@@ -188,7 +189,7 @@ class RiskManager:
             level,
             "risk {} {} {}: {} {}",
             decision.reason_code,
-            decision.side.value,
+            decision.side,  # a StrEnum formats as its value ("buy")
             decision.symbol,
             decision.message,
             "; ".join(decision.adjustments),
@@ -207,15 +208,27 @@ class RiskManager:
         intent = dataclasses.replace(decision.intent, risk_decision_id=decision_id)
         return dataclasses.replace(decision, intent=intent)
 
-    def _add_state_checks(self, draft: DecisionDraft, state: RiskState, params: RiskParams) -> None:
+    def _add_state_checks(
+        self,
+        draft: DecisionDraft,
+        state: RiskState,
+        params: RiskParams,
+        drawdown: Decimal | None,
+        loss: Decimal | None,
+    ) -> None:
+        """Record the state's figures; ``drawdown`` and ``loss`` as just observed, when they were
+        (the same figures: marking equity measures them, and they are not measured twice)."""
+        equity = draft.checks["equity"]
+        if drawdown is None:
+            drawdown = tracking.drawdown_percent(state.peak_equity, equity)
+        if loss is None:
+            loss = tracking.daily_loss_percent(state.day_start_equity, equity)
         draft.checks.update(
             peak_equity=state.peak_equity,
-            drawdown_percent=tracking.drawdown_percent(state.peak_equity, draft.checks["equity"]),
+            drawdown_percent=drawdown,
             max_drawdown_percent=params.max_drawdown_percent,
             day_start_equity=state.day_start_equity,
-            daily_loss_percent=tracking.daily_loss_percent(
-                state.day_start_equity, draft.checks["equity"]
-            ),
+            daily_loss_percent=loss,
             trades_today=state.trades_today,
         )
 
@@ -227,12 +240,16 @@ class RiskManager:
         state.last_entry_ms[intent.symbol] = now
         self._state.save(state, ("day", "symbols"))
 
-    def _observe(self, state: RiskState, equity: Decimal, at_ms: int, params: RiskParams) -> None:
-        changed, events = tracking.observe_equity(state, equity, at_ms, params)
+    def _observe(
+        self, state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Mark equity: save what changed, announce what tripped; the drawdowns measured."""
+        changed, events, drawdown, loss = tracking.observe_equity(state, equity, at_ms, params)
         if changed:
             self._state.save(state, changed)
         for event in events:
             self._emit(event)
+        return drawdown, loss
 
     def _emit(self, event: RiskEvent) -> None:
         """Log, store and announce an event; a failure here never undoes the state change."""
@@ -276,12 +293,13 @@ class RiskManager:
         with self._lock:
             state = self._state.load()
             now = _later(at_ms, self._clock.now_ms())
-            if state.day is None or tracking.utc_day(now) > state.day:
+            # tracking.utc_day inlined (here and in record_trade_closed): runs for every trade
+            if state.day is None or now // _DAY_MS > state.day:
                 tracking.roll_day(state, now, None)
             state.pending_costs.pop(symbol, None)
             approved = state.pending_entries.pop(symbol, None) is not None
             seen = state.last_entry_ms.get(symbol) == at_ms
-            if not approved and not seen and tracking.utc_day(at_ms) == state.day:
+            if not approved and not seen and at_ms // _DAY_MS == state.day:
                 state.trades_today += 1
             state.last_entry_ms[symbol] = _later(at_ms, state.last_entry_ms.get(symbol, 0))
             self._state.save(state, _DAY_AND_SYMBOLS)
@@ -306,11 +324,11 @@ class RiskManager:
         with self._lock:
             state = self._state.load()
             now = _later(at_ms, self._clock.now_ms())
-            if state.day is None or tracking.utc_day(now) > state.day:
+            if state.day is None or now // _DAY_MS > state.day:
                 tracking.roll_day(state, now, None)
             profit = to_decimal(pnl)
             seen = state.last_exit_ms.get(symbol) == at_ms
-            if not seen and tracking.utc_day(at_ms) == state.day:
+            if not seen and at_ms // _DAY_MS == state.day:
                 state.realized_pnl_today += profit
             state.pending_entries.pop(symbol, None)
             state.pending_costs.pop(symbol, None)
@@ -365,5 +383,7 @@ def _forget_old(state: RiskState, now: int) -> None:
     """Drop trade times too old to matter, so the stored state stays small."""
     horizon = now - _FORGET_AFTER_MS
     for times in (state.last_entry_ms, state.last_exit_ms, state.last_loss_ms):
-        for symbol in [s for s, t in times.items() if t < horizon]:
-            del times[symbol]
+        # runs on every close: usually nothing is that old, which min() (in C) tells at once
+        if times and min(times.values()) < horizon:
+            for symbol in [s for s, t in times.items() if t < horizon]:
+                del times[symbol]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import RiskParamsRepository
 
 _WEEK_MINUTES = 7 * 24 * 60
+_BPS = Decimal(10_000)
 
 
 class _RiskSettings(Protocol):
@@ -130,11 +131,16 @@ class ParamDecimals:
     daily_loss_limit_percent: Decimal
     slippage_bps: Decimal
     fee_safety_margin: Decimal
+    # derived once too: exact (a short decimal over a power of ten), so context-free
+    slippage_rate: Decimal  # of one fill, a fraction: slippage_bps / 10_000
+    slippage_round_trip: Decimal  # both fills: 2 * slippage_rate
 
     @classmethod
     def of(cls, params: RiskParams) -> ParamDecimals:
         """Convert every float field of ``params`` (``Decimal(str(value))``, as the rules did)."""
         stake = params.stake_amount
+        slippage_bps = Decimal(str(params.slippage_bps))
+        slippage_rate = slippage_bps / _BPS
         return cls(
             max_position_percent=Decimal(str(params.max_position_percent)),
             risk_per_trade_percent=Decimal(str(params.risk_per_trade_percent)),
@@ -142,8 +148,10 @@ class ParamDecimals:
             stake_amount=None if stake is None else Decimal(str(stake)),
             max_drawdown_percent=Decimal(str(params.max_drawdown_percent)),
             daily_loss_limit_percent=Decimal(str(params.daily_loss_limit_percent)),
-            slippage_bps=Decimal(str(params.slippage_bps)),
+            slippage_bps=slippage_bps,
             fee_safety_margin=Decimal(str(params.fee_safety_margin)),
+            slippage_rate=slippage_rate,
+            slippage_round_trip=2 * slippage_rate,
         )
 
 

@@ -43,15 +43,19 @@ class PortfolioState:
     positions: Mapping[str, OpenPosition] = field(default_factory=dict)
     holdings: Mapping[str, Decimal] = field(default_factory=dict)
     last_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    #: Market value of every open position, in quote currency (derived from ``positions``).
+    exposure: Decimal = field(init=False, repr=False, compare=False)
 
-    @property
-    def exposure(self) -> Decimal:
-        """Market value of every open position, in quote currency."""
-        # p.value inlined: this is summed on every decision
+    def __post_init__(self) -> None:
+        # Summed once: a decision reads it twice (its checks, then the exposure gates).
+        # p.value inlined; no positions gives what the sum of nothing gives.
         positions = self.positions
-        if not positions:
-            return _ZERO  # what the sum of nothing gives
-        return sum([p.amount * p.last_price for p in positions.values()], _ZERO)
+        exposure = (
+            sum([p.amount * p.last_price for p in positions.values()], _ZERO)
+            if positions
+            else _ZERO
+        )
+        object.__setattr__(self, "exposure", exposure)  # the frozen dataclass's own idiom
 
     @classmethod
     def from_account(
@@ -66,14 +70,15 @@ class PortfolioState:
         Equity counts every balance's *total* at its last price; a currency without a price is
         left out (it cannot be valued). A position without a price is valued at its entry.
         """
+        # Built for every entry decision: Balance.total and Position.is_open are inlined.
         by_currency = {b.currency: b for b in balances}
         cash_balance = by_currency.get(quote)
-        equity = cash_balance.total if cash_balance else Decimal(0)
+        equity = cash_balance.free + cash_balance.used if cash_balance else Decimal(0)
         holdings: dict[str, Decimal] = {}
         for currency, balance in by_currency.items():
             if currency == quote:
                 continue
-            total = holdings[currency] = balance.total
+            total = holdings[currency] = balance.free + balance.used
             price = prices.get(f"{currency}/{quote}")
             if price is not None:
                 equity += total * price
@@ -82,7 +87,7 @@ class PortfolioState:
                 p.symbol, p.amount, p.entry_price, prices.get(p.symbol, p.entry_price)
             )
             for p in positions
-            if p.is_open and p.amount > 0
+            if p.closed_at is None and p.amount > 0
         }
         return cls(
             equity=equity,

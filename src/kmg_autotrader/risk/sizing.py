@@ -56,12 +56,24 @@ def entry_caps(
     ``entry_cost_rate`` is the fee plus slippage of the entry fill, so the cash cap covers them.
     Divisions round toward zero, so a size at a cap never exceeds it by a rounding error.
     """
-    with localcontext() as ctx:
-        ctx.rounding = ROUND_FLOOR
-        return _caps(equity, cash, exposure, price, max_position, max_exposure, entry_cost_rate)
+    amounts = cap_amounts(
+        equity=equity,
+        cash=cash,
+        exposure=exposure,
+        price=price,
+        max_position=max_position,
+        max_exposure=max_exposure,
+        entry_cost_rate=entry_cost_rate,
+    )
+    return label_caps(amounts, max_position=max_position, max_exposure=max_exposure, cash=cash)
 
 
-def _caps(
+#: The reason code of each amount :func:`cap_amounts` returns, in its order.
+CAP_CODES = (ReasonCode.POSITION_CAP, ReasonCode.MAX_EXPOSURE, ReasonCode.INSUFFICIENT_CASH)
+
+
+def cap_amounts(
+    *,
     equity: Decimal,
     cash: Decimal,
     exposure: Decimal,
@@ -69,23 +81,33 @@ def _caps(
     max_position: Decimal,
     max_exposure: Decimal,
     entry_cost_rate: Decimal,
-) -> list[SizeCap]:
-    return [
-        SizeCap(
-            ReasonCode.POSITION_CAP,
-            f"MAX_POSITION_PERCENT {max_position}",
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The amounts of :func:`entry_caps` alone (in :data:`CAP_CODES` order), without labels.
+
+    Sizing needs the labels only when a cap binds; most entries fit every cap.
+    """
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_FLOOR
+        return (
             equity * max_position / price,
-        ),
-        SizeCap(
-            ReasonCode.MAX_EXPOSURE,
-            f"max_total_exposure_percent {max_exposure}",
             _not_negative(equity * max_exposure - exposure) / price,
-        ),
-        SizeCap(
-            ReasonCode.INSUFFICIENT_CASH,
-            f"free cash {cash}",
             _not_negative(cash) / (price * (1 + entry_cost_rate)),
-        ),
+        )
+
+
+def label_caps(
+    amounts: tuple[Decimal, Decimal, Decimal],
+    *,
+    max_position: Decimal,
+    max_exposure: Decimal,
+    cash: Decimal,
+) -> list[SizeCap]:
+    """The amounts of :func:`cap_amounts` as :class:`SizeCap` records with their rules."""
+    position, total, free = amounts
+    return [
+        SizeCap(ReasonCode.POSITION_CAP, f"MAX_POSITION_PERCENT {max_position}", position),
+        SizeCap(ReasonCode.MAX_EXPOSURE, f"max_total_exposure_percent {max_exposure}", total),
+        SizeCap(ReasonCode.INSUFFICIENT_CASH, f"free cash {cash}", free),
     ]
 
 

@@ -54,9 +54,15 @@ def roll_day(state: RiskState, at_ms: int, equity: Decimal | None) -> set[str]:
     return {"day"}
 
 
+#: What :func:`observe_equity` changed (sections) and raised (events), then the drawdown from
+#: the peak and the loss from the day's start it measured, in percent (None when not measured:
+#: the breaker, or the kill-switch, was already tripped).
+Observation = tuple[set[str], list[RiskEvent], Decimal | None, Decimal | None]
+
+
 def observe_equity(
     state: RiskState, equity: Decimal, at_ms: int, params: RiskParams
-) -> tuple[set[str], list[RiskEvent]]:
+) -> Observation:
     """Record a marked-to-market equity; trip the breaker or the kill-switch when due."""
     # This runs on every candle: the usual case (same day, no new peak, nothing tripped)
     # costs a few comparisons, and a drawdown is only computed when equity is below its base.
@@ -74,21 +80,26 @@ def observe_equity(
     if peak is None or equity > peak:
         peak = state.peak_equity = equity
         changed.add("equity")
+    drawdown = loss = None
     if state.breaker_tripped and state.kill_switch_tripped:
-        return changed, events
+        return changed, events, drawdown, loss
     decimals = param_decimals(params)
+    # drawdown_percent inlined below (both bases are set by now): 0 at or above the base
     if not state.breaker_tripped:
-        # drawdown_percent is 0 at or above the peak
-        drawdown = drawdown_percent(peak, equity) if equity < peak else _ZERO
+        drawdown = (peak - equity) / peak * _HUNDRED if peak > _ZERO and equity < peak else _ZERO
         if drawdown >= decimals.max_drawdown_percent:
             events.append(_trip_breaker(state, equity, at_ms, drawdown, decimals))
             changed.add("breaker")
     if not state.kill_switch_tripped:
-        loss = drawdown_percent(day_start, equity) if equity < day_start else _ZERO
+        loss = (
+            (day_start - equity) / day_start * _HUNDRED
+            if day_start > _ZERO and equity < day_start
+            else _ZERO
+        )
         if loss >= decimals.daily_loss_limit_percent:
             events.append(_trip_kill_switch(state, equity, at_ms, loss, params, decimals))
             changed.add("day")
-    return changed, events
+    return changed, events, drawdown, loss
 
 
 def _trip_breaker(
