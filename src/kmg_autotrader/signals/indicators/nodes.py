@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import talib
 from talib import _ta_lib as _ta
-from talib import abstract
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -51,7 +50,10 @@ class TalibNode:
         self._cls = getattr(_ta, f"{name}_Stream")
         self._params = params
         self._n_out = n_outputs
-        self._lookback = int(abstract.Function(name, **named).lookback)  # type: ignore[attr-defined]
+        # the compiled Function class that ``talib.abstract`` wraps: importing ``talib.abstract``
+        # builds a Function for every TA-Lib function (~15 ms of start-up) to read one lookback
+        function = _ta.Function(name, getattr(_ta, name), **named)  # type: ignore[attr-defined]
+        self._lookback = int(function.lookback)
         self._stream: Any = None
         self._buffer: list[tuple[float, ...]] = []
         if not hasattr(talib, name):  # pragma: no cover - guards a typo in a function name
