@@ -7,7 +7,8 @@ chunked scan of highs and lows, never from a Python step per candle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from bisect import bisect_left
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,23 @@ class SymbolTrack:
     exits: IntArray
     cursor: int = 0
     fed: int = -1
+    # the event loop asks these once or twice per event: plain Python lists, sets and a dict
+    # answer in ~0.1 µs where a numpy scalar search or index costs ~1 µs
+    _entry_list: list[int] = field(init=False, repr=False, compare=False)
+    _exit_list: list[int] = field(init=False, repr=False, compare=False)
+    _entry_set: frozenset[int] = field(init=False, repr=False, compare=False)
+    _exit_set: frozenset[int] = field(init=False, repr=False, compare=False)
+    # candle index -> (piece, row of that piece's compacted run)
+    _decision_rows: dict[int, tuple[int, int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._entry_list = self.entries.tolist()
+        self._exit_list = self.exits.tolist()
+        self._entry_set = frozenset(self._entry_list)
+        self._exit_set = frozenset(self._exit_list)
+        self._decision_rows = {
+            k: (p, j) for p, kept in enumerate(self.rows) for j, k in enumerate(kept.tolist())
+        }
 
     @classmethod
     def build(cls, symbol: str, candles: pd.DataFrame, engine: SignalEngine) -> SymbolTrack:
@@ -150,35 +168,33 @@ class SymbolTrack:
         return len(self.timestamp)
 
     @staticmethod
-    def _next(indices: IntArray, start: int) -> int:
-        j = int(indices.searchsorted(start))  # the method: no np.searchsorted dispatch
-        return int(indices[j]) if j < len(indices) else NONE
+    def _next(indices: list[int], start: int) -> int:
+        j = bisect_left(indices, start)
+        return indices[j] if j < len(indices) else NONE
 
     def next_entry(self, start: int) -> int:
         """First candle ``>= start`` with an entry candidate that passed every filter."""
-        return self._next(self.entries, start)
+        return self._next(self._entry_list, start)
 
     def next_exit(self, start: int) -> int:
         """First candle ``>= start`` with an exit signal."""
-        return self._next(self.exits, start)
+        return self._next(self._exit_list, start)
 
     def is_entry(self, k: int) -> bool:
         """True when candle ``k`` has an accepted entry candidate."""
-        return self._next(self.entries, k) == k
+        return k in self._entry_set
 
     def decision_at(self, k: int, *, position_open: bool) -> Decision:
         """The signals decision on candle ``k`` (an entry or exit candle)."""
-        # one piece (no gap in the data) is the usual case: no search for it
-        p = 0 if len(self.runs) == 1 else int(self.starts.searchsorted(k, side="right")) - 1
-        rows = self.rows[max(p, 0)]
-        j = int(rows.searchsorted(k))
-        if p < 0 or j >= len(rows) or rows[j] != k:
+        where = self._decision_rows.get(k)
+        if where is None:
             raise IndexError(f"{self.symbol}: candle {k} carries no entry or exit")
+        p, j = where
         return self.runs[p].decision_at(j, position_open=position_open)
 
     def is_exit(self, k: int) -> bool:
         """True when candle ``k`` has an exit signal."""
-        return self._next(self.exits, k) == k
+        return k in self._exit_set
 
     def next_touch(self, start: int, stop: float | None, target: float | None) -> int:
         """First candle ``>= start`` whose low reaches ``stop`` or whose high reaches ``target``
