@@ -89,7 +89,7 @@ class Bars:
 
     def row(self, i: int) -> dict[str, float]:
         """Plain floats of row ``i``."""
-        return {k: float(v[i]) for k, v in self._cur.items()}
+        return {k: v.item(i) for k, v in self._cur.items()}  # item(): no numpy scalar
 
     def prev_row(self, i: int) -> dict[str, float]:
         """Plain floats of the candle before row ``i``."""
