@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kmg_autotrader.signals.bars import Bars
 from kmg_autotrader.signals.engine import Decision, HistoryRun, SignalEngine
 
 IntArray = np.ndarray[Any, np.dtype[np.intp]]
@@ -46,10 +45,7 @@ def compact_run(run: HistoryRun) -> tuple[HistoryRun, IntArray]:
     rows = np.union1d(run.entry_rows, frame.exit_indices()).astype(np.intp)
     keep = set(_PRICES) | {name for rule in frame.rules.values() for name in rule.inputs}
     names = [name for name in sorted(keep) if name in frame.bars]
-    bars = Bars(
-        {name: frame.bars[name][rows] for name in names},
-        {name: frame.bars.prev(name)[rows] for name in names},
-    )
+    bars = frame.bars.take(rows, names)  # previous values of these rows only, no full shift
     small = replace(
         frame,
         timestamp=frame.timestamp[rows],
@@ -113,17 +109,15 @@ class SymbolTrack:
     _exit_list: list[int] = field(init=False, repr=False, compare=False)
     _entry_set: frozenset[int] = field(init=False, repr=False, compare=False)
     _exit_set: frozenset[int] = field(init=False, repr=False, compare=False)
-    # candle index -> (piece, row of that piece's compacted run)
-    _decision_rows: dict[int, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    # candle index -> row of its piece's compacted run (ints only: no tuples for the collector)
+    _decision_rows: dict[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._entry_list = self.entries.tolist()
         self._exit_list = self.exits.tolist()
         self._entry_set = frozenset(self._entry_list)
         self._exit_set = frozenset(self._exit_list)
-        self._decision_rows = {
-            k: (p, j) for p, kept in enumerate(self.rows) for j, k in enumerate(kept.tolist())
-        }
+        self._decision_rows = {k: j for kept in self.rows for j, k in enumerate(kept.tolist())}
 
     @classmethod
     def build(cls, symbol: str, candles: pd.DataFrame, engine: SignalEngine) -> SymbolTrack:
@@ -186,10 +180,11 @@ class SymbolTrack:
 
     def decision_at(self, k: int, *, position_open: bool) -> Decision:
         """The signals decision on candle ``k`` (an entry or exit candle)."""
-        where = self._decision_rows.get(k)
-        if where is None:
+        j = self._decision_rows.get(k)
+        if j is None:
             raise IndexError(f"{self.symbol}: candle {k} carries no entry or exit")
-        p, j = where
+        # one piece (no gap in the data) is the usual case: no search for it
+        p = 0 if len(self.runs) == 1 else int(self.starts.searchsorted(k, side="right")) - 1
         return self.runs[p].decision_at(j, position_open=position_open)
 
     def is_exit(self, k: int) -> bool:
