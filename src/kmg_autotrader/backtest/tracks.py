@@ -46,6 +46,7 @@ def compact_run(run: HistoryRun) -> tuple[HistoryRun, IntArray]:
     keep = set(_PRICES) | {name for rule in frame.rules.values() for name in rule.inputs}
     names = [name for name in sorted(keep) if name in frame.bars]
     bars = frame.bars.take(rows, names)  # previous values of these rows only, no full shift
+    bars.cache_rows()  # each decision reads a row of plain floats
     small = replace(
         frame,
         timestamp=frame.timestamp[rows],
