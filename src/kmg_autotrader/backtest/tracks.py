@@ -42,7 +42,9 @@ def compact_run(run: HistoryRun) -> tuple[HistoryRun, IntArray]:
     """
     frame = run.frame
     n = len(frame)
-    rows = np.union1d(run.entry_rows, frame.exit_indices()).astype(np.intp)
+    wanted = np.array(frame.decisions.exit, dtype=bool)  # a mask: no sort as in union1d
+    wanted[run.entry_rows] = True
+    rows = np.flatnonzero(wanted)
     keep = set(_PRICES) | {name for rule in frame.rules.values() for name in rule.inputs}
     names = [name for name in sorted(keep) if name in frame.bars]
     bars = frame.bars.take(rows, names)  # previous values of these rows only, no full shift
