@@ -29,7 +29,7 @@ def shift1(values: FloatArray) -> FloatArray:
 class Bars:
     """Current values (``bars["rsi"]``) and previous-candle values (``bars.prev("rsi")``)."""
 
-    __slots__ = ("_cur", "_prev", "_prev_src", "size")
+    __slots__ = ("_cur", "_lists", "_prev", "_prev_src", "size")
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class Bars:
         self._cur = cur
         self._prev_src = prev
         self._prev: dict[str, FloatArray] = {}
+        self._lists: dict[str, list[float]] | None = None
         first = next(iter(cur.values()))
         self.size = len(first)
 
@@ -87,9 +88,19 @@ class Bars:
                     taken[first] = NAN
         return Bars(cur, prev)
 
+    def cache_rows(self) -> None:
+        """Convert every current value to a plain float now, for :meth:`row` to read.
+
+        Worth it for a small view read row by row many times (the backtest's compacted
+        decision rows): one ``tolist`` per column instead of a numpy scalar per value read.
+        """
+        self._lists = {k: v.tolist() for k, v in self._cur.items()}
+
     def row(self, i: int) -> dict[str, float]:
         """Plain floats of row ``i``."""
-        return {k: float(v[i]) for k, v in self._cur.items()}
+        if self._lists is not None:
+            return {k: values[i] for k, values in self._lists.items()}
+        return {k: v.item(i) for k, v in self._cur.items()}  # item(): no numpy scalar
 
     def prev_row(self, i: int) -> dict[str, float]:
         """Plain floats of the candle before row ``i``."""

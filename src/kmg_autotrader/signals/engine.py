@@ -39,7 +39,7 @@ def _timeframe_ms(timeframe: str) -> int:
 
 
 def _price(value: float) -> float | None:
-    return None if value != value else float(value)  # NaN → None
+    return None if value != value else value  # NaN → None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,9 @@ def _build_decision(
     timeframe_ms: int,
 ) -> Decision:
     """The decision at row ``i`` of ``frame`` (``report`` row ``j`` holds its filter verdicts)."""
-    ts = int(frame.timestamp[i])
+    # ``array.item(i)`` gives the Python scalar directly: ``float(array[i])`` first builds a
+    # numpy scalar, and a backtest builds ~20 of these per decision
+    ts = frame.timestamp.item(i)
     regime = frame.regime_at(i)
     if position_open:
         if not frame.decisions.exit[i]:
@@ -90,7 +92,7 @@ def _build_decision(
             timeframe=frame.timeframe,
             timestamp=ts,
             side=Side.SELL,
-            price=float(frame.bars["close"][i]),
+            price=frame.bars["close"].item(i),
             stop_loss=None,
             take_profit=None,
             confidence=max([s.strength for s in signals], default=1.0),
@@ -121,11 +123,11 @@ def _build_decision(
             timeframe=frame.timeframe,
             timestamp=ts,
             side=Side.BUY,
-            price=float(frame.bars["close"][i]),
-            stop_loss=_price(frame.stop_loss[i]),
-            take_profit=_price(frame.take_profit[i]),
-            confidence=float(report.confidence[j]),
-            expected_move=float(report.expected_move[j]),
+            price=frame.bars["close"].item(i),
+            stop_loss=_price(frame.stop_loss.item(i)),
+            take_profit=_price(frame.take_profit.item(i)),
+            confidence=report.confidence.item(j),
+            expected_move=report.expected_move.item(j),
             strategy=frame.strategy,
             regime=regime,
             signals=signals,

@@ -59,6 +59,7 @@ class Rule(ABC):
 
     def __init__(self, params: SignalParams) -> None:
         self.params = params
+        self._snapshot_keys = ("close", *self.inputs)  # built once, read for every signal
 
     @abstractmethod
     def evaluate(self, bars: Bars) -> RuleHits:
@@ -70,7 +71,7 @@ class Rule(ABC):
 
     def snapshot(self, row: Mapping[str, float]) -> dict[str, float]:
         """The indicator values this rule used, for the signal record."""
-        return {k: row[k] for k in ("close", *self.inputs) if k in row}
+        return {k: row[k] for k in self._snapshot_keys if k in row}
 
 
 class SmaCross(Rule):

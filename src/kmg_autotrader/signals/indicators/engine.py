@@ -67,11 +67,12 @@ def true_range(high: float, low: float, prev_close: float) -> float:
 
 def _div(num: FloatArray, den: FloatArray, zero: float) -> FloatArray:
     """``num / den`` with ``zero`` where ``den`` is 0 (NaN stays NaN)."""
-    out = np.full_like(num, NAN)
-    ok = ~(np.isnan(num) | np.isnan(den))
-    nz = ok & (den != 0)
-    np.divide(num, den, out=out, where=nz)
-    out[ok & (den == 0)] = zero
+    # one plain division (a NaN operand gives NaN), then only the zero denominators fixed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.divide(num, den)
+    zero_den = den == 0
+    if zero_den.any():
+        out[zero_den & ~np.isnan(num)] = zero
     return out
 
 

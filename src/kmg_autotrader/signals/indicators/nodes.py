@@ -9,12 +9,12 @@ live path relies on to take the same decisions as the backtest.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 import numpy as np
 import talib
 from talib import _ta_lib as _ta
-from talib import abstract
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -37,6 +37,15 @@ def _first_valid(arrays: tuple[FloatArray, ...]) -> int:
     return length
 
 
+@cache  # every strategy instance (one per symbol) builds the same nodes: ask TA-Lib once
+def _lookback(name: str, named: tuple[tuple[str, Any], ...]) -> int:
+    """TA-Lib's lookback of function ``name`` with the parameters ``named``."""
+    # the compiled Function class that ``talib.abstract`` wraps: importing ``talib.abstract``
+    # builds a Function for every TA-Lib function (~15 ms of start-up) to read one lookback
+    function = _ta.Function(name, getattr(_ta, name), **dict(named))  # type: ignore[attr-defined]
+    return int(function.lookback)
+
+
 class TalibNode:
     """One TA-Lib function with fixed parameters, usable on a history and incrementally.
 
@@ -51,7 +60,7 @@ class TalibNode:
         self._cls = getattr(_ta, f"{name}_Stream")
         self._params = params
         self._n_out = n_outputs
-        self._lookback = int(abstract.Function(name, **named).lookback)  # type: ignore[attr-defined]
+        self._lookback = _lookback(name, tuple(sorted(named.items())))
         self._stream: Any = None
         self._buffer: list[tuple[float, ...]] = []
         if not hasattr(talib, name):  # pragma: no cover - guards a typo in a function name

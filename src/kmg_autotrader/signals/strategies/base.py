@@ -111,7 +111,7 @@ class StrategyFrame:
 
     def regime_at(self, i: int) -> Regime:
         """Regime of row ``i``."""
-        return REGIMES[int(self.regime[i])]
+        return REGIMES[self.regime.item(i)]
 
     def signals_at(
         self, i: int, side: Side, *, timestamp: int | None = None, regime: Regime | None = None
@@ -126,7 +126,7 @@ class StrategyFrame:
         if not fired:
             return ()
         if timestamp is None:
-            timestamp = int(self.timestamp[i])
+            timestamp = self.timestamp.item(i)
         if regime is None:
             regime = self.regime_at(i)
         row = self.bars.row(i)  # converted once for every signal of the row
@@ -142,7 +142,7 @@ class StrategyFrame:
                     timestamp=timestamp,
                     side=side,
                     rule=name,
-                    strength=float(hits[name].strength[i]),
+                    strength=hits[name].strength.item(i),
                     price=price,
                     reason=rule.reason(side, row, prev),
                     regime=regime,
