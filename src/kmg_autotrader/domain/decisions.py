@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmg_autotrader.domain.enums import AdvisorAction, Regime, Side
+from kmg_autotrader.domain.fast_init import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A rule firing on a closed candle.
@@ -29,6 +31,7 @@ class Signal:
     indicators: dict[str, float] = field(default_factory=dict)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FilterStep:
     """One step of the pre-trade filter pipeline and its verdict."""
@@ -39,6 +42,7 @@ class FilterStep:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A trade candidate that passed the rule gates, ready for the advisor and the risk manager.
@@ -62,6 +66,7 @@ class Candidate:
     trace: tuple[FilterStep, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AdvisorDecision:
     """The LLM's validated second opinion, or an abstention.
@@ -84,6 +89,7 @@ class AdvisorDecision:
     call_id: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """The risk manager's verdict on a candidate.

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kmg_autotrader.domain.enums import Mode
+from kmg_autotrader.domain.fast_init import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candle:
     """One OHLCV candle.
@@ -33,6 +35,7 @@ class Candle:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarketInfo:
     """What the risk and execution layers need to know about one market.
@@ -52,6 +55,7 @@ class MarketInfo:
     taker_fee: Decimal = Decimal("0.001")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Balance:
     """Holdings of one currency for one mode."""
@@ -67,6 +71,7 @@ class Balance:
         return self.free + self.used
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EquityPoint:
     """Account equity (quote currency) marked to market at ``timestamp`` (UTC epoch ms)."""

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kmg_autotrader.domain.enums import Mode, OrderStatus, OrderType, Side
+from kmg_autotrader.domain.fast_init import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An approved, sized instruction to trade, produced only by the risk manager.
@@ -29,6 +31,7 @@ class OrderIntent:
     risk_decision_id: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as we track it. ``client_order_id`` is generated before the order is sent."""
@@ -53,6 +56,7 @@ class Order:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution of (part of) an order."""
@@ -73,6 +77,7 @@ class Fill:
     latency_ms: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Position:
     """An open (or closed) long position in one symbol.
