@@ -44,6 +44,8 @@ from kmg_autotrader.execution.precision import (
 
 ZERO = Decimal(0)
 MAX_CLOSED_ORDERS = 5000  # the persisted book keeps this many finished orders for look-ups
+# a relative margin far above Decimal's rounding error (1e-28 at the default precision)
+_ROUNDING_ROOM = Decimal("1.000000001")
 
 # orders keep side and type as plain text: compare with these, not with enum members (whose
 # ``.value`` is a property call, and ``Side(x)`` a class call, on every fill)
@@ -108,6 +110,7 @@ class PaperEngine:
         # what a taker buy pays per unit of value, and a resting buy reserves (fees included)
         self._taker_factor = 1 + self.fees.taker
         self._reserve_factor = 1 + max(self.fees.maker, self.fees.taker)
+        self._ample_factor = self._taker_factor * _ROUNDING_ROOM
         self.markets: dict[str, MarketInfo] = dict(markets)
         self.balances: dict[str, list[Decimal]] = {}
         self.orders: dict[str, PaperOrder] = {}
@@ -322,19 +325,20 @@ class PaperEngine:
             reference = self._reference(symbol, order_side)
         check_limits(market, amount, reference)
         now = self.clock.now_ms()
+        # positional: a class called with keywords builds a kwargs dict (twice the cost)
         order = PaperOrder(
-            id=order_id,
-            client_order_id=coid,
-            symbol=symbol,
-            side=order_side,
-            type=order_type,
-            amount=amount,
-            price=price,
-            post_only=post_only,
-            status=OPEN,
-            timestamp=now,
-            updated_at=now,
-            fee_currency=market.quote,
+            order_id,  # id
+            coid,  # client_order_id
+            symbol,
+            order_side,
+            order_type,
+            amount,
+            price,
+            post_only,
+            OPEN,  # status
+            now,  # timestamp
+            now,  # updated_at
+            market.quote,  # fee_currency
         )
         if order_type == LIMIT:
             assert price is not None
@@ -344,7 +348,10 @@ class PaperEngine:
         self.orders[order_id] = order
         self.by_client[coid] = order_id
         if order.status == OPEN:
-            self.open_by_symbol.setdefault(symbol, []).append(order_id)
+            waiting = self.open_by_symbol.get(symbol)
+            if waiting is None:
+                waiting = self.open_by_symbol[symbol] = []
+            waiting.append(order_id)
             if order_type == MARKET and self.settings.immediate_market:
                 self._fill_market_now(order, market)
         return self._view(order)
@@ -356,11 +363,19 @@ class PaperEngine:
             return Decimal(str(levels[0][0]))
         return self.last_price.get(symbol)
 
+    def _balance(self, currency: str) -> list[Decimal]:
+        """``[free, used]`` of ``currency``, created empty on first use."""
+        # get first: setdefault would build a throw-away list on every call
+        balance = self.balances.get(currency)
+        if balance is None:
+            balance = self.balances[currency] = [ZERO, ZERO]
+        return balance
+
     def _free(self, currency: str) -> Decimal:
-        return self.balances.setdefault(currency, [ZERO, ZERO])[0]
+        return self._balance(currency)[0]
 
     def _reserve(self, currency: str, amount: Decimal) -> None:
-        balance = self.balances.setdefault(currency, [ZERO, ZERO])
+        balance = self._balance(currency)
         if balance[0] < amount:
             raise InsufficientFundsError(
                 f"paper exchange: insufficient {currency}: need {amount}, free {balance[0]}"
@@ -370,8 +385,7 @@ class PaperEngine:
 
     def _release(self, order: PaperOrder, market: MarketInfo) -> None:
         if order.reserved:
-            currency = market.quote if order.side == BUY else market.base
-            balance = self.balances.setdefault(currency, [ZERO, ZERO])
+            balance = self._balance(market.quote if order.side == BUY else market.base)
             balance[0] += order.reserved
             balance[1] -= order.reserved
             order.reserved = ZERO
@@ -438,11 +452,16 @@ class PaperEngine:
             price = self.settings.slippage.fill_price(side, amount, price, volume)
         price = adverse_price(market, price, side)
         if side == BUY:
-            free = self._free(market.quote)
-            affordable = round_amount(market, free / (price * self._taker_factor))
-            if affordable < amount:
-                amount = affordable
-                order.reason = "insufficient funds at fill"
+            free = self._balance(market.quote)[0]
+            # the division and rounding below can only cut the amount when cash is nearly
+            # short: with one step more than the order (and room for Decimal rounding)
+            # covered, the order is surely affordable, and the usual fill skips them
+            ample = (amount + market.amount_step) * price * self._ample_factor
+            if free < ample:
+                affordable = round_amount(market, free / (price * self._taker_factor))
+                if affordable < amount:
+                    amount = affordable
+                    order.reason = "insufficient funds at fill"
         if amount > 0 and not (market.min_amount and amount < market.min_amount):
             self._fill(order, market, amount, price, is_maker=False)
         if order.status == OPEN:  # a market order never rests
@@ -458,11 +477,13 @@ class PaperEngine:
         is_maker: bool,
     ) -> None:
         """Execute ``amount`` of ``order`` at ``price`` and move the balances."""
-        now = max(self.clock.now_ms(), order.timestamp)
+        now = self.clock.now_ms()
+        if now < order.timestamp:  # an if, not max(): a builtin call on every fill
+            now = order.timestamp
         cost = amount * price
         fee = cost * (self.fees.maker if is_maker else self.fees.taker)
-        quote = self.balances.setdefault(market.quote, [ZERO, ZERO])
-        base = self.balances.setdefault(market.base, [ZERO, ZERO])
+        quote = self._balance(market.quote)
+        base = self._balance(market.base)
         if order.side == BUY:
             spend = cost + fee
             from_reserve = min(order.reserved, spend)
@@ -480,27 +501,36 @@ class PaperEngine:
         order.cost += cost
         order.fee += fee
         order.updated_at = now
+        trade_ids = order.trade_ids
+        # positional: a class called with keywords builds a kwargs dict (twice the cost)
         trade = PaperTrade(
-            id=f"{order.id}-{len(order.trade_ids) + 1}",
-            order_id=order.id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            amount=amount,
-            price=price,
-            fee=fee,
-            fee_currency=market.quote,
-            timestamp=now,
-            is_maker=is_maker,
+            f"{order.id}-{len(trade_ids) + 1}",  # id
+            order.id,  # order_id
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            amount,
+            price,
+            fee,
+            market.quote,  # fee_currency
+            now,  # timestamp
+            is_maker,
         )
         self.trades[trade.id] = trade
-        order.trade_ids.append(trade.id)
+        trade_ids.append(trade.id)
         if order.filled >= order.amount:
-            self._finish(order, market, CLOSED)
+            self._finish(order, market, CLOSED, now)
 
-    def _finish(self, order: PaperOrder, market: MarketInfo, status: str) -> None:
+    def _finish(
+        self, order: PaperOrder, market: MarketInfo, status: str, now: int | None = None
+    ) -> None:
+        """Close ``order`` with ``status`` at ``now`` (the clock's time when not given)."""
         order.status = status
-        order.updated_at = max(self.clock.now_ms(), order.timestamp)
+        if now is None:
+            now = self.clock.now_ms()
+            if now < order.timestamp:
+                now = order.timestamp
+        order.updated_at = now
         self._release(order, market)
         ids = self.open_by_symbol.get(order.symbol)
         if ids and order.id in ids:
@@ -588,8 +618,9 @@ class PaperEngine:
         report: bool,
     ) -> list[dict[str, Any]]:
         orders = self.orders
-        ids = [oid for oid in self.open_by_symbol.get(symbol, []) if orders[oid].timestamp <= ts]
-        if not ids:
+        waiting = self.open_by_symbol.get(symbol, ())
+        due = [o for oid in waiting if (o := orders[oid]).timestamp <= ts]
+        if not due:
             self.last_price[symbol] = close
             return []
         market = self.market(symbol)
@@ -597,20 +628,18 @@ class PaperEngine:
         before = len(self.trades)
         opening = _to_decimal(open_)
         volume = None if volume is None else _to_decimal(volume)
-        budget = (
-            volume * settings.volume_participation
-            if volume is not None and settings.volume_participation is not None
-            else None
-        )
-        for oid in ids:
-            order = orders[oid]
+        # a fill only changes its own order, so the resting limits are known before any fill
+        limits: list[PaperOrder] = []
+        for order in due:
             if order.type == MARKET:
                 self._fill_market(order, market, opening, volume, slip=True)
-        # a fill only changes its own order, so the resting limits are known before any fill;
-        # the candle's range is converted only when there are some
-        limits = [o for oid in ids if (o := orders[oid]).type == LIMIT and o.status == OPEN]
-        if limits:
+            elif order.status == OPEN:
+                limits.append(order)
+        budget: Decimal | None = None
+        if limits:  # the candle's range and the volume cap only matter to resting limits
             low, high = _to_decimal(low), _to_decimal(high)
+            if volume is not None and settings.volume_participation is not None:
+                budget = volume * settings.volume_participation
         for order in limits:
             assert order.price is not None
             if order.side == BUY:
