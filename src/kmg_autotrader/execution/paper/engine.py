@@ -61,9 +61,9 @@ def _to_decimal(x: Decimal | float) -> Decimal:
     ``float.__repr__`` gives the same digits as ``str()`` of a float or float64 (checked on
     millions of bit patterns) without numpy's slower formatting.
     """
-    if isinstance(x, Decimal):
-        return x
-    return Decimal(float.__repr__(x) if isinstance(x, float) else str(x))
+    if isinstance(x, float):  # the usual case first: candles hold floats
+        return Decimal(float.__repr__(x))
+    return x if isinstance(x, Decimal) else Decimal(str(x))
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +314,8 @@ class PaperEngine:
         coid = client_order_id or f"paper-{self.seq}"
         if coid in self.by_client:
             raise InvalidOrderError(f"duplicate clientOrderId {coid}")
-        amount = round_amount(market, Decimal(amount))
+        # Decimal(x) of a Decimal only copies it: convert other types alone
+        amount = round_amount(market, amount if type(amount) is Decimal else Decimal(amount))
         if order_type == LIMIT:
             if price is None:
                 raise InvalidOrderError("a limit order needs a price")
@@ -484,15 +485,17 @@ class PaperEngine:
         fee = cost * (self.fees.maker if is_maker else self.fees.taker)
         quote = self._balance(market.quote)
         base = self._balance(market.base)
+        reserved = order.reserved
+        # what the order's reservation covers: min() spelled as ifs (a builtin call per fill)
         if order.side == BUY:
             spend = cost + fee
-            from_reserve = min(order.reserved, spend)
+            from_reserve = spend if spend < reserved else reserved
             quote[1] -= from_reserve
             order.reserved -= from_reserve
             quote[0] -= spend - from_reserve
             base[0] += amount
         else:
-            from_reserve = min(order.reserved, amount)
+            from_reserve = amount if amount < reserved else reserved
             base[1] -= from_reserve
             order.reserved -= from_reserve
             base[0] -= amount - from_reserve
@@ -556,7 +559,12 @@ class PaperEngine:
         self, symbol: str, price: Decimal, timestamp: int | None = None
     ) -> list[dict[str, Any]]:
         """A new trade price: fill waiting market orders and crossed limits. Returns new trades."""
-        price = Decimal(price)
+        price = price if type(price) is Decimal else Decimal(price)  # Decimal(d) copies d
+        if self._in_memory and not self.open_by_symbol.get(symbol):
+            # the usual tick (and a backtest's close without resting orders): only the price
+            # is news, so skip :meth:`_on_path`'s call and arguments
+            self.last_price[symbol] = price
+            return []
         ts = self.clock.now_ms() if timestamp is None else timestamp
         return self._on_path(symbol, ts, price, price, price, price, None)
 
