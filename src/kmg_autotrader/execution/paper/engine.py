@@ -203,6 +203,8 @@ class PaperEngine:
         if not ids:  # a fresh order: no list comprehension to run
             return order.to_ccxt([])
         trades = self.trades
+        if len(ids) == 1:  # a filled market order: nor here (a comprehension is a call)
+            return order.to_ccxt([trades[ids[0]].to_ccxt()])
         return order.to_ccxt([trades[t].to_ccxt() for t in ids])
 
     def fetch_order(self, order_id: str) -> dict[str, Any]:
@@ -372,9 +374,6 @@ class PaperEngine:
             balance = self.balances[currency] = [ZERO, ZERO]
         return balance
 
-    def _free(self, currency: str) -> Decimal:
-        return self._balance(currency)[0]
-
     def _reserve(self, currency: str, amount: Decimal) -> None:
         balance = self._balance(currency)
         if balance[0] < amount:
@@ -420,10 +419,10 @@ class PaperEngine:
             self._reserve(market.base, order.reserved)
         elif reference is not None:
             need = order.amount * reference * self._taker_factor
-            if self._free(market.quote) < need:
+            free = self._balance(market.quote)[0]
+            if free < need:
                 raise InsufficientFundsError(
-                    f"paper exchange: insufficient {market.quote}: need about {need}, "
-                    f"free {self._free(market.quote)}"
+                    f"paper exchange: insufficient {market.quote}: need about {need}, free {free}"
                 )
 
     def _fill_market_now(self, order: PaperOrder, market: MarketInfo) -> None:
@@ -448,7 +447,7 @@ class PaperEngine:
         slip: bool,
     ) -> None:
         side = order.side
-        amount = order.remaining
+        amount = order.amount - order.filled  # .remaining, without the property call
         if slip:
             price = self.settings.slippage.fill_price(side, amount, price, volume)
         price = adverse_price(market, price, side)
@@ -626,8 +625,11 @@ class PaperEngine:
         report: bool,
     ) -> list[dict[str, Any]]:
         orders = self.orders
-        waiting = self.open_by_symbol.get(symbol, ())
-        due = [o for oid in waiting if (o := orders[oid]).timestamp <= ts]
+        due: list[PaperOrder] = []  # a loop, not a comprehension (a call of its own)
+        for oid in self.open_by_symbol.get(symbol, ()):
+            order = orders[oid]
+            if order.timestamp <= ts:
+                due.append(order)
         if not due:
             self.last_price[symbol] = close
             return []
