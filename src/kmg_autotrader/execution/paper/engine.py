@@ -203,7 +203,7 @@ class PaperEngine:
         if not ids:  # a fresh order: no list comprehension to run
             return order.to_ccxt([])
         trades = self.trades
-        if len(ids) == 1:  # a filled market order: nor here (a comprehension is a call)
+        if len(ids) == 1:  # a filled market order: one trade, no comprehension (a call) either
             return order.to_ccxt([trades[ids[0]].to_ccxt()])
         return order.to_ccxt([trades[t].to_ccxt() for t in ids])
 
@@ -521,18 +521,12 @@ class PaperEngine:
         self.trades[trade.id] = trade
         trade_ids.append(trade.id)
         if order.filled >= order.amount:
-            self._finish(order, market, CLOSED, now)
+            self._finish(order, market, CLOSED)
 
-    def _finish(
-        self, order: PaperOrder, market: MarketInfo, status: str, now: int | None = None
-    ) -> None:
-        """Close ``order`` with ``status`` at ``now`` (the clock's time when not given)."""
+    def _finish(self, order: PaperOrder, market: MarketInfo, status: str) -> None:
         order.status = status
-        if now is None:
-            now = self.clock.now_ms()
-            if now < order.timestamp:
-                now = order.timestamp
-        order.updated_at = now
+        now = self.clock.now_ms()
+        order.updated_at = now if now >= order.timestamp else order.timestamp  # max(), no call
         self._release(order, market)
         ids = self.open_by_symbol.get(order.symbol)
         if ids and order.id in ids:
@@ -643,7 +637,7 @@ class PaperEngine:
         for order in due:
             if order.type == MARKET:
                 self._fill_market(order, market, opening, volume, slip=True)
-            elif order.status == OPEN:
+            elif order.type == LIMIT and order.status == OPEN:
                 limits.append(order)
         budget: Decimal | None = None
         if limits:  # the candle's range and the volume cap only matter to resting limits
