@@ -44,6 +44,8 @@ from kmg_autotrader.execution.precision import (
 
 ZERO = Decimal(0)
 MAX_CLOSED_ORDERS = 5000  # the persisted book keeps this many finished orders for look-ups
+# a relative margin far above Decimal's rounding error (1e-28 at the default precision)
+_ROUNDING_ROOM = Decimal("1.000000001")
 
 # orders keep side and type as plain text: compare with these, not with enum members (whose
 # ``.value`` is a property call, and ``Side(x)`` a class call, on every fill)
@@ -59,9 +61,9 @@ def _to_decimal(x: Decimal | float) -> Decimal:
     ``float.__repr__`` gives the same digits as ``str()`` of a float or float64 (checked on
     millions of bit patterns) without numpy's slower formatting.
     """
-    if isinstance(x, Decimal):
-        return x
-    return Decimal(float.__repr__(x) if isinstance(x, float) else str(x))
+    if isinstance(x, float):  # the usual case first: candles hold floats
+        return Decimal(float.__repr__(x))
+    return x if isinstance(x, Decimal) else Decimal(str(x))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class PaperEngine:
         # what a taker buy pays per unit of value, and a resting buy reserves (fees included)
         self._taker_factor = 1 + self.fees.taker
         self._reserve_factor = 1 + max(self.fees.maker, self.fees.taker)
+        self._ample_factor = self._taker_factor * _ROUNDING_ROOM
         self.markets: dict[str, MarketInfo] = dict(markets)
         self.balances: dict[str, list[Decimal]] = {}
         self.orders: dict[str, PaperOrder] = {}
@@ -200,6 +203,8 @@ class PaperEngine:
         if not ids:  # a fresh order: no list comprehension to run
             return order.to_ccxt([])
         trades = self.trades
+        if len(ids) == 1:  # a filled market order: one trade, no comprehension (a call) either
+            return order.to_ccxt([trades[ids[0]].to_ccxt()])
         return order.to_ccxt([trades[t].to_ccxt() for t in ids])
 
     def fetch_order(self, order_id: str) -> dict[str, Any]:
@@ -311,7 +316,8 @@ class PaperEngine:
         coid = client_order_id or f"paper-{self.seq}"
         if coid in self.by_client:
             raise InvalidOrderError(f"duplicate clientOrderId {coid}")
-        amount = round_amount(market, Decimal(amount))
+        # Decimal(x) of a Decimal only copies it: convert other types alone
+        amount = round_amount(market, amount if type(amount) is Decimal else Decimal(amount))
         if order_type == LIMIT:
             if price is None:
                 raise InvalidOrderError("a limit order needs a price")
@@ -322,19 +328,20 @@ class PaperEngine:
             reference = self._reference(symbol, order_side)
         check_limits(market, amount, reference)
         now = self.clock.now_ms()
+        # positional: a class called with keywords builds a kwargs dict (twice the cost)
         order = PaperOrder(
-            id=order_id,
-            client_order_id=coid,
-            symbol=symbol,
-            side=order_side,
-            type=order_type,
-            amount=amount,
-            price=price,
-            post_only=post_only,
-            status=OPEN,
-            timestamp=now,
-            updated_at=now,
-            fee_currency=market.quote,
+            order_id,  # id
+            coid,  # client_order_id
+            symbol,
+            order_side,
+            order_type,
+            amount,
+            price,
+            post_only,
+            OPEN,  # status
+            now,  # timestamp
+            now,  # updated_at
+            market.quote,  # fee_currency
         )
         if order_type == LIMIT:
             assert price is not None
@@ -344,7 +351,10 @@ class PaperEngine:
         self.orders[order_id] = order
         self.by_client[coid] = order_id
         if order.status == OPEN:
-            self.open_by_symbol.setdefault(symbol, []).append(order_id)
+            waiting = self.open_by_symbol.get(symbol)
+            if waiting is None:
+                waiting = self.open_by_symbol[symbol] = []
+            waiting.append(order_id)
             if order_type == MARKET and self.settings.immediate_market:
                 self._fill_market_now(order, market)
         return self._view(order)
@@ -356,11 +366,16 @@ class PaperEngine:
             return Decimal(str(levels[0][0]))
         return self.last_price.get(symbol)
 
-    def _free(self, currency: str) -> Decimal:
-        return self.balances.setdefault(currency, [ZERO, ZERO])[0]
+    def _balance(self, currency: str) -> list[Decimal]:
+        """``[free, used]`` of ``currency``, created empty on first use."""
+        # get first: setdefault would build a throw-away list on every call
+        balance = self.balances.get(currency)
+        if balance is None:
+            balance = self.balances[currency] = [ZERO, ZERO]
+        return balance
 
     def _reserve(self, currency: str, amount: Decimal) -> None:
-        balance = self.balances.setdefault(currency, [ZERO, ZERO])
+        balance = self._balance(currency)
         if balance[0] < amount:
             raise InsufficientFundsError(
                 f"paper exchange: insufficient {currency}: need {amount}, free {balance[0]}"
@@ -370,8 +385,7 @@ class PaperEngine:
 
     def _release(self, order: PaperOrder, market: MarketInfo) -> None:
         if order.reserved:
-            currency = market.quote if order.side == BUY else market.base
-            balance = self.balances.setdefault(currency, [ZERO, ZERO])
+            balance = self._balance(market.quote if order.side == BUY else market.base)
             balance[0] += order.reserved
             balance[1] -= order.reserved
             order.reserved = ZERO
@@ -405,10 +419,10 @@ class PaperEngine:
             self._reserve(market.base, order.reserved)
         elif reference is not None:
             need = order.amount * reference * self._taker_factor
-            if self._free(market.quote) < need:
+            free = self._balance(market.quote)[0]
+            if free < need:
                 raise InsufficientFundsError(
-                    f"paper exchange: insufficient {market.quote}: need about {need}, "
-                    f"free {self._free(market.quote)}"
+                    f"paper exchange: insufficient {market.quote}: need about {need}, free {free}"
                 )
 
     def _fill_market_now(self, order: PaperOrder, market: MarketInfo) -> None:
@@ -433,16 +447,21 @@ class PaperEngine:
         slip: bool,
     ) -> None:
         side = order.side
-        amount = order.remaining
+        amount = order.amount - order.filled  # .remaining, without the property call
         if slip:
             price = self.settings.slippage.fill_price(side, amount, price, volume)
         price = adverse_price(market, price, side)
         if side == BUY:
-            free = self._free(market.quote)
-            affordable = round_amount(market, free / (price * self._taker_factor))
-            if affordable < amount:
-                amount = affordable
-                order.reason = "insufficient funds at fill"
+            free = self._balance(market.quote)[0]
+            # the division and rounding below can only cut the amount when cash is nearly
+            # short: with one step more than the order (and room for Decimal rounding)
+            # covered, the order is surely affordable, and the usual fill skips them
+            ample = (amount + market.amount_step) * price * self._ample_factor
+            if free < ample:
+                affordable = round_amount(market, free / (price * self._taker_factor))
+                if affordable < amount:
+                    amount = affordable
+                    order.reason = "insufficient funds at fill"
         if amount > 0 and not (market.min_amount and amount < market.min_amount):
             self._fill(order, market, amount, price, is_maker=False)
         if order.status == OPEN:  # a market order never rests
@@ -458,20 +477,24 @@ class PaperEngine:
         is_maker: bool,
     ) -> None:
         """Execute ``amount`` of ``order`` at ``price`` and move the balances."""
-        now = max(self.clock.now_ms(), order.timestamp)
+        now = self.clock.now_ms()
+        if now < order.timestamp:  # an if, not max(): a builtin call on every fill
+            now = order.timestamp
         cost = amount * price
         fee = cost * (self.fees.maker if is_maker else self.fees.taker)
-        quote = self.balances.setdefault(market.quote, [ZERO, ZERO])
-        base = self.balances.setdefault(market.base, [ZERO, ZERO])
+        quote = self._balance(market.quote)
+        base = self._balance(market.base)
+        reserved = order.reserved
+        # what the order's reservation covers: min() spelled as ifs (a builtin call per fill)
         if order.side == BUY:
             spend = cost + fee
-            from_reserve = min(order.reserved, spend)
+            from_reserve = spend if spend < reserved else reserved
             quote[1] -= from_reserve
             order.reserved -= from_reserve
             quote[0] -= spend - from_reserve
             base[0] += amount
         else:
-            from_reserve = min(order.reserved, amount)
+            from_reserve = amount if amount < reserved else reserved
             base[1] -= from_reserve
             order.reserved -= from_reserve
             base[0] -= amount - from_reserve
@@ -480,27 +503,30 @@ class PaperEngine:
         order.cost += cost
         order.fee += fee
         order.updated_at = now
+        trade_ids = order.trade_ids
+        # positional: a class called with keywords builds a kwargs dict (twice the cost)
         trade = PaperTrade(
-            id=f"{order.id}-{len(order.trade_ids) + 1}",
-            order_id=order.id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            amount=amount,
-            price=price,
-            fee=fee,
-            fee_currency=market.quote,
-            timestamp=now,
-            is_maker=is_maker,
+            f"{order.id}-{len(trade_ids) + 1}",  # id
+            order.id,  # order_id
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            amount,
+            price,
+            fee,
+            market.quote,  # fee_currency
+            now,  # timestamp
+            is_maker,
         )
         self.trades[trade.id] = trade
-        order.trade_ids.append(trade.id)
+        trade_ids.append(trade.id)
         if order.filled >= order.amount:
             self._finish(order, market, CLOSED)
 
     def _finish(self, order: PaperOrder, market: MarketInfo, status: str) -> None:
         order.status = status
-        order.updated_at = max(self.clock.now_ms(), order.timestamp)
+        now = self.clock.now_ms()
+        order.updated_at = now if now >= order.timestamp else order.timestamp  # max(), no call
         self._release(order, market)
         ids = self.open_by_symbol.get(order.symbol)
         if ids and order.id in ids:
@@ -526,7 +552,12 @@ class PaperEngine:
         self, symbol: str, price: Decimal, timestamp: int | None = None
     ) -> list[dict[str, Any]]:
         """A new trade price: fill waiting market orders and crossed limits. Returns new trades."""
-        price = Decimal(price)
+        price = price if type(price) is Decimal else Decimal(price)  # Decimal(d) copies d
+        if self._in_memory and not self.open_by_symbol.get(symbol):
+            # the usual tick (and a backtest's close without resting orders): only the price
+            # is news, so skip :meth:`_on_path`'s call and arguments
+            self.last_price[symbol] = price
+            return []
         ts = self.clock.now_ms() if timestamp is None else timestamp
         return self._on_path(symbol, ts, price, price, price, price, None)
 
@@ -588,8 +619,12 @@ class PaperEngine:
         report: bool,
     ) -> list[dict[str, Any]]:
         orders = self.orders
-        ids = [oid for oid in self.open_by_symbol.get(symbol, []) if orders[oid].timestamp <= ts]
-        if not ids:
+        due: list[PaperOrder] = []  # a loop, not a comprehension (a call of its own)
+        for oid in self.open_by_symbol.get(symbol, ()):
+            order = orders[oid]
+            if order.timestamp <= ts:
+                due.append(order)
+        if not due:
             self.last_price[symbol] = close
             return []
         market = self.market(symbol)
@@ -597,20 +632,18 @@ class PaperEngine:
         before = len(self.trades)
         opening = _to_decimal(open_)
         volume = None if volume is None else _to_decimal(volume)
-        budget = (
-            volume * settings.volume_participation
-            if volume is not None and settings.volume_participation is not None
-            else None
-        )
-        for oid in ids:
-            order = orders[oid]
+        # a fill only changes its own order, so the resting limits are known before any fill
+        limits: list[PaperOrder] = []
+        for order in due:
             if order.type == MARKET:
                 self._fill_market(order, market, opening, volume, slip=True)
-        # a fill only changes its own order, so the resting limits are known before any fill;
-        # the candle's range is converted only when there are some
-        limits = [o for oid in ids if (o := orders[oid]).type == LIMIT and o.status == OPEN]
-        if limits:
+            elif order.type == LIMIT and order.status == OPEN:
+                limits.append(order)
+        budget: Decimal | None = None
+        if limits:  # the candle's range and the volume cap only matter to resting limits
             low, high = _to_decimal(low), _to_decimal(high)
+            if volume is not None and settings.volume_participation is not None:
+                budget = volume * settings.volume_participation
         for order in limits:
             assert order.price is not None
             if order.side == BUY:

@@ -101,12 +101,12 @@ class PaperExchange:
         extra = params or {}  # only read
         # without a market-data source there is no book to fetch (backtests): skip the await
         book = None if self.market_data is None else await self._refresh_book(symbol)
-        return self.engine.create_order(
+        return self.engine.create_order(  # the engine converts amount and price
             symbol,
             type,
             side,
-            Decimal(amount),
-            None if price is None else Decimal(price),
+            amount,
+            price,
             client_order_id=extra.get("clientOrderId"),
             post_only=bool(extra.get("postOnly", False)),
             book=book,
