@@ -6,7 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
 
-from kmg_autotrader.domain import MarketInfo, Order, OrderStatus, Position, Side
+from kmg_autotrader.domain import Fill, MarketInfo, Order, OrderStatus, Position, Side
 from kmg_autotrader.execution.ports import FiguresVersioned, TradingStore
 from kmg_autotrader.portfolio.positions import PositionFigures, figures_from_fills
 
@@ -57,7 +57,9 @@ class PositionBook:
     def _figures(self, orders: list[Order], market: MarketInfo) -> PositionFigures:
         """Figures from every fill of ``orders`` (a position's, as the store lists them)."""
         fills_for_order = self.store.fills_for_order
-        fills = [fill for order in orders for fill in fills_for_order(order.client_order_id)]
+        fills: list[Fill] = []
+        for order in orders:  # a loop, not a nested comprehension (a call): one or two orders
+            fills += fills_for_order(order.client_order_id)
         return figures_from_fills(fills, market.base, market.quote)
 
     def _known(self, position_id: int, market: MarketInfo) -> _Fresh | None:
@@ -76,25 +78,32 @@ class PositionBook:
     def refresh(self, position_id: int, market: MarketInfo, now: int) -> Position | None:
         """Write the position's amount, entry, fees and PnL from its fills; close it once an
         exit has left less than one amount step and no order of it is still working."""
-        position = self.store.get_position(position_id)
+        store = self.store
+        position = store.get_position(position_id)
         if position is None or position.closed_at is not None:
             self._fresh.pop(position_id, None)
             return position
-        known = self._known(position_id, market)
-        if known is not None:
-            fig = known.figures
+        version = 0
+        if self._versions is not None:  # what _known() tests, inline: most refreshes stop here
+            version = self._versions(position_id)
+            known = self._fresh.get(position_id)
             if (
-                position.amount is fig.amount
-                and position.fees_paid is fig.fees_paid
-                and position.realized_pnl is known.realized_pnl
-                and (not fig.bought or position.entry_price is fig.entry_price)
-                and position.extra.get("gross_pnl") == known.gross_pnl
+                known is not None
+                and known.version == version
+                and (known.market is market or known.market == market)
             ):
-                # same fills, and no order stopped working: the last refresh did not close
-                # it, this one would not either, and would write what is already there
-                return position
-        version = self._versions(position_id) if self._versions is not None else 0
-        orders = self.store.orders_for_position(position_id)
+                fig = known.figures
+                if (
+                    position.amount is fig.amount
+                    and position.fees_paid is fig.fees_paid
+                    and position.realized_pnl is known.realized_pnl
+                    and (not fig.bought or position.entry_price is fig.entry_price)
+                    and position.extra.get("gross_pnl") == known.gross_pnl
+                ):
+                    # same fills, and no order stopped working: the last refresh did not
+                    # close it, this one would not either, and would write what is there
+                    return position
+        orders = store.orders_for_position(position_id)
         fig = self._figures(orders, market)
         extra = dict(position.extra)
         gross_pnl = extra["gross_pnl"] = str(fig.gross_pnl)
@@ -107,7 +116,7 @@ class PositionBook:
         }
         if fig.bought:
             fields["entry_price"] = fig.entry_price
-        self.store.update_position(position_id, **fields)
+        store.update_position(position_id, **fields)
         if not _any_working(orders) and fig.sold > 0 and fig.amount < market.amount_step:
             exit_price = fig.exit_price or position.entry_price
             sells = [o.purpose for o in orders if o.side is Side.SELL and o.filled > 0]
@@ -115,7 +124,7 @@ class PositionBook:
             self._close(position_id, now, exit_price, reason, fig)
         elif self._versions is not None:
             self._fresh[position_id] = _Fresh(version, market, fig, realized_pnl, gross_pnl)
-        return self.store.get_position(position_id)
+        return store.get_position(position_id)
 
     def finish_entry(self, position_id: int, market: MarketInfo, now: int) -> Position | None:
         """The entry is over (filled, or given up): mark the position open, or close it when

@@ -73,7 +73,8 @@ class SlippageModel:
     ) -> Decimal:
         """The (unrounded) price a market order of ``amount`` pays against ``price``."""
         move = price * self.bps(amount, price, volume) / BPS
-        return price + move if is_buy(side) else price - move
+        buy = side is Side.BUY or (side is not Side.SELL and is_buy(side))  # see slippage_bps
+        return price + move if buy else price - move
 
 
 NO_SLIPPAGE = SlippageModel(base_bps=Decimal(0), impact_bps=Decimal(0))
@@ -115,5 +116,7 @@ def slippage_bps(side: Side | str, price: Decimal, intended: Decimal | None) -> 
     """How much worse than ``intended`` a fill was, in bps (negative = better)."""
     if intended is None or intended <= 0:
         return None
-    diff = price - intended if is_buy(side) else intended - price
+    # a Side answers without calling is_buy() (only text needs it)
+    buy = side is Side.BUY or (side is not Side.SELL and is_buy(side))
+    diff = price - intended if buy else intended - price
     return float(diff / intended * BPS)

@@ -32,8 +32,9 @@ def intent_key(intent: OrderIntent) -> str:
     """A stable id of an intent: the same decision always maps to the same key, so it is
     never executed twice and an unresolved order for it blocks a second attempt."""
     # one f-string, each part through str() as the join of str(part) did: the same text
+    # (``_value_`` is what the ``value`` property returns, without its two Python calls)
     raw = (
-        f"{intent.mode.value!s}|{intent.symbol!s}|{intent.side.value!s}|{intent.created_at!s}|"
+        f"{intent.mode._value_!s}|{intent.symbol!s}|{intent.side._value_!s}|{intent.created_at!s}|"
         f"{intent.signal_id!s}|{intent.risk_decision_id!s}|{intent.amount.normalize()!s}"
     )
     return "i" + hashlib.sha256(raw.encode()).hexdigest()[:31]

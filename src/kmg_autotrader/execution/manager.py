@@ -98,7 +98,14 @@ _ZERO = Decimal(0)
 _UNFINISHED = (OrderStatus.CANCELED, OrderStatus.EXPIRED)  # ended before filling in full
 
 
-def _report(status: str, orders: list[Order], **kwargs: object) -> ExecutionReport:
+def _report(
+    status: str,
+    orders: list[Order],
+    *,
+    intent_id: str | None = None,
+    position_id: int | None = None,
+    message: str = "",
+) -> ExecutionReport:
     if len(orders) == 1:  # the usual case: the same sums without the generators
         order = orders[0]
         filled = _ZERO + order.filled
@@ -106,12 +113,15 @@ def _report(status: str, orders: list[Order], **kwargs: object) -> ExecutionRepo
     else:
         filled = sum((o.filled for o in orders), _ZERO)
         value = sum((o.filled * (o.average_price or 0) for o in orders), _ZERO)
+    # positional, in field order: cheaper than keywords through the named tuple's __new__
     return ExecutionReport(
-        status=status,
-        orders=tuple(orders),
-        filled=filled,
-        average_price=value / filled if filled else None,
-        **kwargs,  # type: ignore[arg-type]
+        status,
+        intent_id,
+        position_id,
+        tuple(orders),
+        filled,
+        value / filled if filled else None,
+        message,
     )
 
 
@@ -184,7 +194,7 @@ class ExecutionManager:
                 extra={
                     "state": OPENING,
                     "intent_id": key,
-                    "execution_mode": self.config.execution_mode.value,
+                    "execution_mode": self.config.execution_mode._value_,  # no property call
                 },
             )
         )

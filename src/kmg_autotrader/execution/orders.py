@@ -150,8 +150,8 @@ class OrderClient:
             try:
                 return await self.exchange.create_order(
                     order.symbol,
-                    order.type.value,
-                    order.side.value,
+                    order.type._value_,  # ``.value`` is a property: two Python calls
+                    order.side._value_,
                     order.amount,
                     order.price,
                     params,
@@ -240,15 +240,26 @@ class OrderClient:
         store = self.store
         get = raw.get
         listed = get("trades")
-        trades = [t for t in listed if isinstance(t, dict)] if listed else []
-        if not trades and dec(get("filled")) > 0:
-            trades = await self._fetch_trades(order, raw)
-        for trade in trades:
-            store.add_fill(self._fill(order, trade))
-        filled = to_decimal(get("filled"))
-        average = to_decimal(get("average"))
+        listed_any = False  # whether the order lists trade dicts (not only trade ids)
+        if listed:
+            for trade in listed:  # a loop, not a filtered copy: usually none or one trade
+                if isinstance(trade, dict):
+                    listed_any = True
+                    store.add_fill(self._fill(order, trade))
+        if not listed_any and dec(get("filled")) > 0:
+            for trade in await self._fetch_trades(order, raw):
+                store.add_fill(self._fill(order, trade))
+        filled = get("filled")
+        average = get("average")
         fee_info = get("fee") or {}
-        fee = to_decimal(fee_info.get("cost"))
+        fee = fee_info.get("cost")
+        # to_decimal() only for what is not a Decimal yet (a paper order's numbers all are)
+        if type(filled) is not Decimal:
+            filled = to_decimal(filled)
+        if type(average) is not Decimal:
+            average = to_decimal(average)
+        if type(fee) is not Decimal:
+            fee = to_decimal(fee)
         fee_currency = fee_info.get("currency")
         if filled is None or average is None or fee is None or not fee_currency:
             # what the exchange left out is taken from the stored fills
@@ -264,6 +275,7 @@ class OrderClient:
             if not fee_currency:
                 fee_currency = fills[0].fee_currency if fills else None
         exchange_id = get("id")
+        now = self.clock.now_ms()  # one moment for the update and the refresh it causes
         store.update_order(
             client_order_id,
             status=status_from_exchange(raw),
@@ -272,11 +284,11 @@ class OrderClient:
             average_price=average,
             fee=fee,
             fee_currency=fee_currency,
-            updated_at=self.clock.now_ms(),
+            updated_at=now,
         )
         position_id = store.order_position_id(client_order_id)
         if position_id is not None:
-            self.book.refresh(position_id, self.exchange.market(order.symbol), self.clock.now_ms())
+            self.book.refresh(position_id, self.exchange.market(order.symbol), now)
         updated = store.get_order(client_order_id)
         assert updated is not None
         return updated
@@ -291,8 +303,15 @@ class OrderClient:
 
     def _fill(self, order: Order, trade: dict[str, Any]) -> Fill:
         get = trade.get
-        price = dec(get("price"))
         fee_info = get("fee") or {}
+        price, amount, fee = get("price"), get("amount"), fee_info.get("cost")
+        # dec() only for what is not a Decimal yet (a paper trade's numbers all are)
+        if type(price) is not Decimal:
+            price = dec(price)
+        if type(amount) is not Decimal:
+            amount = dec(amount)
+        if type(fee) is not Decimal:
+            fee = dec(fee)
         coid = order.client_order_id
         intended = self.intended.get(coid) or order.price
         timestamp = int(get("timestamp") or self.clock.now_ms())
@@ -302,9 +321,9 @@ class OrderClient:
             client_order_id=coid,
             symbol=order.symbol,
             side=order.side,
-            amount=dec(get("amount")),
+            amount=amount,
             price=price,
-            fee=dec(fee_info.get("cost")),
+            fee=fee,
             fee_currency=str(fee_info.get("currency") or self.exchange.market(order.symbol).quote),
             timestamp=timestamp,
             trade_id=str(get("id")),

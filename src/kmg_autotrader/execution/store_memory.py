@@ -181,7 +181,7 @@ class MemoryStore:
 
     def fills_for_order(self, client_order_id: str) -> list[Fill]:
         """Fills of one order, oldest first."""
-        return list(self.fills.get(client_order_id, []))
+        return list(self.fills.get(client_order_id, ()))
 
     def open_position(self, position: Position) -> int:
         """Store a new position; return its id."""
