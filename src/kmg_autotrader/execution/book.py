@@ -117,7 +117,8 @@ class PositionBook:
         if fig.bought:
             fields["entry_price"] = fig.entry_price
         store.update_position(position_id, **fields)
-        if not _any_working(orders) and fig.sold > 0 and fig.amount < market.amount_step:
+        # the cheap tests first: most refreshes have sold nothing (_any_working is a call)
+        if fig.sold > 0 and fig.amount < market.amount_step and not _any_working(orders):
             exit_price = fig.exit_price or position.entry_price
             sells = [o.purpose for o in orders if o.side is Side.SELL and o.filled > 0]
             reason = extra.get("exit_reason") or (sells[-1] if sells else "exit")

@@ -66,7 +66,9 @@ class SlippageModel:
             participation = amount * price / self.reference_notional
         else:
             participation = _ZERO
-        return self.base_bps + self.impact_bps * min(participation, _ONE)
+        # min(participation, _ONE) without the call: the first of equals, as min() answers
+        capped = _ONE if participation > _ONE else participation
+        return self.base_bps + self.impact_bps * capped
 
     def fill_price(
         self, side: Side | str, amount: Decimal, price: Decimal, volume: Decimal | None = None

@@ -50,7 +50,9 @@ def figures_from_fills(fills: Iterable[Fill], base: str, quote: str) -> Position
     """Replay ``fills`` (any order; sorted by time here) into position figures."""
     amount = cost_basis = bought = sold = sold_value = fees = gross = ZERO
     entry = ZERO
-    for fill in sorted(fills, key=_FILL_ORDER):
+    if type(fills) is not list or len(fills) > 1:  # none or one fill: nothing to sort
+        fills = sorted(fills, key=_FILL_ORDER)
+    for fill in fills:
         if fill.fee_currency == base:
             fee_quote = fill.fee * fill.price
             base_fee = fill.fee
