@@ -159,7 +159,10 @@ class MemoryStore:
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
         """Every order of one intent, in the order they were added."""
-        return [self.orders[coid] for coid in self._intent_orders.get(intent_id, ())]
+        coids = self._intent_orders.get(intent_id)
+        if not coids:  # the usual answer for a new intent: no comprehension (a call) to run
+            return []
+        return [self.orders[coid] for coid in coids]
 
     def orders_for_position(self, position_id: int) -> list[Order]:
         """Every order linked to one position."""
