@@ -225,8 +225,11 @@ class PaperEngine:
 
     def fetch_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
         """One order by client order id."""
-        if self._no_sessions:
-            return self._client_view(client_order_id)
+        if self._no_sessions:  # the usual case: _client_view inlined (a call less)
+            order_id = self.by_client.get(client_order_id)
+            if order_id is not None:
+                return self._view(self.orders[order_id])
+            return self._client_view(client_order_id)  # raises OrderNotFoundError
         with self.ledger.session(self, write=False):
             return self._client_view(client_order_id)
 
@@ -290,7 +293,8 @@ class PaperEngine:
         book: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Accept (or refuse) an order; with ``immediate_market`` a market order fills now."""
-        market = self.market(symbol)
+        # a look-up first: :meth:`market` (a call) only to raise for an unknown symbol
+        market = self.markets.get(symbol) or self.market(symbol)
         # the enum calls only for what the look-ups miss: they raise ValueError as before
         order_type = _TYPES.get(type) or OrderType(type).value
         order_side = _SIDES.get(side) or Side(side).value
@@ -341,7 +345,11 @@ class PaperEngine:
             reference: Decimal | None = price
         else:
             price = None
-            reference = self._reference(symbol, order_side)
+            # without a book the reference is the last price: no _reference call for that
+            if symbol in self.books:
+                reference = self._reference(symbol, order_side)
+            else:
+                reference = self.last_price.get(symbol)
         check_limits(market, amount, reference)
         now = self.clock.now_ms()
         # positional: a class called with keywords builds a kwargs dict (twice the cost)
@@ -391,7 +399,7 @@ class PaperEngine:
         return balance
 
     def _reserve(self, currency: str, amount: Decimal) -> None:
-        balance = self._balance(currency)
+        balance = self.balances.get(currency) or self._balance(currency)  # see _fill
         if balance[0] < amount:
             raise InsufficientFundsError(
                 f"paper exchange: insufficient {currency}: need {amount}, free {balance[0]}"
@@ -435,7 +443,7 @@ class PaperEngine:
             self._reserve(market.base, order.reserved)
         elif reference is not None:
             need = order.amount * reference * self._taker_factor
-            free = self._balance(market.quote)[0]
+            free = (self.balances.get(market.quote) or self._balance(market.quote))[0]  # see _fill
             if free < need:
                 raise InsufficientFundsError(
                     f"paper exchange: insufficient {market.quote}: need about {need}, free {free}"
@@ -546,7 +554,8 @@ class PaperEngine:
         order.status = status
         now = self.clock.now_ms()
         order.updated_at = now if now >= order.timestamp else order.timestamp  # max(), no call
-        self._release(order, market)
+        if order.reserved:  # a filled market order holds nothing: skip the call
+            self._release(order, market)
         ids = self.open_by_symbol.get(order.symbol)
         if ids and order.id in ids:
             ids.remove(order.id)
@@ -650,7 +659,7 @@ class PaperEngine:
         if not due:
             self.last_price[symbol] = close
             return []
-        market = self.market(symbol)
+        market = self.markets.get(symbol) or self.market(symbol)  # see create_order
         settings = self.settings
         before = len(self.trades)
         # _to_decimal inlined for the usual floats (a call less per value)
