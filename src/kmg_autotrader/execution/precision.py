@@ -23,9 +23,11 @@ def is_buy(side: Side | str) -> bool:
 
 def round_step(value: Decimal, step: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     """``value`` rounded to a multiple of ``step`` (no-op when ``step`` is not positive)."""
-    if step <= 0:
+    # a Decimal zero, not 0: comparing with an int converts it on every call
+    if step <= ZERO:
         return value
-    units = (value / step).to_integral_value(rounding=rounding)
+    # rounding passed by position: a keyword to a C method costs a kwargs parse per call
+    units = (value / step).to_integral_value(rounding)
     return (units * step).normalize() if units else ZERO
 
 
@@ -51,7 +53,7 @@ def adverse_price(market: MarketInfo, price: Decimal, side: Side | str) -> Decim
 
 def check_limits(market: MarketInfo, amount: Decimal, price: Decimal | None) -> None:
     """Raise :class:`InvalidOrderError` when an order is below the market's minimums."""
-    if amount <= 0:
+    if amount <= ZERO:
         raise InvalidOrderError(f"{market.symbol}: amount must be positive after rounding")
     if market.min_amount and amount < market.min_amount:
         raise InvalidOrderError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from itertools import islice
 from typing import Any
 
@@ -36,10 +36,10 @@ from kmg_autotrader.execution.paper.model import (
     PaperTrade,
 )
 from kmg_autotrader.execution.precision import (
-    adverse_price,
     check_limits,
     round_amount,
     round_price,
+    round_step,
 )
 
 ZERO = Decimal(0)
@@ -53,6 +53,9 @@ BUY, SELL = Side.BUY.value, Side.SELL.value
 MARKET, LIMIT = OrderType.MARKET.value, OrderType.LIMIT.value
 _SIDES = {BUY: BUY, SELL: SELL}
 _TYPES = {MARKET: MARKET, LIMIT: LIMIT}
+# precision.adverse_price's rounding by side (buys up, sells down), for fills to look up
+# without its two calls (adverse_price and is_buy); an order's side is always one of these
+_ADVERSE = {BUY: ROUND_CEILING, SELL: ROUND_FLOOR}
 
 
 def _to_decimal(x: Decimal | float) -> Decimal:
@@ -222,8 +225,11 @@ class PaperEngine:
 
     def fetch_order_by_client_id(self, client_order_id: str) -> dict[str, Any]:
         """One order by client order id."""
-        if self._no_sessions:
-            return self._client_view(client_order_id)
+        if self._no_sessions:  # the usual case: _client_view inlined (a call less)
+            order_id = self.by_client.get(client_order_id)
+            if order_id is not None:
+                return self._view(self.orders[order_id])
+            return self._client_view(client_order_id)  # raises OrderNotFoundError
         with self.ledger.session(self, write=False):
             return self._client_view(client_order_id)
 
@@ -287,13 +293,24 @@ class PaperEngine:
         book: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Accept (or refuse) an order; with ``immediate_market`` a market order fills now."""
-        market = self.market(symbol)
+        # a look-up first: :meth:`market` (a call) only to raise for an unknown symbol
+        market = self.markets.get(symbol) or self.market(symbol)
         # the enum calls only for what the look-ups miss: they raise ValueError as before
         order_type = _TYPES.get(type) or OrderType(type).value
         order_side = _SIDES.get(side) or Side(side).value
+        if self._no_sessions:  # the usual case, spelled out: a ``*args`` call is slower
+            return self._create(
+                symbol,
+                market,
+                order_type,
+                order_side,
+                amount,
+                price,
+                client_order_id,
+                post_only,
+                book,
+            )
         args = (symbol, market, order_type, order_side, amount, price, client_order_id)
-        if self._no_sessions:
-            return self._create(*args, post_only, book)
         with self._write():
             return self._create(*args, post_only, book)
 
@@ -316,8 +333,11 @@ class PaperEngine:
         coid = client_order_id or f"paper-{self.seq}"
         if coid in self.by_client:
             raise InvalidOrderError(f"duplicate clientOrderId {coid}")
-        # Decimal(x) of a Decimal only copies it: convert other types alone
-        amount = round_amount(market, amount if type(amount) is Decimal else Decimal(amount))
+        # Decimal(x) of a Decimal only copies it: convert other types alone; round_amount
+        # spelled as its round_step call (one call less per order)
+        amount = round_step(
+            amount if type(amount) is Decimal else Decimal(amount), market.amount_step, ROUND_DOWN
+        )
         if order_type == LIMIT:
             if price is None:
                 raise InvalidOrderError("a limit order needs a price")
@@ -325,7 +345,11 @@ class PaperEngine:
             reference: Decimal | None = price
         else:
             price = None
-            reference = self._reference(symbol, order_side)
+            # without a book the reference is the last price: no _reference call for that
+            if symbol in self.books:
+                reference = self._reference(symbol, order_side)
+            else:
+                reference = self.last_price.get(symbol)
         check_limits(market, amount, reference)
         now = self.clock.now_ms()
         # positional: a class called with keywords builds a kwargs dict (twice the cost)
@@ -375,7 +399,7 @@ class PaperEngine:
         return balance
 
     def _reserve(self, currency: str, amount: Decimal) -> None:
-        balance = self._balance(currency)
+        balance = self.balances.get(currency) or self._balance(currency)  # see _fill
         if balance[0] < amount:
             raise InsufficientFundsError(
                 f"paper exchange: insufficient {currency}: need {amount}, free {balance[0]}"
@@ -419,7 +443,7 @@ class PaperEngine:
             self._reserve(market.base, order.reserved)
         elif reference is not None:
             need = order.amount * reference * self._taker_factor
-            free = self._balance(market.quote)[0]
+            free = (self.balances.get(market.quote) or self._balance(market.quote))[0]  # see _fill
             if free < need:
                 raise InsufficientFundsError(
                     f"paper exchange: insufficient {market.quote}: need about {need}, free {free}"
@@ -450,9 +474,10 @@ class PaperEngine:
         amount = order.amount - order.filled  # .remaining, without the property call
         if slip:
             price = self.settings.slippage.fill_price(side, amount, price, volume)
-        price = adverse_price(market, price, side)
+        price = round_step(price, market.price_step, _ADVERSE[side])  # adverse_price
         if side == BUY:
-            free = self._balance(market.quote)[0]
+            # a look-up first: _balance (a call) only for a currency not held yet
+            free = (self.balances.get(market.quote) or self._balance(market.quote))[0]
             # the division and rounding below can only cut the amount when cash is nearly
             # short: with one step more than the order (and room for Decimal rounding)
             # covered, the order is surely affordable, and the usual fill skips them
@@ -462,7 +487,7 @@ class PaperEngine:
                 if affordable < amount:
                     amount = affordable
                     order.reason = "insufficient funds at fill"
-        if amount > 0 and not (market.min_amount and amount < market.min_amount):
+        if amount > ZERO and not (market.min_amount and amount < market.min_amount):
             self._fill(order, market, amount, price, is_maker=False)
         if order.status == OPEN:  # a market order never rests
             self._finish(order, market, EXPIRED)
@@ -482,8 +507,10 @@ class PaperEngine:
             now = order.timestamp
         cost = amount * price
         fee = cost * (self.fees.maker if is_maker else self.fees.taker)
-        quote = self._balance(market.quote)
-        base = self._balance(market.base)
+        # look-ups first, _balance (a call) only for a currency not held yet
+        balances = self.balances
+        quote = balances.get(market.quote) or self._balance(market.quote)
+        base = balances.get(market.base) or self._balance(market.base)
         reserved = order.reserved
         # what the order's reservation covers: min() spelled as ifs (a builtin call per fill)
         if order.side == BUY:
@@ -527,7 +554,8 @@ class PaperEngine:
         order.status = status
         now = self.clock.now_ms()
         order.updated_at = now if now >= order.timestamp else order.timestamp  # max(), no call
-        self._release(order, market)
+        if order.reserved:  # a filled market order holds nothing: skip the call
+            self._release(order, market)
         ids = self.open_by_symbol.get(order.symbol)
         if ids and order.id in ids:
             ids.remove(order.id)
@@ -578,7 +606,11 @@ class PaperEngine:
 
         Returns the new trades (ccxt dicts); with ``report=False`` an empty list instead, for a
         caller that reads fills through its orders (the fills are the same)."""
-        return self._on_path(symbol, timestamp, open, high, low, _to_decimal(close), volume, report)
+        # _to_decimal inlined for the usual float
+        last = Decimal(float.__repr__(close)) if isinstance(close, float) else _to_decimal(close)
+        if self._no_sessions:  # no ledger to look at or lock: straight to the fills
+            return self._fill_path(symbol, timestamp, open, high, low, last, volume, report)
+        return self._on_path(symbol, timestamp, open, high, low, last, volume, report)
 
     def _on_path(
         self,
@@ -627,11 +659,18 @@ class PaperEngine:
         if not due:
             self.last_price[symbol] = close
             return []
-        market = self.market(symbol)
+        market = self.markets.get(symbol) or self.market(symbol)  # see create_order
         settings = self.settings
         before = len(self.trades)
-        opening = _to_decimal(open_)
-        volume = None if volume is None else _to_decimal(volume)
+        # _to_decimal inlined for the usual floats (a call less per value)
+        if isinstance(open_, float):
+            opening = Decimal(float.__repr__(open_))
+        else:
+            opening = _to_decimal(open_)
+        if isinstance(volume, float):
+            volume = Decimal(float.__repr__(volume))
+        elif volume is not None:
+            volume = _to_decimal(volume)
         # a fill only changes its own order, so the resting limits are known before any fill
         limits: list[PaperOrder] = []
         for order in due:
