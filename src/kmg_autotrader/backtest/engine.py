@@ -120,16 +120,16 @@ class EventLoop:
         if self.exchange.engine.open_by_symbol.get(track.symbol):
             # an order rests for the symbol: it may fill on any candle
             if track.fed < k:
-                return int(ts[k]), OPEN, k
-            return int(ts[k]) + self.tf, CLOSE, k
+                return ts.item(k), OPEN, k
+            return ts.item(k) + self.tf, CLOSE, k
         if self.dense:
-            return int(ts[k]) + self.tf, CLOSE, k
+            return ts.item(k) + self.tf, CLOSE, k
         positions = self.store.open_positions(track.symbol)
         if positions:
             nxt = track.next_exit(k)
             for p in positions:
                 if p.trailing_stop_pct is not None or p.extra.get("state") != "open":
-                    return int(ts[k]) + self.tf, CLOSE, k  # moving levels: check every candle
+                    return ts.item(k) + self.tf, CLOSE, k  # moving levels: check every candle
                 stop = None if p.stop_loss is None else float(p.stop_loss)
                 target = None if p.take_profit is None else float(p.take_profit)
                 touch = track.next_touch(k, stop, target)
@@ -139,7 +139,7 @@ class EventLoop:
             nxt = track.next_entry(k)
         if nxt == NONE:
             return None
-        return int(ts[nxt]) + self.tf, CLOSE, nxt
+        return ts.item(nxt) + self.tf, CLOSE, nxt
 
     # ---- events -------------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class EventLoop:
         """Give candle ``k`` to the paper exchange, once."""
         self.exchange.feed_bar(  # fills are read through the orders: no trade dicts
             track.symbol,
-            int(track.timestamp[k]),
+            track.timestamp.item(k),
             track.open[k],
             track.high[k],
             track.low[k],
@@ -158,7 +158,7 @@ class EventLoop:
 
     async def _on_open(self, track: SymbolTrack, k: int) -> None:
         self.stats.open_events += 1
-        self.clock.set(int(track.timestamp[k]))
+        self.clock.set(track.timestamp.item(k))
         self._feed(track, k)
         if self.manager.working:
             await self.manager.poll()
@@ -166,23 +166,25 @@ class EventLoop:
     async def _on_close(self, track: SymbolTrack, k: int) -> None:
         self.stats.close_events += 1
         symbol = track.symbol
-        opened = int(track.timestamp[k])
+        opened = track.timestamp.item(k)
         self.clock.set(opened + self.tf)
         close: Decimal | None = None  # the candle's close as a Decimal, made once if needed
         if track.fed < k:
             # nothing rests for the symbol: the candle only tells the exchange its last price
-            close = _d(track.close[k])
+            close = track.close_decimal(k)  # kept: the equity mark prices the candle too
             self.exchange.on_price(symbol, close, opened)
             track.fed = k
         positions = self.store.open_positions(symbol)
-        if positions and any(_watched(p) for p in positions):
-            if close is None:
-                close = _d(track.close[k])
-            exits = await self.tracker.on_price(
-                symbol, close, low=_d(track.low[k]), high=_d(track.high[k])
-            )
-            self.stats.tracker_exits += len(exits)
-            positions = self.store.open_positions(symbol)
+        for p in positions:  # a loop, not any() over a generator: most hold one position
+            if _watched(p):
+                if close is None:
+                    close = track.close_decimal(k)
+                exits = await self.tracker.on_price(
+                    symbol, close, low=_d(track.low[k]), high=_d(track.high[k])
+                )
+                self.stats.tracker_exits += len(exits)
+                positions = self.store.open_positions(symbol)
+                break
         held = bool(positions)
         wanted = track.is_exit(k) if held else track.is_entry(k)
         if wanted:
@@ -210,6 +212,7 @@ class EventLoop:
         after_closes = len(self.tracks)  # a mark sorts after every close of its time
         # attributes read on every event, as locals (tens of thousands of events)
         tracks, clock, after_event = self.tracks, self.clock, self.after_event
+        progress = self.progress
         watch = self.watch if self.mark is not None else None
         while heap:
             if watch is not None and self.mark is not None:
@@ -234,6 +237,6 @@ class EventLoop:
             else:  # one sift instead of a pop and a push
                 heapq.heapreplace(heap, (event[0], event[1], i, event[2]))
             done += 1
-            if self.progress is not None and done % 512 == 0:
-                self.progress(when)
+            if progress is not None and done % 512 == 0:
+                progress(when)
         return self.stats
