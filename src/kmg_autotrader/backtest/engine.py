@@ -94,6 +94,9 @@ class EventLoop:
     ) -> None:
         self.tracks = list(tracks)
         self.exchange = exchange
+        # the paper engine itself: the loop feeds it directly, as PaperExchange.feed_bar and
+        # on_price only forward to it (one call less per event)
+        self.paper = exchange.engine
         self.manager = manager
         self.store = manager.store
         self.tracker = tracker
@@ -117,7 +120,7 @@ class EventLoop:
         ts = track.timestamp
         if k >= len(ts):
             return None
-        if self.exchange.engine.open_by_symbol.get(track.symbol):
+        if self.paper.open_by_symbol.get(track.symbol):
             # an order rests for the symbol: it may fill on any candle
             if track.fed < k:
                 return ts.item(k), OPEN, k
@@ -145,7 +148,7 @@ class EventLoop:
 
     def _feed(self, track: SymbolTrack, k: int) -> None:
         """Give candle ``k`` to the paper exchange, once."""
-        self.exchange.feed_bar(  # fills are read through the orders: no trade dicts
+        self.paper.on_bar(
             track.symbol,
             track.timestamp.item(k),
             track.open[k],
@@ -153,6 +156,7 @@ class EventLoop:
             track.low[k],
             track.close[k],
             track.volume[k],
+            report=False,  # fills are read through the orders: no trade dicts
         )
         track.fed = k
 
@@ -172,7 +176,7 @@ class EventLoop:
         if track.fed < k:
             # nothing rests for the symbol: the candle only tells the exchange its last price
             close = track.close_decimal(k)  # kept: the equity mark prices the candle too
-            self.exchange.on_price(symbol, close, opened)
+            self.paper.on_price(symbol, close, opened)
             track.fed = k
         positions = self.store.open_positions(symbol)
         for p in positions:  # a loop, not any() over a generator: most hold one position
