@@ -133,6 +133,8 @@ class EventLoop:
             for p in positions:
                 if p.trailing_stop_pct is not None or p.extra.get("state") != "open":
                     return ts.item(k) + self.tf, CLOSE, k  # moving levels: check every candle
+                if p.stop_loss is None and p.take_profit is None:
+                    continue  # no level to touch (next_touch would answer NONE)
                 stop = None if p.stop_loss is None else float(p.stop_loss)
                 target = None if p.take_profit is None else float(p.take_profit)
                 touch = track.next_touch(k, stop, target)
@@ -160,12 +162,12 @@ class EventLoop:
         )
         track.fed = k
 
-    async def _on_open(self, track: SymbolTrack, k: int) -> None:
+    def _on_open(self, track: SymbolTrack, k: int) -> None:
+        """Candle ``k`` opens: the exchange fills what it reaches (the loop then polls the
+        execution manager; a plain method, not a coroutine, as the poll is its only await)."""
         self.stats.open_events += 1
         self.clock.set(track.timestamp.item(k))
         self._feed(track, k)
-        if self.manager.working:
-            await self.manager.poll()
 
     async def _on_close(self, track: SymbolTrack, k: int) -> None:
         self.stats.close_events += 1
@@ -215,7 +217,12 @@ class EventLoop:
         done = 0
         after_closes = len(self.tracks)  # a mark sorts after every close of its time
         # attributes read on every event, as locals (tens of thousands of events)
-        tracks, clock, after_event = self.tracks, self.clock, self.after_event
+        tracks, clock, after_event, manager = (
+            self.tracks,
+            self.clock,
+            self.after_event,
+            self.manager,
+        )
         progress = self.progress
         watch = self.watch if self.mark is not None else None
         while heap:
@@ -230,7 +237,9 @@ class EventLoop:
             when, phase, i, k = heap[0]  # handled in place: its successor replaces it below
             track = tracks[i]
             if phase == OPEN:
-                await self._on_open(track, k)
+                self._on_open(track, k)
+                if manager.working:  # the execution manager advances its orders
+                    await manager.poll()
             else:
                 await self._on_close(track, k)
             if after_event is not None:
