@@ -94,6 +94,9 @@ class EventLoop:
     ) -> None:
         self.tracks = list(tracks)
         self.exchange = exchange
+        # the paper engine itself: the loop feeds it directly, as PaperExchange.feed_bar and
+        # on_price only forward to it (one call less per event)
+        self.paper = exchange.engine
         self.manager = manager
         self.store = manager.store
         self.tracker = tracker
@@ -117,19 +120,21 @@ class EventLoop:
         ts = track.timestamp
         if k >= len(ts):
             return None
-        if self.exchange.engine.open_by_symbol.get(track.symbol):
+        if self.paper.open_by_symbol.get(track.symbol):
             # an order rests for the symbol: it may fill on any candle
             if track.fed < k:
-                return int(ts[k]), OPEN, k
-            return int(ts[k]) + self.tf, CLOSE, k
+                return ts.item(k), OPEN, k
+            return ts.item(k) + self.tf, CLOSE, k
         if self.dense:
-            return int(ts[k]) + self.tf, CLOSE, k
+            return ts.item(k) + self.tf, CLOSE, k
         positions = self.store.open_positions(track.symbol)
         if positions:
             nxt = track.next_exit(k)
             for p in positions:
                 if p.trailing_stop_pct is not None or p.extra.get("state") != "open":
-                    return int(ts[k]) + self.tf, CLOSE, k  # moving levels: check every candle
+                    return ts.item(k) + self.tf, CLOSE, k  # moving levels: check every candle
+                if p.stop_loss is None and p.take_profit is None:
+                    continue  # no level to touch (next_touch would answer NONE)
                 stop = None if p.stop_loss is None else float(p.stop_loss)
                 target = None if p.take_profit is None else float(p.take_profit)
                 touch = track.next_touch(k, stop, target)
@@ -139,50 +144,53 @@ class EventLoop:
             nxt = track.next_entry(k)
         if nxt == NONE:
             return None
-        return int(ts[nxt]) + self.tf, CLOSE, nxt
+        return ts.item(nxt) + self.tf, CLOSE, nxt
 
     # ---- events -------------------------------------------------------------------------------
 
     def _feed(self, track: SymbolTrack, k: int) -> None:
         """Give candle ``k`` to the paper exchange, once."""
-        self.exchange.feed_bar(  # fills are read through the orders: no trade dicts
+        self.paper.on_bar(
             track.symbol,
-            int(track.timestamp[k]),
+            track.timestamp.item(k),
             track.open[k],
             track.high[k],
             track.low[k],
             track.close[k],
             track.volume[k],
+            report=False,  # fills are read through the orders: no trade dicts
         )
         track.fed = k
 
-    async def _on_open(self, track: SymbolTrack, k: int) -> None:
+    def _on_open(self, track: SymbolTrack, k: int) -> None:
+        """Candle ``k`` opens: the exchange fills what it reaches (the loop then polls the
+        execution manager; a plain method, not a coroutine, as the poll is its only await)."""
         self.stats.open_events += 1
-        self.clock.set(int(track.timestamp[k]))
+        self.clock.set(track.timestamp.item(k))
         self._feed(track, k)
-        if self.manager.working:
-            await self.manager.poll()
 
     async def _on_close(self, track: SymbolTrack, k: int) -> None:
         self.stats.close_events += 1
         symbol = track.symbol
-        opened = int(track.timestamp[k])
+        opened = track.timestamp.item(k)
         self.clock.set(opened + self.tf)
         close: Decimal | None = None  # the candle's close as a Decimal, made once if needed
         if track.fed < k:
             # nothing rests for the symbol: the candle only tells the exchange its last price
-            close = _d(track.close[k])
-            self.exchange.on_price(symbol, close, opened)
+            close = track.close_decimal(k)  # kept: the equity mark prices the candle too
+            self.paper.on_price(symbol, close, opened)
             track.fed = k
         positions = self.store.open_positions(symbol)
-        if positions and any(_watched(p) for p in positions):
-            if close is None:
-                close = _d(track.close[k])
-            exits = await self.tracker.on_price(
-                symbol, close, low=_d(track.low[k]), high=_d(track.high[k])
-            )
-            self.stats.tracker_exits += len(exits)
-            positions = self.store.open_positions(symbol)
+        for p in positions:  # a loop, not any() over a generator: most hold one position
+            if _watched(p):
+                if close is None:
+                    close = track.close_decimal(k)
+                exits = await self.tracker.on_price(
+                    symbol, close, low=_d(track.low[k]), high=_d(track.high[k])
+                )
+                self.stats.tracker_exits += len(exits)
+                positions = self.store.open_positions(symbol)
+                break
         held = bool(positions)
         wanted = track.is_exit(k) if held else track.is_entry(k)
         if wanted:
@@ -209,7 +217,13 @@ class EventLoop:
         done = 0
         after_closes = len(self.tracks)  # a mark sorts after every close of its time
         # attributes read on every event, as locals (tens of thousands of events)
-        tracks, clock, after_event = self.tracks, self.clock, self.after_event
+        tracks, clock, after_event, manager = (
+            self.tracks,
+            self.clock,
+            self.after_event,
+            self.manager,
+        )
+        progress = self.progress
         watch = self.watch if self.mark is not None else None
         while heap:
             if watch is not None and self.mark is not None:
@@ -223,7 +237,9 @@ class EventLoop:
             when, phase, i, k = heap[0]  # handled in place: its successor replaces it below
             track = tracks[i]
             if phase == OPEN:
-                await self._on_open(track, k)
+                self._on_open(track, k)
+                if manager.working:  # the execution manager advances its orders
+                    await manager.poll()
             else:
                 await self._on_close(track, k)
             if after_event is not None:
@@ -234,6 +250,6 @@ class EventLoop:
             else:  # one sift instead of a pop and a push
                 heapq.heapreplace(heap, (event[0], event[1], i, event[2]))
             done += 1
-            if self.progress is not None and done % 512 == 0:
-                self.progress(when)
+            if progress is not None and done % 512 == 0:
+                progress(when)
         return self.stats

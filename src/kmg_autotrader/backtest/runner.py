@@ -116,30 +116,15 @@ class BacktestPortfolio:
         self.tracks = tracks
         self.quote = quote
         self.tf = timeframe_ms
-        # per symbol: (candle index, its close as a Decimal). Time only moves forward and the
-        # same candle is priced several times per event (the mark, the risk state), so the
-        # last conversion is kept.
-        self._last: dict[str, tuple[int, Decimal]] = {}
-        self._symbols: dict[str, str] = {}  # currency → its symbol against the quote
-        self._balances: dict[str, Balance] = {}  # currency → its last Balance (see _balance)
-        # the usual case: every symbol has the same candle times, so one search per time
-        # serves them all
-        first = next(iter(tracks.values()), None)
-        self._shared = first is not None and all(
-            np.array_equal(t.timestamp, first.timestamp) for t in tracks.values()
-        )
-        self._at: tuple[int, int] = (-1, -1)  # (now_ms, index) of the last shared search
+        # currency → its symbol against the quote and that symbol's track (None: no candles)
+        self._pairs: dict[str, tuple[str, SymbolTrack | None]] = {}
+        self._balances: dict[str, Balance] = {}  # currency → its last Balance (see __call__)
 
     def _index(self, symbol: str, now_ms: int) -> tuple[SymbolTrack, int] | None:
         track = self.tracks.get(symbol)
         if track is None:
             return None
-        if self._shared:
-            if self._at[0] != now_ms:
-                i = int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
-                self._at = (now_ms, i)
-            return track, self._at[1]
-        return track, int(track.timestamp.searchsorted(now_ms - self.tf, side="right")) - 1
+        return track, track.candle_at(now_ms - self.tf)
 
     def close_at(self, symbol: str, now_ms: int) -> float | None:
         """Close of the last candle of ``symbol`` closed at or before ``now_ms``."""
@@ -150,22 +135,15 @@ class BacktestPortfolio:
 
     def price(self, symbol: str, now_ms: int) -> Decimal | None:
         """:meth:`close_at` as a Decimal."""
-        found = self._index(symbol, now_ms)
-        if found is None or found[1] < 0:
-            return None
-        track, i = found
-        last = self._last.get(symbol)
-        if last is not None and last[0] == i:
-            return last[1]
-        price = Decimal(repr(track.close.item(i)))  # item: a Python float, no numpy scalar
-        self._last[symbol] = (i, price)
-        return price
+        track = self.tracks.get(symbol)
+        return None if track is None else track.close_decimal_at(now_ms - self.tf)
 
-    def _symbol(self, currency: str) -> str:
-        symbol = self._symbols.get(currency)
-        if symbol is None:
-            symbol = self._symbols[currency] = f"{currency}/{self.quote}"
-        return symbol
+    def _pair(self, currency: str) -> tuple[str, SymbolTrack | None]:
+        pair = self._pairs.get(currency)
+        if pair is None:
+            symbol = f"{currency}/{self.quote}"
+            pair = self._pairs[currency] = (symbol, self.tracks.get(symbol))
+        return pair
 
     def equity(self, now_ms: int) -> Decimal:
         """Cash plus holdings at the last closes (what the live loop marks every candle).
@@ -177,6 +155,8 @@ class BacktestPortfolio:
         """
         total = Decimal(0)
         quote = self.quote
+        closed = now_ms - self.tf  # open time of the last candle closed by now_ms
+        pairs = self._pairs
         for currency, (free, used) in self.engine.balances.items():
             if not free and not used:
                 continue  # most currencies once their positions closed: skip the addition
@@ -185,34 +165,35 @@ class BacktestPortfolio:
                 continue
             if currency == quote:
                 total += amount
-            else:
-                price = self.price(self._symbol(currency), now_ms)
+                continue
+            track = (pairs.get(currency) or self._pair(currency))[1]
+            if track is not None:
+                price = track.close_decimal_at(closed)
                 if price is not None:
                     total += amount * price
         return total
-
-    def _balance(self, currency: str, free: Decimal, used: Decimal) -> Balance:
-        """The paper account's balance of ``currency`` as a (frozen) :class:`Balance`, reused
-        while it is unchanged: the risk state is built on every entry, and most of the
-        account's currencies have not moved since the last one."""
-        balance = self._balances.get(currency)
-        # identity, not equality: an equal Decimal of another exponent would print differently
-        if balance is None or balance.free is not free or balance.used is not used:
-            balance = self._balances[currency] = Balance(Mode.PAPER, currency, free, used)
-        return balance
 
     def __call__(self, now_ms: int) -> PortfolioState:
         """The state as of ``now_ms``."""
         balances: list[Balance] = []
         prices: dict[str, Decimal] = {}
         quote = self.quote
+        closed = now_ms - self.tf
+        known, pairs = self._balances, self._pairs
         for currency, (free, used) in self.engine.balances.items():
-            balances.append(self._balance(currency, free, used))
+            # the risk state is built on every entry, and most of the account's currencies
+            # have not moved since the last one: their frozen Balance is reused. Identity, not
+            # equality: an equal Decimal of another exponent would print differently.
+            balance = known.get(currency)
+            if balance is None or balance.free is not free or balance.used is not used:
+                balance = known[currency] = Balance(Mode.PAPER, currency, free, used)
+            balances.append(balance)
             if currency != quote and (free or used) and free + used != 0:
-                symbol = self._symbol(currency)
-                price = self.price(symbol, now_ms)
-                if price is not None:
-                    prices[symbol] = price
+                symbol, track = pairs.get(currency) or self._pair(currency)
+                if track is not None:
+                    price = track.close_decimal_at(closed)
+                    if price is not None:
+                        prices[symbol] = price
         return PortfolioState.from_account(balances, self.store.open_positions(), prices, quote)
 
 

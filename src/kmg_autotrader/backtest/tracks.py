@@ -7,8 +7,9 @@ chunked scan of highs and lows, never from a Python step per candle.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,14 @@ class SymbolTrack:
     _exit_set: frozenset[int] = field(init=False, repr=False, compare=False)
     # candle index -> row of its piece's compacted run (ints only: no tuples for the collector)
     _decision_rows: dict[int, int] = field(init=False, repr=False, compare=False)
+    # the candle times as evenly spaced runs (see candle_at): the step, each run's first
+    # candle time and index; step 0 when the times are not increasing (a search then)
+    _step: int = field(init=False, repr=False, compare=False)
+    _run_times: list[int] = field(init=False, repr=False, compare=False)
+    _run_starts: list[int] = field(init=False, repr=False, compare=False)
+    # the last close converted by close_decimal: (candle index, its Decimal)
+    _close_k: int = field(default=NONE, init=False, repr=False, compare=False)
+    _close_d: Decimal = field(default=Decimal(0), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._entry_list = self.entries.tolist()
@@ -121,6 +130,16 @@ class SymbolTrack:
         self._entry_set = frozenset(self._entry_list)
         self._exit_set = frozenset(self._exit_list)
         self._decision_rows = {k: j for kept in self.rows for j, k in enumerate(kept.tolist())}
+        ts = np.asarray(self.timestamp, dtype=np.int64)
+        steps = np.diff(ts)
+        step = int(steps.min()) if steps.size and steps.min() > 0 else 0
+        # a run ends where the next candle is more than one step away (a gap in the data)
+        breaks = np.flatnonzero(steps != step) + 1
+        if step and len(breaks) > len(ts) // 8:
+            step = 0  # hardly a grid: candle_at searches instead of keeping long lists
+        self._step = step
+        self._run_starts = [0, *breaks.tolist()] if step else []
+        self._run_times = [int(ts[i]) for i in self._run_starts]
 
     @classmethod
     def build(cls, symbol: str, candles: pd.DataFrame, engine: SignalEngine) -> SymbolTrack:
@@ -164,18 +183,19 @@ class SymbolTrack:
     def __len__(self) -> int:
         return len(self.timestamp)
 
-    @staticmethod
-    def _next(indices: list[int], start: int) -> int:
-        j = bisect_left(indices, start)
-        return indices[j] if j < len(indices) else NONE
+    # next_entry and next_exit search inline (no shared helper): one call less per event
 
     def next_entry(self, start: int) -> int:
         """First candle ``>= start`` with an entry candidate that passed every filter."""
-        return self._next(self._entry_list, start)
+        entries = self._entry_list
+        j = bisect_left(entries, start)
+        return entries[j] if j < len(entries) else NONE
 
     def next_exit(self, start: int) -> int:
         """First candle ``>= start`` with an exit signal."""
-        return self._next(self._exit_list, start)
+        exits = self._exit_list
+        j = bisect_left(exits, start)
+        return exits[j] if j < len(exits) else NONE
 
     def is_entry(self, k: int) -> bool:
         """True when candle ``k`` has an accepted entry candidate."""
@@ -189,6 +209,55 @@ class SymbolTrack:
         # one piece (no gap in the data) is the usual case: no search for it
         p = 0 if len(self.runs) == 1 else int(self.starts.searchsorted(k, side="right")) - 1
         return self.runs[p].decision_at(j, position_open=position_open)
+
+    def candle_at(self, at_ms: int) -> int:
+        """Index of the last candle opened at or before ``at_ms`` (NONE: none yet).
+
+        The equity mark asks this on every event for every symbol held: arithmetic on the
+        evenly spaced runs of candle times (one run without gaps) instead of a numpy search.
+        """
+        step = self._step
+        if not step:  # fewer than two candles, or times not increasing
+            return int(self.timestamp.searchsorted(at_ms, side="right")) - 1
+        times = self._run_times
+        r = bisect_right(times, at_ms) - 1
+        if r < 0:
+            return NONE
+        starts = self._run_starts
+        k = starts[r] + (at_ms - times[r]) // step
+        last = starts[r + 1] - 1 if r + 1 < len(starts) else len(self.timestamp) - 1
+        return k if k < last else last  # a time in the gap after a run: the run's last candle
+
+    def close_decimal(self, k: int) -> Decimal:
+        """Close of candle ``k`` as a Decimal (the float's shortest repr, as the paper exchange
+        reads candle values), kept until another candle is asked: the event loop, the
+        portfolio state and the equity mark all ask for the candle just closed."""
+        if k != self._close_k:
+            self._close_d = Decimal(float.__repr__(self.close.item(k)))
+            self._close_k = k
+        return self._close_d
+
+    def close_decimal_at(self, at_ms: int) -> Decimal | None:
+        """:meth:`close_decimal` of :meth:`candle_at` (None: no candle yet), in one call.
+
+        The equity mark asks it for every symbol held on every event; the usual grid, one
+        run without gaps, is answered here without calling the other two.
+        """
+        if len(self._run_times) == 1:
+            k = (at_ms - self._run_times[0]) // self._step
+            if k < 0:
+                return None
+            last = len(self.timestamp) - 1
+            if k > last:
+                k = last
+        else:
+            k = self.candle_at(at_ms)
+            if k < 0:
+                return None
+        if k != self._close_k:  # close_decimal, inline
+            self._close_d = Decimal(float.__repr__(self.close.item(k)))
+            self._close_k = k
+        return self._close_d
 
     def is_exit(self, k: int) -> bool:
         """True when candle ``k`` has an exit signal."""
