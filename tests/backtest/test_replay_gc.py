@@ -33,3 +33,22 @@ def test_restored_after_an_error() -> None:
     except RuntimeError:
         pass
     assert gc.get_threshold() == before
+
+
+def test_objects_alive_before_are_frozen_during_the_replay_only() -> None:
+    assert gc.get_freeze_count() == 0
+    alive = [object()]  # a tracked container alive before the replay
+    with replay_gc():
+        assert gc.get_freeze_count() > 0
+        assert gc.is_tracked(alive)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_made_by_the_process_is_left_as_it_was() -> None:
+    gc.freeze()
+    try:
+        with replay_gc():
+            pass
+        assert gc.get_freeze_count() > 0  # not unfrozen by the replay
+    finally:
+        gc.unfreeze()
