@@ -117,7 +117,11 @@ def _build_decision(
         return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
     signals = frame.signals_at(i, Side.BUY, timestamp=ts, regime=regime)
     trace = report.trace(j)
-    rejected_by = next((s.name for s in trace if not s.passed), None)
+    rejected_by = None
+    for step in trace:  # the first failed filter (a loop: no generator per decision)
+        if not step.passed:
+            rejected_by = step.name
+            break
     candidate = None
     if rejected_by is None:
         candidate = Candidate(
