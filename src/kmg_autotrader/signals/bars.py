@@ -29,7 +29,7 @@ def shift1(values: FloatArray) -> FloatArray:
 class Bars:
     """Current values (``bars["rsi"]``) and previous-candle values (``bars.prev("rsi")``)."""
 
-    __slots__ = ("_cur", "_lists", "_prev", "_prev_src", "size")
+    __slots__ = ("_cur", "_names", "_prev", "_prev_src", "_rows", "size")
 
     def __init__(
         self,
@@ -39,7 +39,8 @@ class Bars:
         self._cur = cur
         self._prev_src = prev
         self._prev: dict[str, FloatArray] = {}
-        self._lists: dict[str, list[float]] | None = None
+        self._names: tuple[str, ...] = ()
+        self._rows: list[tuple[float, ...]] | None = None
         first = next(iter(cur.values()))
         self.size = len(first)
 
@@ -92,14 +93,16 @@ class Bars:
         """Convert every current value to a plain float now, for :meth:`row` to read.
 
         Worth it for a small view read row by row many times (the backtest's compacted
-        decision rows): one ``tolist`` per column instead of a numpy scalar per value read.
+        decision rows): one ``tolist`` per column instead of a numpy scalar per value read,
+        and the rows as tuples, so a row's dict is built by ``dict(zip(...))`` in C.
         """
-        self._lists = {k: v.tolist() for k, v in self._cur.items()}
+        self._names = tuple(self._cur)
+        self._rows = list(zip(*(v.tolist() for v in self._cur.values()), strict=True))
 
     def row(self, i: int) -> dict[str, float]:
         """Plain floats of row ``i``."""
-        if self._lists is not None:
-            return {k: values[i] for k, values in self._lists.items()}
+        if self._rows is not None:
+            return dict(zip(self._names, self._rows[i], strict=True))
         return {k: v.item(i) for k, v in self._cur.items()}  # item(): no numpy scalar
 
     def prev_row(self, i: int) -> dict[str, float]:

@@ -22,6 +22,7 @@ import pandas as pd
 from loguru import logger
 
 from kmg_autotrader.domain import Candidate, Candle, ExecutionMode, FilterStep, Regime, Side, Signal
+from kmg_autotrader.domain.fast_init import fast_init
 from kmg_autotrader.signals.fees import FeeSchedule
 from kmg_autotrader.signals.filters import FilterReport, PreTradeFilters
 from kmg_autotrader.signals.params import SignalParams
@@ -42,6 +43,7 @@ def _price(value: float) -> float | None:
     return None if value != value else value  # NaN → None
 
 
+@fast_init  # one per entry or exit decision: the slot-setter __init__ of the domain values
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the signal stage decided on one closed candle of one symbol.
@@ -115,7 +117,11 @@ def _build_decision(
         return Decision(frame.symbol, frame.timeframe, ts, ts + timeframe_ms, regime)
     signals = frame.signals_at(i, Side.BUY, timestamp=ts, regime=regime)
     trace = report.trace(j)
-    rejected_by = next((s.name for s in trace if not s.passed), None)
+    rejected_by = None
+    for step in trace:  # the first failed filter (a loop: no generator per decision)
+        if not step.passed:
+            rejected_by = step.name
+            break
     candidate = None
     if rejected_by is None:
         candidate = Candidate(

@@ -58,7 +58,12 @@ class FilterReport:
         )
         if not self.gated:
             skipped = "not applied: this strategy runs its rules exactly"
-            return (symbol_step, *[FilterStep(n, True, skipped, {}) for n in _GATE_NAMES])
+            return (
+                symbol_step,
+                FilterStep(_GATE_NAMES[0], True, skipped, {}),
+                FilterStep(_GATE_NAMES[1], True, skipped, {}),
+                FilterStep(_GATE_NAMES[2], True, skipped, {}),
+            )
         regime = REGIMES[int(self.regime[j])]
         style = STYLES[int(self.style[j])]
         allowed = STYLES[int(self.allowed_style[j])]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from operator import itemgetter
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,9 +42,10 @@ def _money(value: float) -> str:
     """Prices for humans: thousands separators, more decimals for small prices."""
     if value != value:  # NaN
         return "n/a"
-    if abs(value) >= 1000:
+    size = abs(value)
+    if size >= 1000:
         return f"{value:,.0f}"
-    if abs(value) >= 1:
+    if size >= 1:
         return f"{value:,.2f}"
     return f"{value:.8g}"
 
@@ -60,6 +62,10 @@ class Rule(ABC):
     def __init__(self, params: SignalParams) -> None:
         self.params = params
         self._snapshot_keys = ("close", *self.inputs)  # built once, read for every signal
+        # reads every snapshot value in one C call (a tuple: two keys at least)
+        self._snapshot_get: Any = (
+            itemgetter(*self._snapshot_keys) if len(self._snapshot_keys) > 1 else None
+        )
 
     @abstractmethod
     def evaluate(self, bars: Bars) -> RuleHits:
@@ -71,6 +77,11 @@ class Rule(ABC):
 
     def snapshot(self, row: Mapping[str, float]) -> dict[str, float]:
         """The indicator values this rule used, for the signal record."""
+        if self._snapshot_get is not None:
+            try:  # the usual case: the row has every key
+                return dict(zip(self._snapshot_keys, self._snapshot_get(row), strict=True))
+            except KeyError:
+                pass
         return {k: row[k] for k in self._snapshot_keys if k in row}
 
 
@@ -79,6 +90,7 @@ class SmaCross(Rule):
 
     name = "sma_cross"
     inputs = ("sma_fast", "sma_slow", "rsi", "adx")
+    _heads: tuple[SignalParams | None, str, str] = (None, "", "")
 
     def evaluate(self, bars: Bars) -> RuleHits:
         """Cross on this candle: the sign of fast - slow changed since the previous candle."""
@@ -94,11 +106,15 @@ class SmaCross(Rule):
     def reason(self, side: Side, row: Mapping[str, float], prev: Mapping[str, float]) -> str:
         """E.g. ``SMA20 crossed above SMA50 at 64,210; RSI 41``."""
         p = self.params
-        way = "above" if side is Side.BUY else "below"
-        return (
-            f"SMA{p.sma_fast} crossed {way} SMA{p.sma_slow} at {_money(row['close'])}; "
-            f"RSI {row['rsi']:.0f}"
-        )
+        heads = self._heads
+        if heads[0] is not p:  # the text before the price depends on the params alone
+            heads = self._heads = (
+                p,
+                f"SMA{p.sma_fast} crossed above SMA{p.sma_slow} at ",
+                f"SMA{p.sma_fast} crossed below SMA{p.sma_slow} at ",
+            )
+        head = heads[1] if side is Side.BUY else heads[2]
+        return f"{head}{_money(row['close'])}; RSI {row['rsi']:.0f}"
 
 
 class RsiExtreme(Rule):

@@ -20,6 +20,13 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 NAN = math.nan
 
+#: Functions whose stream state is exactly their last ``lookback + 1`` inputs: a pure selection
+#: over the window, no running sum carried from older rows. TA-Lib's batch function computes
+#: their outputs about 4x faster than the stream's fill does, so on a plain history (see
+#: :func:`_plain`) :meth:`TalibNode.warm_up` takes the outputs from the batch function and opens
+#: the stream on the last window only.
+_WINDOW_STATE = frozenset({"MAX", "MIN"})
+
 
 def _first_valid(arrays: tuple[FloatArray, ...]) -> int:
     """Index of the first row where every input is finite (TA-Lib skips leading NaNs too)."""
@@ -35,6 +42,13 @@ def _first_valid(arrays: tuple[FloatArray, ...]) -> int:
             return lo + int(idx[0])
         lo, size = hi, size * 4
     return length
+
+
+def _plain(arrays: tuple[FloatArray, ...]) -> bool:
+    """True when every value is finite and non-zero: equal values then have equal bits, so any
+    max/min algorithm gives the same output bits (the batch and stream algorithms break ties
+    of 0.0 and -0.0 differently, and treat a NaN inside the history differently)."""
+    return all(bool(np.isfinite(arr).all() and arr.all()) for arr in arrays)
 
 
 @cache  # every strategy instance (one per symbol) builds the same nodes: ask TA-Lib once
@@ -53,11 +67,12 @@ class TalibNode:
     series that warm up); those rows are skipped, exactly as the batch function does.
     """
 
-    __slots__ = ("_buffer", "_cls", "_lookback", "_n_out", "_params", "_stream", "name")
+    __slots__ = ("_batch", "_buffer", "_cls", "_lookback", "_n_out", "_params", "_stream", "name")
 
     def __init__(self, name: str, *params: Any, n_outputs: int = 1, **named: Any) -> None:
         self.name = name
         self._cls = getattr(_ta, f"{name}_Stream")
+        self._batch = getattr(_ta, name) if name in _WINDOW_STATE else None
         self._params = params
         self._n_out = n_outputs
         self._lookback = _lookback(name, tuple(sorted(named.items())))
@@ -84,8 +99,12 @@ class TalibNode:
         if length - start <= self._lookback:
             self._buffer = [tuple(float(a[i]) for a in tail) for i in range(length - start)]
             return self._nan_out(length)
-        stream, filled = self._cls.open_and_fill(*tail, *self._params)
-        self._stream = stream
+        if self._batch is not None and _plain(tail):
+            window = tuple(arr[-(self._lookback + 1) :] for arr in tail)
+            self._stream, _ = self._cls.open_and_fill(*window, *self._params)
+            filled = self._batch(*tail, *self._params)
+        else:
+            self._stream, filled = self._cls.open_and_fill(*tail, *self._params)
         outs = filled if isinstance(filled, tuple) else (filled,)
         if start == 0:
             return tuple(np.asarray(o, dtype=np.float64) for o in outs)
@@ -116,6 +135,7 @@ class TalibNode:
         clone = object.__new__(TalibNode)
         clone.name = self.name
         clone._cls = self._cls
+        clone._batch = self._batch
         clone._params = self._params
         clone._n_out = self._n_out
         clone._lookback = self._lookback

@@ -57,6 +57,8 @@ STYLE_MEAN_REVERSION = 2
 STYLES: tuple[str, ...] = ("none", "trend_following", "mean_reversion")
 
 Int64Array = np.ndarray[Any, np.dtype[np.int64]]
+#: A rule that can sign on one side: name, rule, fired mask and strengths of its hits.
+_SignalPlan = tuple[str, Rule, BoolArray, FloatArray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,11 @@ class StrategyFrame:
     entry_rules: tuple[str, ...] = ()
     exit_rules: tuple[str, ...] = ()
     indicators: Frame = field(default_factory=dict)
+    # per side, (name, rule, fired mask, strengths) of each rule that can sign on that side:
+    # the same for every row, so looked up once per frame, not once per decision
+    _plans: dict[Side, tuple[_SignalPlan, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -120,9 +127,10 @@ class StrategyFrame:
 
         ``timestamp`` and ``regime`` are row ``i``'s, for a caller that has them already.
         """
-        names = self.entry_rules if side is Side.BUY else self.exit_rules
-        hits = self.hits
-        fired = [name for name in names if hits[name].fired(side)[i]]
+        plan = self._plans.get(side)
+        if plan is None:
+            plan = self._plans[side] = self._plan(side)
+        fired = [step for step in plan if step[2][i]]
         if not fired:
             return ()
         if timestamp is None:
@@ -133,8 +141,7 @@ class StrategyFrame:
         prev = self.bars.prev_view(i)
         price = row["close"]
         out: list[Signal] = []
-        for name in fired:
-            rule = self.rules[name]
+        for name, rule, _, strength in fired:
             out.append(
                 Signal(
                     symbol=self.symbol,
@@ -142,7 +149,7 @@ class StrategyFrame:
                     timestamp=timestamp,
                     side=side,
                     rule=name,
-                    strength=hits[name].strength.item(i),
+                    strength=strength.item(i),
                     price=price,
                     reason=rule.reason(side, row, prev),
                     regime=regime,
@@ -150,6 +157,13 @@ class StrategyFrame:
                 )
             )
         return tuple(out)
+
+    def _plan(self, side: Side) -> tuple[_SignalPlan, ...]:
+        names = self.entry_rules if side is Side.BUY else self.exit_rules
+        return tuple(
+            (name, self.rules[name], self.hits[name].fired(side), self.hits[name].strength)
+            for name in names
+        )
 
 
 def _frame_input(candles: pd.DataFrame | Mapping[str, Any]) -> tuple[Int64Array, list[FloatArray]]:
