@@ -16,26 +16,18 @@ Replace with ``RiskParams.stake_amount`` once it exists (see the backtest notes)
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from kmg_autotrader.domain import Candidate, MarketInfo, OrderIntent, RiskDecision, Side
+from kmg_autotrader.risk.draft import check_field_order
 from kmg_autotrader.risk.manager import RiskManager
 
 _CLEARS_ANY_FEE = 1.0  # an expected move of 100 % passes any fee-edge requirement
 _BUY = Side.BUY  # an enum member read through its class costs a __getattr__ hook each time
 
 
-def _check_fields(cls: type, names: tuple[str, ...]) -> None:
-    # the copies below pass every field positionally: a field added, removed or moved in the
-    # record must fail here at import, not silently drop or shift a value
-    fields = tuple(f.name for f in dataclasses.fields(cls))
-    if fields != names:
-        raise TypeError(f"{cls.__name__} fields changed: {fields}; update stake_risk")
-
-
-_check_fields(
+check_field_order(
     Candidate,
     (
         "symbol",
@@ -52,41 +44,11 @@ _check_fields(
         "signals",
         "trace",
     ),
-)
-_check_fields(
-    OrderIntent,
-    (
-        "mode",
-        "symbol",
-        "side",
-        "amount",
-        "price",
-        "stop_loss",
-        "take_profit",
-        "created_at",
-        "reason",
-        "signal_id",
-        "risk_decision_id",
-    ),
-)
-_check_fields(
-    RiskDecision,
-    (
-        "approved",
-        "reason_code",
-        "message",
-        "symbol",
-        "side",
-        "timestamp",
-        "intent",
-        "adjustments",
-        "checks",
-    ),
-)
+)  # OrderIntent and RiskDecision are checked where the risk manager builds them (draft)
 
 # The three copies of an entry are ``dataclasses.replace`` spelled out, positionally in field
-# order (checked above): a keyword call or a loop over the fields costs twice as much, and the
-# gate copies three records per approved entry.
+# order (checked at import): a keyword call or a loop over the fields costs twice as much,
+# and the gate copies three records per approved entry.
 
 
 def _shown_candidate(c: Candidate, stop_loss: float | None, expected_move: float) -> Candidate:
