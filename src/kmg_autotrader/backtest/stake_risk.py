@@ -163,7 +163,8 @@ class StakeRiskGate:
         adjustments = list(decision.adjustments)
         amount = intent.amount
         if stake < amount:
-            adjustments.append(f"stake {stake_amount}: {amount} → {stake}")
+            # {x!s} of a Decimal: the text format() gives, without parsing an empty spec
+            adjustments.append(f"stake {stake_amount!s}: {amount!s} → {stake!s}")
         if stake < amount or stop_loss is None:
             intent = _clamped_intent(
                 intent,

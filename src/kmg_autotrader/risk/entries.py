@@ -86,7 +86,10 @@ def decide_entry(
         f"{candidate.strategy} entry",
         signal_id,
     )
-    return draft.approve(intent, f"buy {sized} {market.base} at {price} (cost {sized * price:.2f})")
+    # {x!s} of a Decimal: the text format() gives it, without parsing an empty format spec
+    return draft.approve(
+        intent, f"buy {sized!s} {market.base} at {price!s} (cost {sized * price:.2f})"
+    )
 
 
 def _optional_decimal(value: float | None) -> Decimal | None:
@@ -154,7 +157,7 @@ def size_entry(
     rounded = sizing.round_down(amount, market.amount_step)
     if rounded != amount:
         draft.adjustments.append(
-            f"rounded down to amount step {market.amount_step}: {amount:.8g} → {rounded} "
+            f"rounded down to amount step {market.amount_step!s}: {amount:.8g} → {rounded!s} "
             f"{market.base}"
         )
     checks["amount"] = rounded
