@@ -16,41 +16,92 @@ Replace with ``RiskParams.stake_amount`` once it exists (see the backtest notes)
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from kmg_autotrader.domain import Candidate, MarketInfo, OrderIntent, RiskDecision, Side
+from kmg_autotrader.risk.draft import check_field_order
 from kmg_autotrader.risk.manager import RiskManager
 
 _CLEARS_ANY_FEE = 1.0  # an expected move of 100 % passes any fee-edge requirement
-
-_T = TypeVar("_T", Candidate, OrderIntent, RiskDecision)
-_set = object.__setattr__
+_BUY = Side.BUY  # an enum member read through its class costs a __getattr__ hook each time
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    # _replaced stores every field as given, so it must not skip an __init__ that does more
-    assert not hasattr(cls, "__post_init__"), cls
-    assert all(f.init for f in dataclasses.fields(cls)), cls
-    return tuple(f.name for f in dataclasses.fields(cls))
+check_field_order(
+    Candidate,
+    (
+        "symbol",
+        "timeframe",
+        "timestamp",
+        "side",
+        "price",
+        "stop_loss",
+        "take_profit",
+        "confidence",
+        "expected_move",
+        "strategy",
+        "regime",
+        "signals",
+        "trace",
+    ),
+)  # OrderIntent and RiskDecision are checked where the risk manager builds them (draft)
+
+# The three copies of an entry are ``dataclasses.replace`` spelled out, positionally in field
+# order (checked at import): a keyword call or a loop over the fields costs twice as much,
+# and the gate copies three records per approved entry.
 
 
-_NAMES: dict[type, tuple[str, ...]] = {
-    cls: _field_names(cls) for cls in (Candidate, OrderIntent, RiskDecision)
-}
+def _shown_candidate(c: Candidate, stop_loss: float | None, expected_move: float) -> Candidate:
+    """``dataclasses.replace(c, stop_loss=stop_loss, expected_move=expected_move)``."""
+    return Candidate(
+        c.symbol,
+        c.timeframe,
+        c.timestamp,
+        c.side,
+        c.price,
+        stop_loss,
+        c.take_profit,
+        c.confidence,
+        expected_move,
+        c.strategy,
+        c.regime,
+        c.signals,
+        c.trace,
+    )
 
 
-def _replaced(obj: _T, changes: dict[str, Any]) -> _T:
-    """``dataclasses.replace(obj, **changes)`` for the frozen, slotted records of one entry.
+def _clamped_intent(i: OrderIntent, amount: Decimal, stop_loss: Decimal | None) -> OrderIntent:
+    """``dataclasses.replace(i, amount=amount, stop_loss=stop_loss)``."""
+    return OrderIntent(
+        i.mode,
+        i.symbol,
+        i.side,
+        amount,
+        i.price,
+        stop_loss,
+        i.take_profit,
+        i.created_at,
+        i.reason,
+        i.signal_id,
+        i.risk_decision_id,
+    )
 
-    Their ``__init__`` only stores the fields (checked above), so they are stored directly:
-    about twice as fast, and the gate copies three records per approved entry.
-    """
-    new = object.__new__(type(obj))
-    for name in _NAMES[type(obj)]:
-        _set(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new
+
+def _clamped_decision(
+    d: RiskDecision, intent: OrderIntent, adjustments: tuple[str, ...]
+) -> RiskDecision:
+    """``dataclasses.replace(d, intent=intent, adjustments=adjustments)``."""
+    return RiskDecision(
+        d.approved,
+        d.reason_code,
+        d.message,
+        d.symbol,
+        d.side,
+        d.timestamp,
+        intent,
+        adjustments,
+        d.checks,
+    )
 
 
 class StakeRiskGate:
@@ -90,30 +141,36 @@ class StakeRiskGate:
         self, candidate: Candidate, portfolio_state: Any, market: MarketInfo
     ) -> RiskDecision:
         """The manager's verdict; an approved entry is clamped to the stake."""
-        if candidate.side is not Side.BUY:
+        if candidate.side is not _BUY:
             return self.manager.evaluate(candidate, portfolio_state, market)
-        shown_changes: dict[str, Any] = {}
-        if candidate.stop_loss is None:
-            shown_changes["stop_loss"] = candidate.price / 2
-        if not self.fee_edge:
-            shown_changes["expected_move"] = _CLEARS_ANY_FEE
-        shown = _replaced(candidate, shown_changes) if shown_changes else candidate
+        fee_edge = self.fee_edge
+        stop_loss = candidate.stop_loss
+        shown = candidate
+        if stop_loss is None or not fee_edge:
+            shown = _shown_candidate(
+                candidate,
+                candidate.price / 2 if stop_loss is None else stop_loss,
+                candidate.expected_move if fee_edge else _CLEARS_ANY_FEE,
+            )
         decision = self.manager.evaluate(shown, portfolio_state, market)
         if not decision.approved or decision.intent is None:
             return decision
         intent = decision.intent
-        stake = (self.stake_amount / intent.price / market.amount_step).to_integral_value(
+        stake_amount = self.stake_amount
+        stake = (stake_amount / intent.price / market.amount_step).to_integral_value(
             rounding=ROUND_DOWN
         ) * market.amount_step
         adjustments = list(decision.adjustments)
-        intent_changes: dict[str, Any] = {}
-        if stake < intent.amount:
-            adjustments.append(f"stake {self.stake_amount}: {intent.amount} → {stake}")
-            intent_changes["amount"] = stake
-        if candidate.stop_loss is None:
-            intent_changes["stop_loss"] = None
-        if intent_changes:
-            intent = _replaced(intent, intent_changes)
-        if not self.fee_edge:
+        amount = intent.amount
+        if stake < amount:
+            # {x!s} of a Decimal: the text format() gives, without parsing an empty spec
+            adjustments.append(f"stake {stake_amount!s}: {amount!s} → {stake!s}")
+        if stake < amount or stop_loss is None:
+            intent = _clamped_intent(
+                intent,
+                stake if stake < amount else amount,
+                None if stop_loss is None else intent.stop_loss,
+            )
+        if not fee_edge:
             adjustments.append("fee-edge rule not applied (--no-fee-edge)")
-        return _replaced(decision, {"intent": intent, "adjustments": tuple(adjustments)})
+        return _clamped_decision(decision, intent, tuple(adjustments))

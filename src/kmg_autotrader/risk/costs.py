@@ -7,10 +7,13 @@ from decimal import Decimal
 from kmg_autotrader.domain import ExecutionMode, MarketInfo
 from kmg_autotrader.risk.params import RiskParams, param_decimals
 
+# an enum member read through its class costs a __getattr__ hook each time
+_LIMIT_BRACKET = ExecutionMode.LIMIT_BRACKET
+
 
 def entry_fee_rate(market: MarketInfo, mode: ExecutionMode) -> Decimal:
     """Fee of the entry fill: maker for a limit entry, taker for a market order."""
-    return market.maker_fee if mode is ExecutionMode.LIMIT_BRACKET else market.taker_fee
+    return market.maker_fee if mode is _LIMIT_BRACKET else market.taker_fee
 
 
 def round_trip_fees(market: MarketInfo, mode: ExecutionMode) -> Decimal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,49 @@ from kmg_autotrader.risk.rules import Rejection
 
 _UNSET: Any = object()
 _APPROVED = ReasonCode.APPROVED.value
+
+
+def check_field_order(cls: type, names: tuple[str, ...]) -> None:
+    """Raise ``TypeError`` unless the dataclass ``cls`` has exactly the fields ``names``, in order.
+
+    The hot path builds its records positionally (a keyword call to a class builds a dict of
+    the arguments first); a field added, removed or moved must fail at import, not shift a value.
+    """
+    fields = tuple(f.name for f in dataclasses.fields(cls))
+    if fields != names:
+        raise TypeError(f"{cls.__name__} has the fields {fields}, expected {names}")
+
+
+check_field_order(
+    RiskDecision,
+    (
+        "approved",
+        "reason_code",
+        "message",
+        "symbol",
+        "side",
+        "timestamp",
+        "intent",
+        "adjustments",
+        "checks",
+    ),
+)
+check_field_order(
+    OrderIntent,
+    (
+        "mode",
+        "symbol",
+        "side",
+        "amount",
+        "price",
+        "stop_loss",
+        "take_profit",
+        "created_at",
+        "reason",
+        "signal_id",
+        "risk_decision_id",
+    ),
+)
 
 
 def to_decimal(value: Decimal | float) -> Decimal:
@@ -49,28 +93,31 @@ class DecisionDraft:
         return stop
 
     def reject(self, rejection: Rejection) -> RiskDecision:
-        """The final "no", with its reason."""
+        """The final "no", with its reason (positional, in field order: checked above)."""
+        candidate = self.candidate
         return RiskDecision(
-            approved=False,
-            reason_code=rejection.code.value,
-            message=rejection.message,
-            symbol=self.candidate.symbol,
-            side=self.candidate.side,
-            timestamp=self.now_ms,
-            adjustments=tuple(self.adjustments),
-            checks=self.checks,
+            False,
+            rejection.code.value,
+            rejection.message,
+            candidate.symbol,
+            candidate.side,
+            self.now_ms,
+            None,
+            tuple(self.adjustments),
+            self.checks,
         )
 
     def approve(self, intent: OrderIntent, message: str) -> RiskDecision:
-        """The final "yes", carrying the sized intent."""
+        """The final "yes", carrying the sized intent (positional, in field order)."""
+        candidate = self.candidate
         return RiskDecision(
-            approved=True,
-            reason_code=_APPROVED,
-            message=message,
-            symbol=self.candidate.symbol,
-            side=self.candidate.side,
-            timestamp=self.now_ms,
-            intent=intent,
-            adjustments=tuple(self.adjustments),
-            checks=self.checks,
+            True,
+            _APPROVED,
+            message,
+            candidate.symbol,
+            candidate.side,
+            self.now_ms,
+            intent,
+            tuple(self.adjustments),
+            self.checks,
         )

@@ -27,6 +27,7 @@ Sizer = Callable[
 _CAP_AMOUNT_KEYS = tuple(f"cap_{code.value.lower()}" for code in sizing.CAP_CODES)
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
+_BUY = Side.BUY  # an enum member read through its class costs a __getattr__ hook each time
 
 
 def decide_entry(
@@ -51,7 +52,9 @@ def decide_entry(
     in_flight = rules.pending_entries(state, portfolio, params, now)
     open_count = len(portfolio.positions) + len(in_flight)
     exposure = portfolio.exposure + (sum(in_flight.values(), _ZERO) if in_flight else _ZERO)
-    draft.checks.update(entries_in_flight=len(in_flight), exposure_with_in_flight=exposure)
+    checks = draft.checks
+    checks["entries_in_flight"] = len(in_flight)
+    checks["exposure_with_in_flight"] = exposure
     # the gates in their fixed order; the first "no" is the answer
     rejection = (
         rules.check_drawdown_breaker(state)
@@ -70,19 +73,23 @@ def decide_entry(
     if isinstance(sized, Rejection):
         return draft.reject(sized)
     price = draft.price
+    # positional, in field order (checked in draft): a keyword call builds a dict first
     intent = OrderIntent(
-        mode=mode,
-        symbol=symbol,
-        side=Side.BUY,
-        amount=sized,
-        price=price,
-        stop_loss=draft.stop_loss,
-        take_profit=_optional_decimal(candidate.take_profit),
-        created_at=now,
-        reason=f"{candidate.strategy} entry",
-        signal_id=signal_id,
+        mode,
+        symbol,
+        _BUY,
+        sized,
+        price,
+        draft.stop_loss,
+        _optional_decimal(candidate.take_profit),
+        now,
+        f"{candidate.strategy} entry",
+        signal_id,
     )
-    return draft.approve(intent, f"buy {sized} {market.base} at {price} (cost {sized * price:.2f})")
+    # {x!s} of a Decimal: the text format() gives it, without parsing an empty format spec
+    return draft.approve(
+        intent, f"buy {sized!s} {market.base} at {price!s} (cost {sized * price:.2f})"
+    )
 
 
 def _optional_decimal(value: float | None) -> Decimal | None:
@@ -100,13 +107,12 @@ def fee_edge(
         price = draft.price
         expected = (to_decimal(candidate.take_profit) - price) / price
     fees, slippage, margin, required = costs.edge_parts(market, execution_mode, params)
-    draft.checks.update(
-        expected_move=expected,
-        round_trip_fees=fees,
-        slippage_round_trip=slippage,
-        fee_safety_margin=margin,
-        required_edge=required,
-    )
+    checks = draft.checks
+    checks["expected_move"] = expected
+    checks["round_trip_fees"] = fees
+    checks["slippage_round_trip"] = slippage
+    checks["fee_safety_margin"] = margin
+    checks["required_edge"] = required
     return rules.check_fee_edge(expected, required)
 
 
@@ -151,10 +157,11 @@ def size_entry(
     rounded = sizing.round_down(amount, market.amount_step)
     if rounded != amount:
         draft.adjustments.append(
-            f"rounded down to amount step {market.amount_step}: {amount:.8g} → {rounded} "
+            f"rounded down to amount step {market.amount_step!s}: {amount:.8g} → {rounded!s} "
             f"{market.base}"
         )
-    checks.update(amount=rounded, cost=rounded * price)
+    checks["amount"] = rounded
+    checks["cost"] = rounded * price
     shortfall = rules.check_minimums(rounded, price, market)
     if shortfall is None:
         return rounded
@@ -188,7 +195,8 @@ def _target_amount(
     stake = decimals.stake_amount
     if stake is not None:
         amount = stake / price
-        draft.checks.update(stake_amount=stake, stake_based_amount=amount)
+        draft.checks["stake_amount"] = stake
+        draft.checks["stake_based_amount"] = amount
         return amount
     stop = draft.stop_loss
     assert stop is not None  # rules.check_candidate refuses a risk-sized entry without
@@ -197,11 +205,10 @@ def _target_amount(
     risk_amount = equity * decimals.risk_per_trade_percent / _HUNDRED
     stop_distance = price - stop
     amount = risk_amount / stop_distance
-    draft.checks.update(
-        risk_amount=risk_amount,
-        stop_distance=stop_distance,
-        risk_based_amount=amount,
-    )
+    checks = draft.checks
+    checks["risk_amount"] = risk_amount
+    checks["stop_distance"] = stop_distance
+    checks["risk_based_amount"] = amount
     return amount
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
 _DAY_MS = tracking.DAY_MS
 # Symbol trade times older than this cannot matter to any cooldown (max one week).
 _FORGET_AFTER_MS = 8 * _DAY_MS
+_SELL = Side.SELL  # an enum member read through its class costs a __getattr__ hook each time
 # What recording a trade changes (a new UTC day changes only the day section too).
 _DAY_AND_SYMBOLS = ("day", "symbols")
 
@@ -96,13 +97,13 @@ class RiskManager:
         with self._lock:
             draft = DecisionDraft(candidate, self._clock.now_ms())
             try:
-                draft.checks.update(
-                    equity=portfolio.equity,
-                    cash=portfolio.cash,
-                    exposure=portfolio.exposure,
-                    open_positions=len(portfolio.positions),
-                )
-                if candidate.side is Side.SELL:
+                # stored one by one: a keyword update() builds a dict of its own first
+                checks = draft.checks
+                checks["equity"] = portfolio.equity
+                checks["cash"] = portfolio.cash
+                checks["exposure"] = portfolio.exposure
+                checks["open_positions"] = len(portfolio.positions)
+                if candidate.side is _SELL:
                     decision = self._decide_exit(draft, portfolio, market, signal_id)
                 else:
                     decision = self._decide_entry(draft, portfolio, market, signal_id)
@@ -218,19 +219,18 @@ class RiskManager:
     ) -> None:
         """Record the state's figures; ``drawdown`` and ``loss`` as just observed, when they were
         (the same figures: marking equity measures them, and they are not measured twice)."""
-        equity = draft.checks["equity"]
+        checks = draft.checks
+        equity = checks["equity"]
         if drawdown is None:
             drawdown = tracking.drawdown_percent(state.peak_equity, equity)
         if loss is None:
             loss = tracking.daily_loss_percent(state.day_start_equity, equity)
-        draft.checks.update(
-            peak_equity=state.peak_equity,
-            drawdown_percent=drawdown,
-            max_drawdown_percent=params.max_drawdown_percent,
-            day_start_equity=state.day_start_equity,
-            daily_loss_percent=loss,
-            trades_today=state.trades_today,
-        )
+        checks["peak_equity"] = state.peak_equity
+        checks["drawdown_percent"] = drawdown
+        checks["max_drawdown_percent"] = params.max_drawdown_percent
+        checks["day_start_equity"] = state.day_start_equity
+        checks["daily_loss_percent"] = loss
+        checks["trades_today"] = state.trades_today
 
     def _note_approved_entry(self, state: RiskState, intent: OrderIntent, now: int) -> None:
         """Count an approved entry at once (conservative: an order in flight is a trade)."""

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kmg_autotrader.domain import Balance, Position
+from kmg_autotrader.domain.fast_init import fast_init
 
 _ZERO = Decimal(0)
 
 
+@fast_init  # built for every open position on every entry decision
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
     """One open long: ``amount`` of base bought at ``entry_price``, last seen at ``last_price``."""
@@ -55,7 +57,9 @@ class PortfolioState:
             if positions
             else _ZERO
         )
-        object.__setattr__(self, "exposure", exposure)  # the frozen dataclass's own idiom
+        # stored through the slot's own setter: what object.__setattr__ (the frozen
+        # dataclass's idiom) ends up calling, without its look-up
+        _set_exposure(self, exposure)
 
     @classmethod
     def from_account(
@@ -89,10 +93,14 @@ class PortfolioState:
             for p in positions
             if p.closed_at is None and p.amount > 0
         }
+        # positional (equity, cash, positions, holdings, last_prices): keywords cost a dict
         return cls(
-            equity=equity,
-            cash=cash_balance.free if cash_balance else Decimal(0),
-            positions=open_positions,
-            holdings=holdings,
-            last_prices=dict(prices),
+            equity,
+            cash_balance.free if cash_balance else Decimal(0),
+            open_positions,
+            holdings,
+            dict(prices),
         )
+
+
+_set_exposure = PortfolioState.__dict__["exposure"].__set__

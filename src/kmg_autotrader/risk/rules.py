@@ -19,6 +19,7 @@ from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.state import RiskState
 
 _MINUTE_MS = 60_000
+_SELL = Side.SELL  # an enum member read through its class costs a __getattr__ hook each time
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ def _candidate_problem(
         return f"market amount step {market.amount_step} is not positive"
     if not _positive(candidate.price):
         return f"price {candidate.price} is not a positive number"
-    if candidate.side is Side.SELL:
+    if candidate.side is _SELL:
         return None  # an exit needs nothing more: it is sized to what is held
     if not portfolio.equity > 0:
         return f"equity {portfolio.equity} is not positive"
