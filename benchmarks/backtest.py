@@ -3,6 +3,11 @@
 Run: ``.venv/bin/python benchmarks/backtest.py`` (``--quick`` for a 10× smaller set,
 ``--repeat N`` to run each measurement N times, 3 by default: on a shared machine the CPU time
 of the same run varies by 30 % and more, so the least of N is shown, with the spread).
+``--instructions`` instead counts the instructions of each whole process under valgrind's
+callgrind (about 10 minutes for the full set): the same count on every run and every machine
+of one architecture with the same binaries, so the ratio to the vectorised lower bound can be
+compared across days and VMs, which the CPU-time ratio cannot (it moved from 6.3× to 9.5× with
+the same code on three VMs of one kind).
 
 Each measurement runs in its own process so peak memory (max RSS) is its own:
 
@@ -22,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -152,6 +158,52 @@ def _spawn(*args: str) -> dict[str, object]:
     return row
 
 
+def _instructions(kind: str, n: int) -> tuple[int, dict[str, object]]:
+    """Instructions of one whole measurement process under callgrind, and its result row."""
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            str(n),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
+    if not collected:
+        raise SystemExit(f"valgrind printed no instruction count for {kind}:\n{out.stderr[-2000:]}")
+    row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return int(collected[-1].split(":")[-1].strip()), row
+
+
+def main_instructions(n: int) -> None:
+    """Print instruction counts of the vectorised and the ``sma_cross_rsi`` processes."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install -y valgrind)")
+    print(f"machine: {platform.machine()}, python {platform.python_version()}; valgrind callgrind")
+    counts: dict[str, int] = {}
+    digests: dict[str, object] = {}
+    for kind in ("vectorised", "sma_cross_rsi"):
+        counts[kind], row = _instructions(kind, n)
+        digests[kind] = row["digest"]
+        print(
+            f"{row['what']:<40} {int(row['candles']):,} candles  "  # type: ignore[call-overload]
+            f"{counts[kind] / 1e6:,.0f} M instructions (whole process)  trades {row['trades']:,}"
+        )
+    print(
+        f"sma_cross_rsi trade list identical to the vectorised one: "
+        f"{digests['vectorised'] == digests['sma_cross_rsi']}"
+    )
+    ratio = counts["sma_cross_rsi"] / counts["vectorised"]
+    print(f"pipeline sma_cross_rsi / vectorised (whole process, instructions): {ratio:.1f}×")
+
+
 def main() -> None:
     """Print the figures."""
     if "--child" in sys.argv:
@@ -160,6 +212,9 @@ def main() -> None:
         print(json.dumps(row))
         return
     n = 10_512 if "--quick" in sys.argv else 105_120
+    if "--instructions" in sys.argv:
+        main_instructions(n)
+        return
     print(
         f"machine: {os.cpu_count()} cpus, python {platform.python_version()}; "
         f"load average before: {_load()}"
