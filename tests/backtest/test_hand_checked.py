@@ -111,6 +111,16 @@ async def test_one_trade_by_hand() -> None:
     assert trade.exit_reason == "signal"
 
 
+async def test_result_repr_is_a_summary() -> None:
+    # asyncio.run formats the main task's result (see BacktestResult): one line, no trade list
+    result = await _run()
+    text = repr(result)
+    assert text == (
+        "BacktestResult(strategy='test_close_levels', symbols=1, candles=6, trades=1, "
+        f"open_positions=0, elapsed_s={result.elapsed_s:.2f})"  # type: ignore[attr-defined]
+    )
+
+
 async def test_equity_curve_by_hand() -> None:
     result = await _run()
     equity = result.equity  # type: ignore[attr-defined]
