@@ -55,10 +55,11 @@ def child_backtest(strategy: str, n_candles: int) -> dict[str, object]:
     from loguru import logger
     from synthetic import make_walk
 
-    from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest
+    from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest, skip_exit_scan
     from kmg_autotrader.risk.params import RiskParams
 
     logger.remove()
+    skip_exit_scan()  # as `kmg backtest` does: the process ends with the report
     frames = make_walk(n_symbols=10, n_candles=n_candles, seed=0)
     candles = sum(len(f) for f in frames.values())
     if strategy == "sma_cross_rsi":

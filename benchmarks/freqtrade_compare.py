@@ -111,8 +111,9 @@ from decimal import Decimal
 from loguru import logger
 logger.remove()
 from kmg_autotrader.backtest.data import load_stored
-from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest
+from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest, skip_exit_scan
 from kmg_autotrader.risk.params import RiskParams
+skip_exit_scan()  # as `kmg backtest` does: the process ends with the report
 symbols = sys.argv[2].split(",")
 frames = load_stored(sys.argv[1], "binance", symbols, "5m", None, None)
 loose = RiskParams(max_open_positions=100, max_position_percent=1.0,

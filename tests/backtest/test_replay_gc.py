@@ -52,3 +52,24 @@ def test_a_freeze_made_by_the_process_is_left_as_it_was() -> None:
         assert gc.get_freeze_count() > 0  # not unfrozen by the replay
     finally:
         gc.unfreeze()
+
+
+def test_skip_exit_scan_freezes_the_heap_at_exit_only_and_registers_once() -> None:
+    # in a child process: the hook runs at interpreter exit, after what was registered later
+    # ran (atexit is last-in, first-out), so a probe registered first sees the freeze
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0))\n"
+        "from kmg_autotrader.backtest.runner import skip_exit_scan\n"
+        "before = atexit._ncallbacks()\n"
+        "skip_exit_scan(); skip_exit_scan()\n"
+        "print('hooks added', atexit._ncallbacks() - before)\n"
+        "print('frozen now', gc.get_freeze_count() > 0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert out == ["hooks added 1", "frozen now False", "at exit True"]

@@ -170,8 +170,9 @@ def backtest(
         fail("--stake-amount must be a positive number")
     if not fee_edge and stake is None:
         fail("--no-fee-edge needs --stake-amount")
-    from kmg_autotrader.backtest.runner import BacktestError, BacktestRequest
+    from kmg_autotrader.backtest.runner import BacktestError, BacktestRequest, skip_exit_scan
 
+    skip_exit_scan()  # this process ends with the report: see skip_exit_scan
     try:
         frames = _load(settings, exchange, wanted, tf, start_ms, end_ms, sample, data_file)
         quotes = {s.partition("/")[2] for s in frames}

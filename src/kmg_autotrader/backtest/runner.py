@@ -4,6 +4,7 @@ the trade list, the equity curve and the metrics."""
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import gc
@@ -272,6 +273,22 @@ def replay_gc(gen0: int = REPLAY_GC_GEN0) -> Iterator[None]:
                 gc.unfreeze()
 
 
+def skip_exit_scan() -> None:
+    """Spare the process's exit the garbage collector's walks over a finished backtest.
+
+    For a command that ends once its backtest is reported (``kmg backtest``, the benchmark
+    scripts), not for a library caller that goes on. At exit CPython runs full collections
+    while it tears the modules down, walking every object still alive: a year of ten symbols
+    leaves millions (candles, orders, fills, positions). An exit hook freezes them first
+    (``gc.freeze``), so those walks skip them; every object is still freed as usual, and the
+    hook runs after every result was printed and written. Measured: about 2 % of the
+    instructions of a 200,000-candle backtest process. Registered once however often called.
+    """
+    if not _ReplayGc.exit_hook:
+        atexit.register(gc.freeze)
+        _ReplayGc.exit_hook = True
+
+
 class _ReplayGc:
     """Replays running in this process (they may overlap on one event loop): the first one
     raises the threshold, the last one puts the previous setting back."""
@@ -279,6 +296,7 @@ class _ReplayGc:
     active = 0
     previous: tuple[int, ...] = ()
     froze = False  # the first replay froze the objects alive then (and the last unfreezes)
+    exit_hook = False  # skip_exit_scan registered its exit hook
 
 
 def _trades(store: MemoryStore) -> list[TradeRecord]:
