@@ -281,8 +281,10 @@ def skip_exit_scan() -> None:
     while it tears the modules down, walking every object still alive: a year of ten symbols
     leaves millions (candles, orders, fills, positions). An exit hook freezes them first
     (``gc.freeze``), so those walks skip them; every object is still freed as usual, and the
-    hook runs after every result was printed and written. Measured: about 2 % of the
-    instructions of a 200,000-candle backtest process. Registered once however often called.
+    hook runs after every result was printed and written. Measured: 2.2 % of the instructions
+    of a 200,000-candle backtest process that keeps its result to the end, 0.4 % of the
+    benchmark's 1,051,200-candle one (which drops it first). Registered once however often
+    called.
     """
     if not _ReplayGc.exit_hook:
         atexit.register(gc.freeze)
