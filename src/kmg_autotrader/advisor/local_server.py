@@ -153,6 +153,11 @@ class LocalLlmServer:
         except OSError:
             return ""
 
+    def _last_log_line(self) -> str:
+        """The server's last non-empty log line (usually the error), for a one-line message."""
+        lines = [line.strip() for line in self._log_tail().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "no output"
+
     def start(self) -> None:
         """Start the server and wait until it answers; raises :class:`LocalLlmError`."""
         if self.running:
@@ -173,10 +178,14 @@ class LocalLlmServer:
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = self._log_tail()
+            code = self._process.poll()
+            if code is not None:
+                logger.error("llama_cpp.server output:\n{}", self._log_tail())
                 self._process = None
-                raise LocalLlmError(f"llama_cpp.server exited during start-up: {tail}")
+                raise LocalLlmError(
+                    f"llama_cpp.server exited during start-up (code {code}): "
+                    f"{self._last_log_line()} (full output: {self._log})"
+                )
             if self._answers():
                 logger.info("local LLM server ready on {}", self.base_url)
                 return

@@ -18,6 +18,7 @@ from kmg_autotrader.advisor.audit import AuditRecorder, CallRecord
 from kmg_autotrader.advisor.client import LlmClient, LlmReply, LlmUnavailable
 from kmg_autotrader.advisor.context import AdvisorContext
 from kmg_autotrader.advisor.cost import estimate_cost_usd
+from kmg_autotrader.advisor.errors import AdvisorUnavailableError
 from kmg_autotrader.advisor.gate import BudgetExhausted, CallGate
 from kmg_autotrader.advisor.local_server import LocalLlmError, LocalLlmServer
 from kmg_autotrader.advisor.prompts import Prompt, PromptBuilder
@@ -95,6 +96,21 @@ class Advisor:
         return self.config.mode
 
     # ---- public ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the local model server now rather than at the first review (call it once,
+        before trading starts). A server that cannot start raises
+        :class:`AdvisorUnavailableError` (one line) in ``required`` mode; in ``advisory`` mode
+        it is logged and each review abstains (the rule decision stands, as advisory means).
+        """
+        try:
+            await self._ensure_local()
+        except LocalLlmError as exc:
+            if self.config.mode == "required":
+                raise AdvisorUnavailableError(
+                    f"ADVISOR_MODE=required but the local LLM server cannot start: {exc}"
+                ) from exc
+            logger.warning("local LLM server cannot start ({}); advisor abstains", exc)
 
     async def review(self, candidate: Candidate, context: AdvisorContext) -> AdvisorDecision:
         """A validated second opinion on ``candidate``, or an abstention. Never raises."""
