@@ -104,7 +104,8 @@ def build_advisor(
         if missing:
             effective, reason = "off", f"LLM_PROVIDER=local but {missing}"
         else:
-            local = LocalLlmServer(settings.gguf_model_path)
+            # DATA_DIR/run holds its pid file: a later start stops it if this bot dies first
+            local = LocalLlmServer(settings.gguf_model_path, state_dir=settings.data_dir / "run")
             base_url, model, json_mode = local.base_url, local.model_alias, "grammar"
             if "llm_timeout_seconds" not in settings.model_fields_set:
                 timeout_s = LOCAL_TIMEOUT_S
