@@ -9,6 +9,7 @@ an answered call twice. Both use the injected clock, so a backtest budgets simul
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Protocol
 
@@ -43,6 +44,8 @@ class CallGate:
         # wrote that the log counts (so those calls are not counted twice)
         self._sent: deque[tuple[int, str]] = deque()
         self._logged: deque[tuple[int, str]] = deque()
+        # status() may be read from the dashboard's thread while the loop appends
+        self._lock = threading.Lock()
 
     # ---- what was used -------------------------------------------------------------------------
 
@@ -57,11 +60,13 @@ class CallGate:
         return sum(1 for at, sym in ledger if at >= since_ms and (symbol is None or sym == symbol))
 
     def _used_since(self, since_ms: int, symbol: str | None = None) -> int:
-        self._prune()
         logged = self._calls.count_since(since_ms, symbol=symbol)
-        own_logged = self._since(self._logged, since_ms, symbol)
+        with self._lock:
+            self._prune()
+            own_logged = self._since(self._logged, since_ms, symbol)
+            sent = self._since(self._sent, since_ms, symbol)
         # rows written by an earlier process, plus every request this one sent
-        return max(0, logged - own_logged) + self._since(self._sent, since_ms, symbol)
+        return max(0, logged - own_logged) + sent
 
     def calls_last_hour(self) -> int:
         """HTTP requests sent in the rolling hour that ends now."""
@@ -102,8 +107,10 @@ class CallGate:
         over = self._over_budget()
         if over is not None:
             raise BudgetExhausted(over)
-        self._sent.append((self._clock.now_ms(), symbol))
+        with self._lock:
+            self._sent.append((self._clock.now_ms(), symbol))
 
     def logged(self, symbol: str, created_at: int) -> None:
         """An audit row the log counts (an answered call) was written at ``created_at``."""
-        self._logged.append((created_at, symbol))
+        with self._lock:
+            self._logged.append((created_at, symbol))
