@@ -5,7 +5,7 @@ forcing JSON (Structured Outputs, JSON mode, or a llama.cpp grammar in ``extra_b
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,9 +129,24 @@ class LlmClient:
             kwargs["seed"] = self.seed
         return await self._sdk.chat.completions.create(**kwargs)
 
-    async def complete(self, messages: Sequence[dict[str, str]]) -> LlmReply:
-        """One answer to ``messages``; raises :class:`LlmUnavailable` when none can be had."""
+    async def complete(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        before_request: Callable[[], None] | None = None,
+    ) -> LlmReply:
+        """One answer to ``messages``; raises :class:`LlmUnavailable` when none can be had.
+
+        ``before_request`` is called just before each HTTP request leaves (every retry too);
+        whatever it raises stops the call at once and propagates (the budget uses this).
+        """
         started = time.monotonic()
+
+        async def send() -> Any:
+            if before_request is not None:
+                before_request()
+            return await self._once(messages)
+
         attempts = 0
         # Attempts bound the work; the deadline (every attempt timing out, the back-off waits and
         # some slack for a busy machine) keeps a slow endpoint from stalling the loop longer.
@@ -153,7 +168,7 @@ class LlmClient:
                         attempts = attempt.retry_state.attempt_number
                         if attempts > 1:
                             logger.info("LLM retry {} of {}", attempts, self.max_attempts)
-                        response = await self._once(messages)
+                        response = await send()
             except openai.BadRequestError as exc:
                 if self.json_mode != "json_schema" or not _rejects_schema(exc):
                     raise
@@ -161,7 +176,7 @@ class LlmClient:
                 logger.warning("endpoint refuses json_schema; switching to JSON mode")
                 self.json_mode = "json_object"
                 attempts += 1
-                response = await self._once(messages)
+                response = await send()
         except openai.OpenAIError as exc:
             transient = is_transient(exc)
             logger.warning("LLM call failed after {} attempt(s): {}", attempts, _describe(exc))

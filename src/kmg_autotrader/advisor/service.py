@@ -18,7 +18,8 @@ from kmg_autotrader.advisor.audit import AuditRecorder, CallRecord
 from kmg_autotrader.advisor.client import LlmClient, LlmReply, LlmUnavailable
 from kmg_autotrader.advisor.context import AdvisorContext
 from kmg_autotrader.advisor.cost import estimate_cost_usd
-from kmg_autotrader.advisor.gate import CallGate
+from kmg_autotrader.advisor.errors import AdvisorUnavailableError
+from kmg_autotrader.advisor.gate import BudgetExhausted, CallGate
 from kmg_autotrader.advisor.local_server import LocalLlmError, LocalLlmServer
 from kmg_autotrader.advisor.prompts import Prompt, PromptBuilder
 from kmg_autotrader.advisor.validation import ValidationResult, validate_answer
@@ -96,6 +97,21 @@ class Advisor:
 
     # ---- public ------------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start the local model server now rather than at the first review (call it once,
+        before trading starts). A server that cannot start raises
+        :class:`AdvisorUnavailableError` (one line) in ``required`` mode; in ``advisory`` mode
+        it is logged and each review abstains (the rule decision stands, as advisory means).
+        """
+        try:
+            await self._ensure_local()
+        except LocalLlmError as exc:
+            if self.config.mode == "required":
+                raise AdvisorUnavailableError(
+                    f"ADVISOR_MODE=required but the local LLM server cannot start: {exc}"
+                ) from exc
+            logger.warning("local LLM server cannot start ({}); advisor abstains", exc)
+
     async def review(self, candidate: Candidate, context: AdvisorContext) -> AdvisorDecision:
         """A validated second opinion on ``candidate``, or an abstention. Never raises."""
         if self.config.mode == "off":
@@ -146,7 +162,7 @@ class Advisor:
         record = CallRecord(
             symbol=candidate.symbol,
             timestamp=candidate.timestamp,
-            created_at=self._clock.now_ms(),
+            created_at=fields.pop("created_at", None) or self._clock.now_ms(),
             model=fields.pop("model", self.config.model),
             prompt_version=prompt.version if prompt else self._prompts.version,
             prompt_hash=prompt.hash if prompt else "",
@@ -187,11 +203,10 @@ class Advisor:
                 del self._inflight[candidate.symbol]
 
     def _blocked(self, symbol: str) -> str | None:
-        # Calls still in flight are not in the audit log yet; count them so that two
-        # concurrent reviews cannot both take the last slot or both skip a cooldown.
-        return self._gate.blocked(
-            symbol, pending=sum(self._inflight.values()), pending_symbol=self._inflight[symbol]
-        )
+        # A review of the symbol still in flight may not have sent its request yet: count it so
+        # that two concurrent reviews cannot both skip a cooldown. (The budget is taken per
+        # request, just before it leaves: see CallGate.take.)
+        return self._gate.blocked(symbol, pending_symbol=self._inflight[symbol])
 
     async def _ensure_local(self) -> None:
         if self._local is None or self._local.running:
@@ -211,8 +226,18 @@ class Advisor:
             await self._ensure_local()
         except LocalLlmError as exc:
             return self._abstain_recorded(candidate, prompt, "unreachable", f"local LLM: {exc}")
+        sent = 0
+
+        def before_request() -> None:  # every request that leaves is counted, answered or not
+            nonlocal sent
+            self._gate.take(candidate.symbol)
+            sent += 1
+
         try:
-            reply = await self._client.complete(prompt.messages)
+            reply = await self._client.complete(prompt.messages, before_request=before_request)
+        except BudgetExhausted as exc:
+            why = f"{exc}; {sent} request(s) for this candidate got no answer" if sent else str(exc)
+            return self._abstain_recorded(candidate, prompt, "budget_exhausted", why)
         except LlmUnavailable as exc:
             fallback = "unreachable" if exc.transient else "llm_error"
             return self._abstain_recorded(
@@ -227,8 +252,8 @@ class Advisor:
             messages = self._prompts.repair(prompt, reply.text or "", result.errors)
             logger.info("advisor answer invalid ({}); one repair attempt", "; ".join(result.errors))
             try:
-                repair_reply = await self._client.complete(messages)
-            except LlmUnavailable as exc:
+                repair_reply = await self._client.complete(messages, before_request=before_request)
+            except (LlmUnavailable, BudgetExhausted) as exc:
                 first_errors.append(f"repair attempt failed: {exc}")
             else:
                 replies.append(repair_reply)
@@ -255,9 +280,11 @@ class Advisor:
             return sum(values) if values else None
 
         prompt_tokens, completion_tokens = total("prompt_tokens"), total("completion_tokens")
+        created_at = self._clock.now_ms()
         # Errors of the first answer, then of the repaired one (if a repair answer came back).
         errors = first_errors + [f"repair: {e}" for e in result.errors if len(replies) > 1]
         fields: dict[str, Any] = {
+            "created_at": created_at,
             "raw_answer": replies[-1].text if replies[-1].text is not None else "",
             "parsed": result.parsed,
             "valid": result.ok,
@@ -276,12 +303,16 @@ class Advisor:
         if result.answer is None:
             reason = "; ".join(result.errors) or "invalid answer"
             logger.warning("advisor answer rejected for {}: {}", candidate.symbol, reason)
-            return self._abstain_recorded(candidate, prompt, "invalid_answer", reason, **fields)
-        answer = result.answer
-        call_id = self._record(
-            candidate, prompt, action=answer.action, confidence=answer.confidence, **fields
-        )
-        return self._decision(answer_fields=result, call_id=call_id)
+            decision = self._abstain_recorded(candidate, prompt, "invalid_answer", reason, **fields)
+        else:
+            answer = result.answer
+            call_id = self._record(
+                candidate, prompt, action=answer.action, confidence=answer.confidence, **fields
+            )
+            decision = self._decision(answer_fields=result, call_id=call_id)
+        if decision.call_id is not None:  # the audit log counts this row (it has an answer)
+            self._gate.logged(candidate.symbol, created_at)
+        return decision
 
     def _replayed(self, candidate: Candidate, prompt: Prompt) -> AdvisorDecision:
         assert self._replay is not None

@@ -1,12 +1,14 @@
 """Message formatters: one small function per event, all returning an :class:`AlertMessage`.
 
-Titles start with a ``[PAPER]``/``[LIVE]`` tag so a paper alert is never mistaken for real
-money. Bodies are plain text, a few short lines, with the numbers a reader acts on.
+Titles start with one ``[PAPER]``/``[LIVE]`` tag so a paper alert is never mistaken for real
+money (a caller's own tag is replaced, never doubled). Bodies are plain text, a few short lines,
+with the numbers a reader acts on; money is printed with the decimals its currency uses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,10 +21,24 @@ Number = Decimal | float | int | str
 
 MAX_BODY = 1500  # well under Telegram's 4096 and Discord's 2000 limits
 
+#: Currencies counted in cents: fiat and the USD/EUR stablecoins. Anything else (BTC, ETH, BNB…)
+#: is a coin whose fees and PnL are fractions of a unit.
+CENT_CURRENCIES = frozenset(
+    {"USD", "EUR", "GBP", "CHF", "JPY", "AUD", "CAD", "TRY", "BRL"}
+    | {"USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USDP", "DAI", "PYUSD", "EURC", "EURT"}
+)
+_TAGS = re.compile(r"^(?:\s*\[(?:PAPER|LIVE)\])+\s*", re.IGNORECASE)
+
 
 def tag(mode: Mode | str) -> str:
     """``[PAPER]`` or ``[LIVE]``."""
     return f"[{Mode(mode).value.upper()}]"
+
+
+def titled(mode: Mode | str, text: str) -> str:
+    """``text`` behind the mode's tag; a tag the caller already put there is replaced, so a
+    title never reads ``[PAPER] [PAPER] …`` (nor shows another mode's tag)."""
+    return f"{tag(mode)} {_TAGS.sub('', text)}".rstrip()
 
 
 def num(value: Number | None, places: int = 8) -> str:
@@ -55,8 +71,27 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     return base, quote.split(":")[0]
 
 
-def _money(value: Number | None, currency: str, places: int = 2) -> str:
-    return f"{num(value, places)} {currency}".strip()
+def money_places(value: Number | None, currency: str) -> int:
+    """Decimals for an amount of ``currency``: 2 for fiat and stablecoins, 8 for coins; a
+    non-zero amount too small for that keeps two significant digits (a 0.0012 USDT fee)."""
+    places = 2 if currency.upper() in CENT_CURRENCIES else 8
+    try:
+        dec = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        return places
+    if dec.is_finite() and dec != 0 and dec.adjusted() < -places:  # would print as 0
+        places = min(12, 1 - dec.adjusted())
+    return places
+
+
+def money(value: Number | None, currency: str) -> str:
+    """An amount of money: ``0.06 USDT``, ``0.00004567 BNB`` (see :func:`money_places`)."""
+    return f"{num(value, money_places(value, currency))} {currency}".strip()
+
+
+def signed_money(value: Number | None, currency: str) -> str:
+    """:func:`money` with an explicit sign (``+12.3 USDT``, ``-0.0004 BTC``)."""
+    return f"{signed(value, money_places(value, currency))} {currency}".strip()
 
 
 def _pct(value: Number | None) -> str:
@@ -90,11 +125,11 @@ def order_filled(
         notional = None
     return AlertMessage(
         event=AlertEvent.ORDER_FILLED,
-        title=f"{tag(mode)} {side_text} filled {symbol}",
+        title=titled(mode, f"{side_text} filled {symbol}"),
         body=_lines(
-            f"{verb} {num(amount)} {base} @ {_money(price, quote, 8)}"
-            + (f" = {_money(notional, quote)}" if notional is not None else ""),
-            f"Fee: {_money(fee, fee_currency or quote, 8)}" if fee is not None else None,
+            f"{verb} {num(amount)} {base} @ {num(price)} {quote}".rstrip()
+            + (f" = {money(notional, quote)}" if notional is not None else ""),
+            f"Fee: {money(fee, fee_currency or quote)}" if fee is not None else None,
             f"Purpose: {purpose}" if purpose else None,
             f"Order: {order_id}" if order_id else None,
         ),
@@ -124,11 +159,11 @@ def position_exited(
         won = False
     return AlertMessage(
         event=AlertEvent.POSITION_EXITED,
-        title=f"{tag(mode)} Exit {symbol} {signed(pnl)} {quote}{_pct(pnl_pct)}".rstrip(),
+        title=titled(mode, f"Exit {symbol} {signed_money(pnl, quote)}{_pct(pnl_pct)}"),
         body=_lines(
             f"{num(amount)} {base}: {num(entry_price)} → {num(exit_price)} {quote}",
-            f"PnL: {signed(pnl)} {quote}{_pct(pnl_pct)}",
-            f"Fees: {_money(fees, quote, 8)}" if fees is not None else None,
+            f"PnL: {signed_money(pnl, quote)}{_pct(pnl_pct)}",
+            f"Fees: {money(fees, quote)}" if fees is not None else None,
             f"Reason: {reason}" if reason else None,
         ),
         severity=Severity.SUCCESS if won else Severity.WARNING,
@@ -148,7 +183,7 @@ def trade_error(
     where = f" {symbol}" if symbol else ""
     return AlertMessage(
         event=AlertEvent.TRADE_ERROR,
-        title=f"{tag(mode)} Trade error{where}",
+        title=titled(mode, f"Trade error{where}"),
         body=_lines(
             f"Action: {action}" if action else None,
             f"Order: {order_id}" if order_id else None,
@@ -157,6 +192,19 @@ def trade_error(
         severity=Severity.FAILURE,
         dedupe_key=f"trade_error:{symbol or ''}:{action or ''}:{error[:80]}",
     )
+
+
+#: Advisor abstentions that are not failures: the advisor did not ask the LLM on purpose (the
+#: symbol's cooldown, the hourly budget, advisor off). They raise no alert.
+ADVISOR_SKIPS = frozenset({"cooldown", "budget_exhausted", "advisor_off"})
+
+
+def is_advisor_skip(event: AlertEvent | str, fields: Mapping[str, Any]) -> bool:
+    """True for an ``llm_failure`` whose reason (the advisor's fallback) is a deliberate skip
+    (:data:`ADVISOR_SKIPS`), not a failure."""
+    if str(event) != AlertEvent.LLM_FAILURE.value:
+        return False
+    return any(str(fields.get(key) or "") in ADVISOR_SKIPS for key in ("reason", "fallback"))
 
 
 def llm_failure(
@@ -168,11 +216,11 @@ def llm_failure(
     detail: str | None = None,
     fallback: str | None = None,
 ) -> AlertMessage:
-    """The advisor call failed or the answer did not validate."""
+    """The advisor call failed or the answer did not validate (skips: :func:`is_advisor_skip`)."""
     where = f" {symbol}" if symbol else ""
     return AlertMessage(
         event=AlertEvent.LLM_FAILURE,
-        title=f"{tag(mode)} Advisor failure{where}: {reason}",
+        title=titled(mode, f"Advisor failure{where}: {reason}"),
         body=_lines(
             f"Model: {model}" if model else None,
             f"Detail: {detail}" if detail else None,
@@ -198,10 +246,10 @@ def risk_rejection(
     base, quote = split_symbol(symbol)
     return AlertMessage(
         event=AlertEvent.RISK_REJECTION,
-        title=f"{tag(mode)} Risk rejected {str(side).upper()} {symbol}: {reason_code}",
+        title=titled(mode, f"Risk rejected {str(side).upper()} {symbol}: {reason_code}"),
         body=_lines(
             message or None,
-            f"Wanted: {num(amount)} {base} @ {_money(price, quote, 8)}"
+            f"Wanted: {num(amount)} {base} @ {num(price)} {quote}".rstrip()
             if amount is not None
             else None,
         )
@@ -217,7 +265,7 @@ def breaker_tripped(
     """A risk circuit breaker stopped new entries."""
     return AlertMessage(
         event=AlertEvent.BREAKER_TRIPPED,
-        title=f"{tag(mode)} Risk breaker tripped: {breaker}",
+        title=titled(mode, f"Risk breaker tripped: {breaker}"),
         body=_lines(
             reason, f"Paused until {ms_to_iso(until_ms)}" if until_ms is not None else None
         ),
@@ -230,7 +278,7 @@ def kill_switch(mode: Mode | str, *, reason: str, by: str | None = None) -> Aler
     """The kill switch stopped all trading."""
     return AlertMessage(
         event=AlertEvent.KILL_SWITCH,
-        title=f"{tag(mode)} KILL SWITCH: trading stopped",
+        title=titled(mode, "KILL SWITCH: trading stopped"),
         body=_lines(reason, f"By: {by}" if by else None),
         severity=Severity.FAILURE,
         dedupe_key="kill_switch",
@@ -249,7 +297,7 @@ def feed_degraded(
     where = f" {symbol}" if symbol else ""
     return AlertMessage(
         event=AlertEvent.FEED_DEGRADED,
-        title=f"{tag(mode)} Data feed {feed}{where}: {status}",
+        title=titled(mode, f"Data feed {feed}{where}: {status}"),
         body=detail or f"{feed} is {status}",
         severity=Severity.WARNING,
         dedupe_key=f"feed_degraded:{feed}:{symbol or ''}:{status}",
@@ -275,12 +323,12 @@ def _summary(
     wl = f" ({wins}W/{losses}L)" if wins is not None and losses is not None else ""
     return AlertMessage(
         event=event,
-        title=f"{tag(mode)} {label} {period}: {signed(pnl)} {currency}{_pct(pnl_pct)}",
+        title=titled(mode, f"{label} {period}: {signed_money(pnl, currency)}{_pct(pnl_pct)}"),
         body=_lines(
-            f"PnL: {signed(pnl)} {currency}{_pct(pnl_pct)}",
+            f"PnL: {signed_money(pnl, currency)}{_pct(pnl_pct)}",
             f"Trades: {trades}{wl}",
-            f"Fees: {_money(fees, currency)}" if fees is not None else None,
-            f"Equity: {_money(equity, currency)}" if equity is not None else None,
+            f"Fees: {money(fees, currency)}" if fees is not None else None,
+            f"Equity: {money(equity, currency)}" if equity is not None else None,
             f"Max drawdown: {num(max_drawdown_pct, 2)}%" if max_drawdown_pct is not None else None,
         ),
         severity=Severity.INFO,
@@ -356,7 +404,7 @@ def system(mode: Mode | str, *, message: str, title: str | None = None) -> Alert
     """A plain notice (bot started, stopped…)."""
     return AlertMessage(
         event=AlertEvent.SYSTEM,
-        title=f"{tag(mode)} {title or message[:60]}",
+        title=titled(mode, title or message[:60]),
         body=message,
         severity=Severity.INFO,
     )
@@ -368,7 +416,7 @@ def digest(mode: Mode | str, *, titles: list[str], total: int) -> AlertMessage:
     more = total - len(shown)
     return AlertMessage(
         event=AlertEvent.DIGEST,
-        title=f"{tag(mode)} {total} alert(s) held back by the rate limit",
+        title=titled(mode, f"{total} alert(s) held back by the rate limit"),
         body=_lines(*(f"• {t}" for t in shown), f"…and {more} more" if more > 0 else None),
         severity=Severity.INFO,
     )
@@ -383,7 +431,7 @@ def generic(mode: Mode | str, event: AlertEvent | str, fields: Mapping[str, Any]
     body = _lines(*(f"{k}: {v}" for k, v in fields.items())) or str(event)
     return AlertMessage(
         event=kind,
-        title=f"{tag(mode)} {str(event).replace('_', ' ')}",
+        title=titled(mode, str(event).replace("_", " ")),
         body=body,
         severity=Severity.WARNING,
     )

@@ -26,7 +26,7 @@ from loguru import logger
 
 from kmg_autotrader.alerts.events import AlertEvent, AlertMessage
 from kmg_autotrader.alerts.limits import Deduper, MonotonicClock, TokenBucket
-from kmg_autotrader.alerts.messages import digest, format_alert, generic
+from kmg_autotrader.alerts.messages import digest, format_alert, generic, is_advisor_skip
 from kmg_autotrader.alerts.sender import AppriseNotifier, DeliveryReport, Notifier
 from kmg_autotrader.alerts.targets import targets_from_settings
 from kmg_autotrader.config import Settings
@@ -120,8 +120,12 @@ class AlertService:
     def send(
         self, event: AlertEvent | str, /, *, dedupe_key: str | None = None, **fields: Any
     ) -> bool:
-        """Format and enqueue an alert; True when queued (False: duplicate, full or stopped)."""
+        """Format and enqueue an alert; True when queued (False: duplicate, full, stopped, or
+        an advisor skip such as a cooldown or the hourly budget, which is not a failure)."""
         try:
+            if is_advisor_skip(event, fields):
+                logger.debug("no alert for an advisor skip: {}", fields.get("reason"))
+                return False
             try:
                 message = format_alert(event, self.mode, **fields)
             except Exception:
