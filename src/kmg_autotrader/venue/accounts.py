@@ -28,7 +28,7 @@ from kmg_autotrader.domain import MarketInfo
 from kmg_autotrader.domain.clock import Clock
 from kmg_autotrader.execution.fees import FeeSchedule, SlippageModel
 from kmg_autotrader.execution.paper import PaperEngine, PaperSettings
-from kmg_autotrader.execution.paper.model import OPEN
+from kmg_autotrader.execution.paper.model import EXPIRED, OPEN
 
 STATE_VERSION = 1
 
@@ -239,6 +239,18 @@ class Accounts:
         engine._fill(order, market, part, at, is_maker=False)  # noqa: SLF001
         logger.info("venue: order {} filled {} of {} now (partial fault)", order.id, part, amount)
         return engine.fetch_order(order.id)
+
+    def cancel(self, account: Account, order_id: str, *, expire: bool = False) -> dict[str, Any]:
+        """Cancel an open order (``expire``: mark it expired, e.g. an IOC's unfilled rest);
+        :class:`OrderNotFoundError` for an unknown or finished one."""
+        try:
+            view = account.engine.cancel_order(order_id)
+            if expire:
+                account.engine.orders[order_id].status = EXPIRED
+                view = account.engine.fetch_order(order_id)
+            return view
+        finally:
+            self.save()
 
     def on_price(self, symbol: str, price: Decimal, ts: int) -> int:
         """Feed a tick to every account; returns how many fills it caused (saved if any)."""

@@ -23,6 +23,7 @@ import importlib
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -103,7 +104,7 @@ class WsHub:
         self.connections: list[WsConnection] = []
         self.connects = 0
         self._stalled_until = 0.0
-        self._held: tuple[str, Any] | None = None
+        self._held: tuple[str, Any, Callable[[WsConnection, Any], Any] | None] | None = None
 
     async def serve(
         self,
@@ -143,8 +144,14 @@ class WsHub:
         except (ConnectionError, RuntimeError):
             return False
 
-    async def broadcast(self, topic: str, payload: Any) -> int:
-        """Send ``payload`` to every socket subscribed to ``topic``; returns receivers."""
+    async def broadcast(
+        self,
+        topic: str,
+        payload: Any,
+        render: Callable[[WsConnection, Any], Any] | None = None,
+    ) -> int:
+        """Send ``payload`` to every socket subscribed to ``topic`` (``render(conn, payload)``
+        shapes it per socket when given); returns receivers."""
         targets = [c for c in self.connections if topic in c.topics and not c.ws.closed]
         if not targets:
             return 0
@@ -164,20 +171,21 @@ class WsHub:
             if fault.kind == "latency":
                 await asyncio.sleep(fault.delay)
             if fault.kind == "ws_reorder" and self._held is None:
-                self._held = (topic, payload)
+                self._held = (topic, payload, render)
                 return 0
         sent = 0
         for conn in targets:
-            if await self.send(conn, payload):
+            message = render(conn, payload) if render else payload
+            if await self.send(conn, message):
                 sent += 1
                 if fault is not None and fault.kind == "ws_duplicate":
-                    await self.send(conn, payload)
+                    await self.send(conn, message)
         if self._held is not None and self._held[1] is not payload:
-            held_topic, held = self._held
+            held_topic, held, held_render = self._held
             self._held = None
             for conn in self.connections:
                 if held_topic in conn.topics:
-                    await self.send(conn, held)
+                    await self.send(conn, held_render(conn, held) if held_render else held)
         return sent
 
     async def close_all(self, code: int = 1001, message: bytes = b"venue closed") -> int:
@@ -331,6 +339,7 @@ class Venue:
         self._lock = asyncio.Lock()
         self._replayed_ms = self.clock.start_ms
         self.port = 0
+        self.requests: Counter[str] = Counter()  # "METHOD /path" → count (what clients ask)
         self.restarts = 0
         self._finished_logged = False
 
@@ -483,6 +492,7 @@ class Venue:
     async def _drop_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        self.requests[f"{request.method} {request.path}"] += 1
         try:
             return await handler(request)
         except DropConnection:
