@@ -11,36 +11,37 @@ Modules: :mod:`.clock` (venue time), :mod:`.market` (replayed candles, prices, b
 :mod:`.binance` and :mod:`.kraken` (the dialects), :mod:`.cli` (``kmg venue``).
 """
 
-from kmg_autotrader.venue.accounts import Account, Accounts
-from kmg_autotrader.venue.clock import VenueClock
-from kmg_autotrader.venue.faults import Fault, FaultError, FaultPlan
-from kmg_autotrader.venue.market import Candle, MarketListener, MarketState, SynthTrade
-from kmg_autotrader.venue.server import (
-    AccountSpec,
-    Dialect,
-    Venue,
-    VenueClient,
-    VenueError,
-    WsConnection,
-    WsHub,
-)
+from __future__ import annotations
 
-__all__ = [
-    "Account",
-    "AccountSpec",
-    "Accounts",
-    "Candle",
-    "Dialect",
-    "Fault",
-    "FaultError",
-    "FaultPlan",
-    "MarketListener",
-    "MarketState",
-    "SynthTrade",
-    "Venue",
-    "VenueClient",
-    "VenueClock",
-    "VenueError",
-    "WsConnection",
-    "WsHub",
-]
+from importlib import import_module
+from typing import Any
+
+# Lazy exports: ``kmg --help`` imports this package for ``kmg venue`` and must not pay for
+# aiohttp, pandas and the paper engine.
+_EXPORTS = {
+    "Account": "accounts",
+    "Accounts": "accounts",
+    "AccountSpec": "server",
+    "Candle": "market",
+    "Dialect": "server",
+    "Fault": "faults",
+    "FaultError": "faults",
+    "FaultPlan": "faults",
+    "MarketListener": "market",
+    "MarketState": "market",
+    "SynthTrade": "market",
+    "Venue": "server",
+    "VenueClient": "server",
+    "VenueClock": "clock",
+    "VenueError": "server",
+    "WsConnection": "server",
+    "WsHub": "server",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

@@ -236,7 +236,7 @@ class Accounts:
         part = (order.amount * fraction // market.amount_step) * market.amount_step
         if part <= 0 or part >= order.amount:
             return view
-        engine._fill(order, market, part, at, is_maker=False)  # noqa: SLF001
+        engine._fill(order, market, part, at, is_maker=False)
         logger.info("venue: order {} filled {} of {} now (partial fault)", order.id, part, amount)
         return engine.fetch_order(order.id)
 

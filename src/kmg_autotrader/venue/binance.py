@@ -227,8 +227,8 @@ class BinanceDialect(Dialect):
         if market_id is None:
             if required:
                 raise BinanceError(
-                    -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or "
-                    "malformed."
+                    -1102,
+                    "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
                 )
             return None
         if market_id not in self.entries:
@@ -247,8 +247,7 @@ class BinanceDialect(Dialect):
         params.update(dict(parse_qsl(raw_body, keep_blank_values=True)))
         if "timestamp" not in params:
             raise BinanceError(
-                -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or "
-                "malformed."
+                -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
             )
         try:
             stamp = int(params["timestamp"])
@@ -259,8 +258,10 @@ class BinanceDialect(Dialect):
             raise BinanceError(-1131, "recvWindow must be less than 60000")
         # Fresh against the wall clock (what a client stamps with), or against venue time
         # (a client that synchronised with /api/v3/time at a speed other than 1).
-        fresh = any(stamp <= now + 1000 and now - stamp <= window
-                    for now in (int(time.time() * 1000), self._now()))
+        fresh = any(
+            stamp <= now + 1000 and now - stamp <= window
+            for now in (int(time.time() * 1000), self._now())
+        )
         if not fresh:
             raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
         signature = params.get("signature", "")
@@ -305,12 +306,24 @@ class BinanceDialect(Dialect):
                 "timezone": "UTC",
                 "serverTime": self._now(),
                 "rateLimits": [
-                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                     "limit": 6000},
-                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                     "limit": 100},
-                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-                     "limit": 61000},
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": 6000,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "SECOND",
+                        "intervalNum": 10,
+                        "limit": 100,
+                    },
+                    {
+                        "rateLimitType": "RAW_REQUESTS",
+                        "interval": "MINUTE",
+                        "intervalNum": 5,
+                        "limit": 61000,
+                    },
                 ],
                 "exchangeFilters": [],
                 "symbols": symbols,
@@ -327,7 +340,9 @@ class BinanceDialect(Dialect):
             try:
                 ids = set(json.loads(q["symbols"]))
             except ValueError:
-                raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.")
+                raise BinanceError(
+                    -1100, "Illegal characters found in parameter 'symbols'."
+                ) from None
             for mid in ids:
                 self._market_id({"symbol": mid})
             return ids
@@ -337,8 +352,15 @@ class BinanceDialect(Dialect):
         """Futures/options exchangeInfo: the venue is spot only, no markets there."""
 
         async def work() -> Any:
-            return {"timezone": "UTC", "serverTime": self._now(), "rateLimits": [],
-                    "exchangeFilters": [], "assets": [], "symbols": [], "optionSymbols": []}
+            return {
+                "timezone": "UTC",
+                "serverTime": self._now(),
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "assets": [],
+                "symbols": [],
+                "optionSymbols": [],
+            }
 
         return await self._handle("markets", request, work)
 
@@ -359,8 +381,12 @@ class BinanceDialect(Dialect):
             try:
                 tf_ms = self.venue.market.check_timeframe(interval)
                 rows = self.venue.market.visible(
-                    self.symbols[market_id], interval, self._now(), since=since, until=until,
-                    limit=limit
+                    self.symbols[market_id],
+                    interval,
+                    self._now(),
+                    since=since,
+                    until=until,
+                    limit=limit,
                 )
             except UnsupportedTimeframe as exc:
                 raise BinanceError(-1120, f"Invalid interval. {exc}") from None
@@ -577,8 +603,11 @@ class BinanceDialect(Dialect):
         async def work() -> Any:
             await self._signed(request)
             return [
-                {"symbol": m, "makerCommission": str(self.fees.maker),
-                 "takerCommission": str(self.fees.taker)}
+                {
+                    "symbol": m,
+                    "makerCommission": str(self.fees.maker),
+                    "takerCommission": str(self.fees.taker),
+                }
                 for m in self.entries
             ]
 
@@ -604,8 +633,12 @@ class BinanceDialect(Dialect):
                 "takerCommission": int(self.fees.taker * 10_000),
                 "buyerCommission": 0,
                 "sellerCommission": 0,
-                "commissionRates": {"maker": maker, "taker": taker, "buyer": "0.00000000",
-                                    "seller": "0.00000000"},
+                "commissionRates": {
+                    "maker": maker,
+                    "taker": taker,
+                    "buyer": "0.00000000",
+                    "seller": "0.00000000",
+                },
                 "canTrade": True,
                 "canWithdraw": False,
                 "canDeposit": False,
@@ -723,8 +756,8 @@ class BinanceDialect(Dialect):
         tif = p.get("timeInForce", "GTC").upper()
         if kind == "LIMIT" and "timeInForce" not in p:
             raise BinanceError(
-                -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or "
-                "malformed."
+                -1102,
+                "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
             )
         now = self._now()
         book = self.venue.market.order_book(symbol, now)
@@ -758,7 +791,9 @@ class BinanceDialect(Dialect):
                 partial=partial,
             )
         except InsufficientFundsError:
-            raise BinanceError(-2010, "Account has insufficient balance for requested action.")
+            raise BinanceError(
+                -2010, "Account has insufficient balance for requested action."
+            ) from None
         except InvalidOrderError as exc:
             text = str(exc)
             if "duplicate" in text:
@@ -780,8 +815,10 @@ class BinanceDialect(Dialect):
         body["timeInForce"] = tif if kind == "LIMIT" else "GTC"
         resp_type = p.get("newOrderRespType", "FULL").upper()
         if resp_type == "ACK":
-            return {k: body[k] for k in ("symbol", "orderId", "orderListId", "clientOrderId",
-                                         "transactTime")}
+            return {
+                k: body[k]
+                for k in ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
+            }
         if resp_type == "FULL":
             body["fills"] = [
                 {
@@ -798,8 +835,10 @@ class BinanceDialect(Dialect):
     def _find(self, account: Account, p: dict[str, str], *, cancel: bool) -> dict[str, Any]:
         """The order named by ``orderId`` or ``origClientOrderId`` (a ``not_found`` fault
         hides it for its first look-ups)."""
-        missing = BinanceError(-2011, "Unknown order sent.") if cancel else BinanceError(
-            -2013, "Order does not exist."
+        missing = (
+            BinanceError(-2011, "Unknown order sent.")
+            if cancel
+            else BinanceError(-2013, "Order does not exist.")
         )
         engine = account.engine
         try:
@@ -809,8 +848,9 @@ class BinanceDialect(Dialect):
                 order = engine.fetch_order_by_client_id(p["origClientOrderId"])
             else:
                 raise BinanceError(
-                    -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were "
-                    "empty/null!"
+                    -1102,
+                    "Param 'origClientOrderId' or 'orderId' must be sent, but both were "
+                    "empty/null!",
                 )
         except (OrderNotFoundError, ValueError):
             raise missing from None
@@ -952,8 +992,13 @@ class BinanceDialect(Dialect):
         if method == "SUBSCRIBE":
             bad = [s for s in params if not self._valid_stream(s)]
             if bad:
-                await self.hub.send(conn, {"error": {"code": 2, "msg": f"Invalid request: unknown "
-                                                     f"stream {bad[0]}"}, "id": ident})
+                await self.hub.send(
+                    conn,
+                    {
+                        "error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"},
+                        "id": ident,
+                    },
+                )
                 return
             self._subscribe(conn, list(params))
             await self.hub.send(conn, {"result": None, "id": ident})
@@ -965,8 +1010,9 @@ class BinanceDialect(Dialect):
         elif method == "LIST_SUBSCRIPTIONS":
             await self.hub.send(conn, {"result": sorted(conn.topics), "id": ident})
         else:
-            await self.hub.send(conn, {"error": {"code": 2, "msg": "Invalid request: unknown "
-                                                 "method"}, "id": ident})
+            await self.hub.send(
+                conn, {"error": {"code": 2, "msg": "Invalid request: unknown method"}, "id": ident}
+            )
 
     def _split_stream(self, stream: str) -> tuple[str, str] | None:
         lower_id, _, channel = stream.partition("@")
@@ -982,7 +1028,7 @@ class BinanceDialect(Dialect):
         channel = parts[1]
         if channel.startswith("kline_"):
             try:
-                self.venue.market.check_timeframe(channel[len("kline_"):])
+                self.venue.market.check_timeframe(channel[len("kline_") :])
             except UnsupportedTimeframe:
                 return False
             return True
@@ -999,7 +1045,7 @@ class BinanceDialect(Dialect):
         now = self._now()
         event: dict[str, Any] | None = None
         if channel.startswith("kline_"):
-            tf = channel[len("kline_"):]
+            tf = channel[len("kline_") :]
             tf_ms = self.venue.market.check_timeframe(tf)
             row = self.venue.market.bucket(symbol, tf, now // tf_ms * tf_ms, now)
             if row is not None:
@@ -1061,7 +1107,7 @@ class BinanceDialect(Dialect):
         for stream in sorted(streams):
             channel = stream.partition("@")[2]
             if channel.startswith("kline_"):
-                tf = channel[len("kline_"):]
+                tf = channel[len("kline_") :]
                 tf_ms = market.check_timeframe(tf)
                 if final:
                     end = row.ts + market.step_ms
@@ -1082,25 +1128,55 @@ class BinanceDialect(Dialect):
         now = self._now()
         if channel == "bookTicker":
             bt = self._book_ticker(market_id)
-            event = {"u": now, "s": market_id, "b": bt["bidPrice"], "B": bt["bidQty"],
-                     "a": bt["askPrice"], "A": bt["askQty"]}
+            event = {
+                "u": now,
+                "s": market_id,
+                "b": bt["bidPrice"],
+                "B": bt["bidQty"],
+                "a": bt["askPrice"],
+                "A": bt["askQty"],
+            }
             await self._publish(stream, event)
             return
         if channel not in ("ticker", "miniTicker"):
             return
         p = self._ticker_payload(market_id)
         if channel == "miniTicker":
-            event = {"e": "24hrMiniTicker", "E": now, "s": market_id, "c": p["lastPrice"],
-                     "o": p["openPrice"], "h": p["highPrice"], "l": p["lowPrice"],
-                     "v": p["volume"], "q": p["quoteVolume"]}
+            event = {
+                "e": "24hrMiniTicker",
+                "E": now,
+                "s": market_id,
+                "c": p["lastPrice"],
+                "o": p["openPrice"],
+                "h": p["highPrice"],
+                "l": p["lowPrice"],
+                "v": p["volume"],
+                "q": p["quoteVolume"],
+            }
         else:
             event = {
-                "e": "24hrTicker", "E": now, "s": market_id, "p": p["priceChange"],
-                "P": p["priceChangePercent"], "w": p["weightedAvgPrice"],
-                "x": p["prevClosePrice"], "c": p["lastPrice"], "Q": p["lastQty"],
-                "b": p["bidPrice"], "B": p["bidQty"], "a": p["askPrice"], "A": p["askQty"],
-                "o": p["openPrice"], "h": p["highPrice"], "l": p["lowPrice"], "v": p["volume"],
-                "q": p["quoteVolume"], "O": p["openTime"], "C": p["closeTime"],
-                "F": p["firstId"], "L": p["lastId"], "n": p["count"],
+                "e": "24hrTicker",
+                "E": now,
+                "s": market_id,
+                "p": p["priceChange"],
+                "P": p["priceChangePercent"],
+                "w": p["weightedAvgPrice"],
+                "x": p["prevClosePrice"],
+                "c": p["lastPrice"],
+                "Q": p["lastQty"],
+                "b": p["bidPrice"],
+                "B": p["bidQty"],
+                "a": p["askPrice"],
+                "A": p["askQty"],
+                "o": p["openPrice"],
+                "h": p["highPrice"],
+                "l": p["lowPrice"],
+                "v": p["volume"],
+                "q": p["quoteVolume"],
+                "O": p["openTime"],
+                "C": p["closeTime"],
+                "F": p["firstId"],
+                "L": p["lastId"],
+                "n": p["count"],
             }
         await self._publish(stream, event)

@@ -169,8 +169,11 @@ class MarketState:
         self._series: dict[str, _Series] = {}
         for symbol, frame in frames.items():
             ts = frame["timestamp"].to_numpy(dtype="int64") + self.shift_ms
-            cols = [frame[k].to_numpy(dtype="float64") for k in ("open", "high", "low", "close")]
-            self._series[symbol] = _Series(ts, *cols, frame["volume"].to_numpy(dtype="float64"))
+            o, h, lo, c, v = (
+                frame[k].to_numpy(dtype="float64")
+                for k in ("open", "high", "low", "close", "volume")
+            )
+            self._series[symbol] = _Series(ts, o, h, lo, c, v)
         remaining = max(int((s.ts > start_ms).sum()) for s in self._series.values())
         if remaining == 0:
             raise ValueError(
@@ -242,7 +245,7 @@ class MarketState:
                 f"timeframe {timeframe} is not a multiple of the venue's {self.step_ms // 60_000}m"
                 " candles"
             )
-        if ms < DAY_MS and DAY_MS % ms or ms > DAY_MS and ms % DAY_MS:
+        if (ms < DAY_MS and DAY_MS % ms) or (ms > DAY_MS and ms % DAY_MS):
             raise UnsupportedTimeframe(f"timeframe {timeframe} does not align with days")
         return ms
 
@@ -430,7 +433,9 @@ class MarketState:
                 if since <= times[k] <= until:
                     side = "buy" if path[k] >= prev else "sell"
                     out.append(
-                        SynthTrade(i * 4 + k + 1, times[k], Decimal(repr(path[k])), amounts[k], side)
+                        SynthTrade(
+                            i * 4 + k + 1, times[k], Decimal(repr(path[k])), amounts[k], side
+                        )
                     )
                 prev = path[k]
         return out

@@ -55,11 +55,13 @@ class VenueError(ValueError):
     """The venue cannot start or do what was asked (one clear line)."""
 
 
-class DropConnection(Exception):  # noqa: N818 - a control-flow signal, not an error
+class DropConnection(Exception):  # a control-flow signal, not an error
     """Raised by a handler to close the TCP connection without any answer."""
 
 
-def http_error(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.HTTPException:
+def http_error(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> web.HTTPException:
     """An aiohttp exception answering ``status`` with a JSON ``body`` (418 included)."""
     exc = web.HTTPException(
         text=json.dumps(body), content_type="application/json", headers=dict(headers or {})
@@ -381,9 +383,9 @@ class Venue:
         assert self._runner is not None
         self._site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
         await self._site.start()
-        server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
+        server = self._site._server  # aiohttp keeps the bound socket here
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         """Stop the replay, close every socket and the server (books are saved)."""
@@ -442,7 +444,9 @@ class Venue:
             self._replayed_ms = now
         if self.market.finished(now) and not self._finished_logged:
             self._finished_logged = True
-            logger.warning("venue replay reached the end of the data: prices stay at the last close")
+            logger.warning(
+                "venue replay reached the end of the data: prices stay at the last close"
+            )
 
     async def advance(
         self, to: int | None = None, ms: int | None = None, step: int | None = None
