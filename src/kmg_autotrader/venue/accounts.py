@@ -38,6 +38,19 @@ def generate_keys() -> tuple[str, str]:
     return _secrets.token_hex(32), _secrets.token_hex(32)
 
 
+class _FillClock:
+    """The engines' clock: venue time, except while a replayed tick is being matched, when it
+    is the tick's time (a fill inside a candle is stamped when the price got there, not when
+    the replay step that carried it ran)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.at: int | None = None
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms() if self.at is None else self.at
+
+
 @dataclass
 class Account:
     """One venue account: its credentials and its matching engine (balances, orders, trades)."""
@@ -90,6 +103,7 @@ class Accounts:
         self.markets = dict(markets)
         self.fees = fees
         self.clock = clock
+        self._fill_clock = _FillClock(clock)
         self.state_path = state_path
         self._accounts: dict[str, Account] = {}
         self.settings = PaperSettings(
@@ -106,7 +120,7 @@ class Accounts:
     # ---- accounts ---------------------------------------------------------------------------
 
     def _engine(self) -> PaperEngine:
-        return PaperEngine(self.markets, settings=self.settings, clock=self.clock)
+        return PaperEngine(self.markets, settings=self.settings, clock=self._fill_clock)
 
     def add(self, api_key: str, secret: str, balances: Mapping[str, Decimal]) -> Account:
         """Open an account (or take it back from the state file, books and all)."""
@@ -255,8 +269,12 @@ class Accounts:
     def on_price(self, symbol: str, price: Decimal, ts: int) -> int:
         """Feed a tick to every account; returns how many fills it caused (saved if any)."""
         fills = 0
-        for account in self._accounts.values():
-            fills += len(account.engine.on_price(symbol, price, ts))
+        self._fill_clock.at = ts
+        try:
+            for account in self._accounts.values():
+                fills += len(account.engine.on_price(symbol, price, ts))
+        finally:
+            self._fill_clock.at = None
         if fills:
             self.save()
         return fills
