@@ -158,6 +158,9 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+_Q8 = Decimal("1e-8")
+
+
 def _num(value: Any) -> str:
     """A number as plain text, exactly (no exponent, no float noise)."""
     if value is None:
@@ -173,6 +176,11 @@ def _fixed(value: Any, places: int) -> str:
     d = _dec(value if value is not None else 0)
     q = d.quantize(Decimal(1).scaleb(-places)) if d.adjusted() < 20 else d
     return format(q, "f") if q == d else _num(d)
+
+
+def _lots(value: Any) -> str:
+    """A volume with Kraken's 8 decimals (a forming candle's share carries float noise)."""
+    return format(_dec(value).quantize(_Q8), "f")
 
 
 def _seconds(ms: int) -> float:
@@ -574,8 +582,8 @@ class KrakenDialect(Dialect):
         return {
             "a": [_fixed(ask[0], 5), "1", _fixed(ask[1], 3)],
             "b": [_fixed(bid[0], 5), "1", _fixed(bid[1], 3)],
-            "c": [_fixed(last, 5), _fixed(last_qty.quantize(Decimal("1e-8"), ROUND_DOWN), 8)],
-            "v": [_fixed(tv, 8), _fixed(dv, 8)],
+            "c": [_fixed(last, 5), _lots(last_qty)],
+            "v": [_lots(tv), _lots(dv)],
             "p": [_fixed(tp.quantize(Decimal("1e-5")), 5), _fixed(dp.quantize(Decimal("1e-5")), 5)],
             "t": [tt, dt],
             "l": [_fixed(tl, 5), _fixed(dl, 5)],
@@ -631,7 +639,7 @@ class KrakenDialect(Dialect):
             _fixed(row.low, decimals),
             _fixed(row.close, decimals),
             _fixed(vwap.quantize(Decimal(1).scaleb(-decimals)), decimals),
-            _fixed(row.volume, 8),
+            _lots(row.volume),
             4 if row.volume > 0 else 0,
         ]
 
@@ -679,7 +687,9 @@ class KrakenDialect(Dialect):
             start_ms = since_ns // 1_000_000
             page: list[list[Any]] = []
             last = str(since_ns)
-            for trade in self.venue.market.trades(symbol, start_ms, now):
+            # 4 trades a candle: a page never needs more candles than this
+            until = min(now, start_ms + (count // 4 + 2) * self.venue.market.step_ms)
+            for trade in self.venue.market.trades(symbol, start_ms, until):
                 if _cursor(trade.ts) < since_ns:
                     continue
                 page.append(
@@ -1297,7 +1307,7 @@ class KrakenDialect(Dialect):
             "low": row.low,
             "close": row.close,
             "trades": 4 if row.volume > 0 else 0,
-            "volume": float(_fixed(row.volume, 8)),
+            "volume": float(_lots(row.volume)),
             "vwap": float(vwap.quantize(Decimal(1).scaleb(-decimals))),
             "interval_begin": _rfc3339(row.ts, nanos=True),
             "interval": interval,
