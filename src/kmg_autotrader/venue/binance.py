@@ -204,11 +204,21 @@ class BinanceDialect(Dialect):
                 "WebSocket Streams for live updates to avoid bans.",
             }
             return http_error(418, body, {"Retry-After": str(wait)})
-        body = {
-            "code": -1001,
-            "msg": "Internal error; unable to process your request. Please try again.",
-        }
-        return http_error(fault.status, body)
+        if fault.status == 500:
+            body = {
+                "code": -1001,
+                "msg": "Internal error; unable to process your request. Please try again.",
+            }
+            return http_error(500, body)
+        # 502/503/504 come from Binance's gateway as an HTML page, not the API's JSON
+        reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        text = reason.get(fault.status, "Error")
+        exc = web.HTTPException(
+            text=f"<html><body><h1>{fault.status} {text}</h1></body></html>",
+            content_type="text/html",
+        )
+        exc.set_status(fault.status)
+        return exc
 
     # ---- request helpers --------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ Kinds (:data:`KINDS`):
   dropped without an answer.
 * ``not_found`` — armed by the next ``create_order``: that order is "not found" for its first
   ``lookups`` look-ups (fetch by id or client id) although it exists.
-* ``rate_limit`` (429) and ``ban`` (418) with ``Retry-After: retry_after``; a ban answers every
-  REST request 418 for ``retry_after`` s.
+* ``rate_limit`` (429) and ``ban`` (418) with ``Retry-After: retry_after``; a scripted ban
+  answers every REST request 418 for ``retry_after`` s (a chaos ban only the one request).
 * ``server_error`` — HTTP ``status`` (500, 502, 503 or 504).
 * ``partial_fill`` — ``create_order``: only ``fraction`` of the order fills now, the rest later.
 * ``ws_drop`` (close every stream socket), ``ws_stall`` (send nothing for ``delay`` s, sockets
@@ -25,7 +25,8 @@ Kinds (:data:`KINDS`):
 
 A fault hits ``times`` matching requests (``-1``: every one while it is queued) after skipping
 ``after`` of them. ``--chaos SEED --chaos-rate P`` draws faults at random with a seeded
-generator: the same requests in the same order meet the same faults.
+generator per endpoint kind: the same requests of a kind, in the same order, meet the same faults
+(chaos never draws ``restart``, and its delays do not change what later requests meet).
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class FaultPlan:
     def __post_init__(self) -> None:
         if not 0 <= self.chaos_rate <= 1:
             raise FaultError("chaos rate must be between 0 and 1")
-        self._rng = random.Random(self.chaos_seed)
+        self._rngs: dict[str, random.Random] = {}
         queued, self.faults = list(self.faults), []
         for fault in queued:
             self.add(fault)
@@ -255,7 +256,9 @@ class FaultPlan:
         if chosen.kind == "not_found":
             self._pending_not_found.append(chosen)  # armed for the order being created
             return self.draw_after_not_found(endpoint)
-        if chosen.kind == "ban":
+        if chosen.kind == "ban" and chosen.source != "chaos":
+            # a scripted ban lasts ``retry_after`` s; a chaos ban answers one request only, so
+            # a seeded run does not depend on timing
             self.banned_until = time.monotonic() + chosen.retry_after
             self.ban_retry_after = chosen.retry_after
         self.record(chosen, endpoint)
@@ -276,7 +279,11 @@ class FaultPlan:
         return max(1, round(left)) if left > 0 else None
 
     def _chaos(self, endpoint: str) -> Fault | None:
-        rng = self._rng
+        # one generator per endpoint kind: the faults a kind of request meets do not depend on
+        # how REST calls and stream messages happened to interleave
+        rng = self._rngs.get(endpoint)
+        if rng is None:
+            rng = self._rngs[endpoint] = random.Random(f"{self.chaos_seed}:{endpoint}")
         if rng.random() >= self.chaos_rate:
             return None
         if endpoint == "ws":

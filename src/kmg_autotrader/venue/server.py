@@ -341,6 +341,7 @@ class Venue:
         self._lock = asyncio.Lock()
         self._replayed_ms = self.clock.start_ms
         self.port = 0
+        self.listening = False  # False while stopped or restarting
         self.requests: Counter[str] = Counter()  # "METHOD /path" → count (what clients ask)
         self.restarts = 0
         self._finished_logged = False
@@ -386,6 +387,7 @@ class Venue:
         server = self._site._server  # aiohttp keeps the bound socket here
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.listening = True
 
     async def stop(self) -> None:
         """Stop the replay, close every socket and the server (books are saved)."""
@@ -395,6 +397,7 @@ class Venue:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.dialect.close()
+        self.listening = False
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -407,6 +410,7 @@ class Venue:
         if self._runner is None:
             return
         self.restarts += 1
+        self.listening = False
         logger.warning("venue restart #{}: closing every connection", self.restarts)
         self.accounts.save()
         await self.dialect.close()
@@ -418,10 +422,16 @@ class Venue:
         await self._runner.setup()
         await self._listen(port)
 
-    def schedule_restart(self, delay: float = 0.0) -> None:
-        """Restart soon, outside the current request or broadcast."""
+    def schedule_restart(self, delay: float = 0.0, after: float = 0.0) -> None:
+        """Restart ``after`` s from now, outside the current request or broadcast."""
+
+        async def later() -> None:
+            if after > 0:
+                await asyncio.sleep(after)
+            await self.restart(delay)
+
         if self._restart_task is None or self._restart_task.done():
-            self._restart_task = asyncio.create_task(self.restart(delay), name="venue-restart")
+            self._restart_task = asyncio.create_task(later(), name="venue-restart")
 
     # ---- replay -----------------------------------------------------------------------------
 
@@ -598,7 +608,8 @@ class Venue:
 
     async def _restart_post(self, request: web.Request) -> Any:
         body = await request.json() if request.can_read_body else {}
-        self.schedule_restart(float(body.get("delay", 0)))
+        # a moment later, so this answer still reaches the caller before its socket closes
+        self.schedule_restart(float(body.get("delay", 0)), after=0.05)
         return {"restarting": True}
 
 
