@@ -5,6 +5,7 @@ precision, exact balances, and the 50-a-page ClosedOrders / TradesHistory."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -66,26 +67,41 @@ def kraken_adapter(venue: Venue) -> ExchangeAdapter:
     )
 
 
+@contextlib.asynccontextmanager
+async def running_kraken_venue(**kwargs: Any) -> AsyncIterator[Venue]:
+    """A started Kraken venue on port 0 (speed 0, btc-usdt sample as XBTUSDT)."""
+    kwargs.setdefault("faults", FaultPlan())
+    venue = kraken_venue(**kwargs)
+    await venue.start(0)
+    try:
+        yield venue
+    finally:
+        await venue.stop()
+
+
+@contextlib.asynccontextmanager
+async def loaded_kraken_client(venue: Venue, **config: Any) -> AsyncIterator[Any]:
+    """A real ccxt.pro.kraken of the venue's account, markets loaded, closed at the end."""
+    client = kraken_client(venue, **config)
+    try:
+        await client.load_markets()
+        yield client
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 async def kvenue() -> AsyncIterator[Venue]:
-    """A started Kraken venue on port 0 (speed 0, btc-usdt sample as XBTUSDT)."""
-    v = kraken_venue(faults=FaultPlan())
-    await v.start(0)
-    try:
-        yield v
-    finally:
-        await v.stop()
+    """A started Kraken venue."""
+    async with running_kraken_venue() as venue:
+        yield venue
 
 
 @pytest.fixture
 async def kclient(kvenue: Venue) -> AsyncIterator[Any]:
-    """A real ccxt.pro.kraken of the venue's account, markets loaded."""
-    ex = kraken_client(kvenue)
-    try:
-        await ex.load_markets()
-        yield ex
-    finally:
-        await ex.close()
+    """A ccxt.pro.kraken of the venue's account, markets loaded."""
+    async with loaded_kraken_client(kvenue) as client:
+        yield client
 
 
 def book_balances(venue: Venue) -> dict[str, tuple[Decimal, Decimal]]:

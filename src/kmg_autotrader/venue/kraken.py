@@ -283,6 +283,7 @@ class KrakenDialect(Dialect):
         self.ids: dict[str, str] = {}  # unified symbol → pair id
         self.symbols: dict[str, str] = {}  # pair id, altname or wsname → unified symbol
         self.nonces: dict[str, int] = {}  # API key → last nonce accepted
+        self._closed: dict[str, list[Candle]] = {}  # ohlc topic → closed candles not sent yet
 
     def code(self, asset_id: str) -> str:
         """Unified currency code of a Kraken asset id (``XXBT`` → ``BTC``)."""
@@ -1366,26 +1367,44 @@ class KrakenDialect(Dialect):
             await self.hub.broadcast(topic, self._ticker_message(symbol, price, "update"))
 
     async def on_candle(self, symbol: str, row: Candle, final: bool) -> None:
-        """ohlc updates: a base candle that closed sends the final values of every subscribed
-        interval it completes; the forming one sends every interval's candle so far."""
+        """ohlc updates, one message per interval and replay step: the final values of every
+        candle that closed in the step (a base candle closes a coarser one at its end), then
+        the forming candle so far. One message, because a ccxt client reads a burst of messages
+        only up to the first one it was waiting for: the rest would wait for the next trade."""
         topics = self._subscribed(f"ohlc:{symbol}:")
         if not topics:
             return
         market = self.venue.market
         now = self._now()
+        last_of_data = final and row.ts + market.step_ms >= market.end_ms(symbol)
         for topic in sorted(topics, key=lambda t: int(t.rsplit(":", 1)[1])):
             interval = int(topic.rsplit(":", 1)[1])
             tf = f"{interval}m"
             tf_ms = interval * 60_000
+            pending = self._closed.setdefault(topic, [])
             if final:
                 end = row.ts + market.step_ms
-                if end % tf_ms:
-                    continue  # this base candle does not complete a candle of ``interval``
-                bucket = (
-                    row if tf_ms == market.step_ms else market.bucket(symbol, tf, end - tf_ms, end)
-                )
+                if end % tf_ms == 0:  # this base candle completes a candle of ``interval``
+                    bucket = (
+                        row
+                        if tf_ms == market.step_ms
+                        else market.bucket(symbol, tf, end - tf_ms, end)
+                    )
+                    if bucket is not None:
+                        pending.append(bucket)
+                if not last_of_data:
+                    continue  # sent with the forming candle at the end of the step
+                rows = pending
             else:
-                bucket = market.bucket(symbol, tf, now // tf_ms * tf_ms, now)
-            if bucket is not None:
-                message = self._ohlc_message(symbol, interval, [bucket], "update")
-                await self.hub.broadcast(topic, message)
+                forming = market.bucket(symbol, tf, now // tf_ms * tf_ms, now)
+                rows = pending + ([forming] if forming is not None else [])
+            self._closed.pop(topic, None)
+            if rows:
+                await self.hub.broadcast(
+                    topic, self._ohlc_message(symbol, interval, rows, "update")
+                )
+
+    async def close(self) -> None:
+        """Close the sockets; updates not sent yet are dropped with them."""
+        self._closed.clear()
+        await super().close()
