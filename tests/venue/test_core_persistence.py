@@ -70,3 +70,17 @@ def test_bad_state_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="books of a kraken venue"):
         make_venue(state_path=other)
     assert other.read_text().startswith('{"version": 1, "exchange": "kraken"')  # untouched
+
+
+async def test_a_restarted_venue_resumes_its_timeline(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    first = make_venue(state_path=state, start_ms=None)  # starts at the wall clock
+    await first.start(0)
+    stopped_at = await first.advance(step=10)  # venue time is now 50 minutes ahead
+    price = first.market.last_price(SYMBOL, stopped_at)
+    await first.stop()
+    second = make_venue(state_path=state, start_ms=None)
+    assert second.resumed
+    assert second.market.shift_ms == first.market.shift_ms
+    assert second.clock.now_ms() == stopped_at  # not back at the wall clock
+    assert second.market.last_price(SYMBOL, second.clock.now_ms()) == price

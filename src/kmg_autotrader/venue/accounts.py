@@ -115,7 +115,9 @@ class Accounts:
         )
         self._restored: dict[str, Any] = {}
         if state_path is not None and state_path.exists():
-            self._restored = self._read_state(state_path)
+            self._restored = read_state(state_path, exchange_id)
+        # the venue's own facts kept beside the books (its timeline: symbols, shift, time)
+        self.meta: dict[str, Any] = dict(self._restored.get("venue", {}))
 
     # ---- accounts ---------------------------------------------------------------------------
 
@@ -286,6 +288,7 @@ class Accounts:
         return {
             "version": STATE_VERSION,
             "exchange": self.exchange_id,
+            "venue": {**self.meta, "now_ms": self.clock.now_ms()},
             "accounts": {
                 a.api_key: {"secret": a.secret, "engine": a.engine.snapshot()}
                 for a in self._accounts.values()
@@ -310,15 +313,17 @@ class Accounts:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _read_state(self, path: Path) -> dict[str, Any]:
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read the venue state file {path}: {exc}") from None
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise ValueError(f"{path} is not a venue state file (version {STATE_VERSION})")
-        if state.get("exchange") != self.exchange_id:
-            raise ValueError(
-                f"{path} holds the books of a {state.get('exchange')} venue, not {self.exchange_id}"
-            )
-        return state
+
+def read_state(path: Path, exchange_id: str) -> dict[str, Any]:
+    """A venue state file's content (raises ValueError with one line when it is unusable)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the venue state file {path}: {exc}") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError(f"{path} is not a venue state file (version {STATE_VERSION})")
+    if state.get("exchange") != exchange_id:
+        raise ValueError(
+            f"{path} holds the books of a {state.get('exchange')} venue, not {exchange_id}"
+        )
+    return state

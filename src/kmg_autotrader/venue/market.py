@@ -145,7 +145,8 @@ class MarketState:
     ``frames``: symbol → candles (``timestamp`` ms + ``open high low close volume``), one base
     timeframe for all. ``start_ms``: venue time at start. ``warmup``: at least this many
     candles lie in the past at start. ``price_steps``: symbol → tick size (from the market
-    rules) to round prices on the path inside a candle.
+    rules) to round prices on the path inside a candle. ``shift_ms``: the re-stamping shift
+    to use (a restarted venue keeps its timeline) instead of the one ``warmup`` implies.
     """
 
     def __init__(
@@ -154,6 +155,7 @@ class MarketState:
         start_ms: int,
         warmup: int = 1000,
         price_steps: Mapping[str, Decimal] | None = None,
+        shift_ms: int | None = None,
     ) -> None:
         if not frames:
             raise ValueError("no candles to replay")
@@ -164,7 +166,10 @@ class MarketState:
         self.price_steps = {s: Decimal(p) for s, p in (price_steps or {}).items()}
         first = min(int(f["timestamp"].iloc[0]) for f in frames.values() if len(f))
         opening = start_ms // self.step_ms * self.step_ms  # the candle forming at start
-        self.shift_ms = (opening - first - self.warmup * self.step_ms) // DAY_MS * DAY_MS
+        if shift_ms is None:
+            self.shift_ms = (opening - first - self.warmup * self.step_ms) // DAY_MS * DAY_MS
+        else:  # a restarted venue resumes its timeline
+            self.shift_ms = int(shift_ms)
         self.start_ms = start_ms
         self._series: dict[str, _Series] = {}
         for symbol, frame in frames.items():
@@ -175,7 +180,7 @@ class MarketState:
             )
             self._series[symbol] = _Series(ts, o, h, lo, c, v)
         remaining = max(int((s.ts > start_ms).sum()) for s in self._series.values())
-        if remaining == 0:
+        if remaining == 0 and shift_ms is None:
             raise ValueError(
                 f"warmup {self.warmup} leaves no candle to replay (the data has "
                 f"{max(len(f) for f in frames.values())} candles)"

@@ -35,8 +35,8 @@ from loguru import logger
 
 from kmg_autotrader.domain import MarketInfo
 from kmg_autotrader.execution.fees import FeeSchedule
-from kmg_autotrader.venue.accounts import Account, Accounts, generate_keys
-from kmg_autotrader.venue.clock import VenueClock
+from kmg_autotrader.venue.accounts import Account, Accounts, generate_keys, read_state
+from kmg_autotrader.venue.clock import VenueClock, wall_ms
 from kmg_autotrader.venue.faults import Fault, FaultError, FaultPlan, fault_from_json
 from kmg_autotrader.venue.market import Candle, MarketState, infer_step_ms
 
@@ -304,15 +304,36 @@ class Venue:
         self.exchange = exchange
         self.dialect = load_dialect(exchange)(self)
         self.rules = self.dialect.market_rules(list(data))
-        self.clock = VenueClock(start_ms=start_ms, speed=speed, step_ms=infer_step_ms(data))
+        step_ms = infer_step_ms(data)
+        # a venue restarted on its state file resumes its timeline: the same candles at the same
+        # times, and venue time never earlier than when it stopped
+        saved = (
+            read_state(state_path, exchange).get("venue", {})
+            if state_path and state_path.exists()
+            else {}
+        )
+        resume = (
+            start_ms is None
+            and saved.get("symbols") == list(data)
+            and saved.get("step_ms") == step_ms
+            and "shift_ms" in saved
+        )
+        if resume:
+            start_ms = max(wall_ms(), int(saved.get("now_ms", 0)))
+        self.clock = VenueClock(start_ms=start_ms, speed=speed, step_ms=step_ms)
         self.market = MarketState(
             data,
             start_ms=self.clock.start_ms,
             warmup=warmup,
             price_steps={s: m.price_step for s, m in self.rules.items()},
+            shift_ms=int(saved["shift_ms"]) if resume else None,
         )
         self.faults = faults or FaultPlan()
         self.accounts = Accounts(exchange, self.rules, self.dialect.fees, self.clock, state_path)
+        self.accounts.meta.update(
+            symbols=list(data), step_ms=step_ms, shift_ms=self.market.shift_ms
+        )
+        self.resumed = resume
         self.quote = quote or self.dialect.default_quote
         self.generated_keys = False
         specs = list(accounts or [])
