@@ -270,3 +270,19 @@ async def test_chaos_is_reproducible_with_a_seed() -> None:
     assert len(first) >= 3
     assert first == again
     assert first != other
+
+
+async def test_ccxt_stream_through_duplicates_and_reorders(venue: Venue, client: Any) -> None:
+    await asyncio.wait_for(client.watch_ohlcv(SYMBOL, "5m"), 5)
+    start = venue.clock.now_ms()
+    venue.faults.add(parse_fault_spec("ws_duplicate:ws,times=3"))
+    venue.faults.add(parse_fault_spec("ws_reorder:ws,times=3,after=3"))
+    for _ in range(8):
+        await venue.advance(step=1)
+        await asyncio.sleep(0.05)
+    assert venue.faults.counts["ws_duplicate"] == 3 and venue.faults.counts["ws_reorder"] == 3
+    now = venue.clock.now_ms()
+    cached = [c for c in client.ohlcvs[SYMBOL]["5m"] if start < c[0] + 300_000 <= now]
+    rest = await client.fetch_ohlcv(SYMBOL, "5m", since=cached[0][0], limit=len(cached))
+    assert len(cached) == 8  # every closed candle once, in order, final values
+    assert [c[:6] for c in cached] == [r[:6] for r in rest]
