@@ -68,7 +68,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "venue").exists()  # nothing written
 
 
-async def test_start_prints_url_and_keys_and_stops_on_sigterm(tmp_path: Path) -> None:
+async def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """``kmg venue --port 0 --speed 60`` in the background; returns it and its banner."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "kmg_autotrader.cli", "venue", "--port", "0", "--speed", "60"],
         stdout=subprocess.PIPE,
@@ -77,18 +78,29 @@ async def test_start_prints_url_and_keys_and_stops_on_sigterm(tmp_path: Path) ->
         env=_env(tmp_path),
         cwd=tmp_path,
     )
+    assert proc.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = await asyncio.to_thread(proc.stdout.readline)
+        if not line:
+            break
+        banner.append(line)
+        if "books:" in line:
+            break
+    return proc, "".join(banner)
+
+
+async def _sigterm(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+async def test_start_prints_url_and_keys_and_stops_on_sigterm(tmp_path: Path) -> None:
+    proc, text = await _start(tmp_path)
     try:
-        assert proc.stdout is not None
-        banner: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = await asyncio.to_thread(proc.stdout.readline)
-            if not line:
-                break
-            banner.append(line)
-            if "books:" in line:
-                break
-        text = "".join(banner)
         url = re.search(r"EXCHANGE_API_URL=(http://127\.0\.0\.1:\d+)", text)
         key = re.search(r"BINANCE_API_KEY=(\w+)", text)
         secret = re.search(r"BINANCE_SECRET_KEY=(\w+)", text)
@@ -97,19 +109,30 @@ async def test_start_prints_url_and_keys_and_stops_on_sigterm(tmp_path: Path) ->
         ex: Any = ccxt_pro.binance({"apiKey": key[1], "secret": secret[1], "timeout": 5000})
         apply_url_overrides(ex, url[1])
         try:
+            await ex.load_markets()
+            await ex.create_order("BTC/USDT", "market", "buy", 0.001)
             balance = await ex.fetch_balance()
-            assert balance["USDT"]["free"] == 10_000
+            assert balance["BTC"]["free"] == 0.001
         finally:
             await ex.close()
         async with VenueClient(url[1], token[1]) as control:
             state = await control.state()
         assert state["speed"] == 60 and list(state["symbols"]) == ["BTC/USDT"]
-        assert (tmp_path / "data" / "venue" / "binance-state.json").exists()
-        proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.to_thread(proc.communicate, timeout=20)
-        assert proc.returncode == 0, err
+        out, err = await _sigterm(proc)
         assert "venue stopped" in out
         assert secret[1] not in err  # the log never shows the secret
+        # started again on the same DATA_DIR: same account, same books
+        proc, text = await _start(tmp_path)
+        assert f"BINANCE_API_KEY={key[1]}" in text
+        url = re.search(r"EXCHANGE_API_URL=(http://127\.0\.0\.1:\d+)", text)
+        assert url, text
+        ex = ccxt_pro.binance({"apiKey": key[1], "secret": secret[1], "timeout": 5000})
+        apply_url_overrides(ex, url[1])
+        try:
+            assert (await ex.fetch_balance())["BTC"]["free"] == 0.001
+        finally:
+            await ex.close()
+        await _sigterm(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

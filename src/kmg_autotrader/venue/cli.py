@@ -154,10 +154,10 @@ def _print_banner(v: Venue, data: str, state_path: Path | None) -> None:
         lines += [
             f"    {prefix}_API_KEY={account.api_key}",
             f"    {prefix}_SECRET_KEY={account.secret}",
-            "  (generated test keys of this local venue)",
+            "  (test keys of this local venue, generated at its first start)",
         ]
     else:
-        lines.append("  keys: the ones given with --api-key/--secret (or the state file's)")
+        lines.append("  keys: the ones given with --api-key/--secret")
     symbols = ", ".join(v.market.symbols)
     lines += [
         f"  control token: {v.control_token}  (header X-Venue-Token, {v.base_url}/venue/state)",

@@ -335,8 +335,10 @@ class Venue:
         )
         self.resumed = resume
         self.quote = quote or self.dialect.default_quote
-        self.generated_keys = False
         specs = list(accounts or [])
+        # keys the user did not give (generated now or at an earlier start, kept in the state
+        # file) are printed at start: they are test keys of a local venue
+        self.generated_keys = not specs
         known = {s.api_key for s in specs}
         for key, secret in self.accounts.restored_keys():  # a restart re-opens every account
             if key not in known:
@@ -345,7 +347,6 @@ class Venue:
         if not specs:
             key, secret = generate_keys()
             specs.append(AccountSpec(key, secret))
-            self.generated_keys = True
         for spec in specs:
             self.accounts.add(spec.api_key, spec.secret, spec.balances or {self.quote: balance})
         self.control_token = control_token or secrets.token_urlsafe(24)
