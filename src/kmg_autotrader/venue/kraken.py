@@ -174,7 +174,10 @@ def _num(value: Any) -> str:
 def _fixed(value: Any, places: int) -> str:
     """``places`` decimals when that is exact (Kraken's style), else every digit."""
     d = _dec(value if value is not None else 0)
-    q = d.quantize(Decimal(1).scaleb(-places)) if d.adjusted() < 20 else d
+    try:
+        q = d.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:  # more digits than Decimal's precision holds
+        return _num(d)
     return format(q, "f") if q == d else _num(d)
 
 
@@ -828,7 +831,7 @@ class KrakenDialect(Dialect):
             out["trades"] = [trade_txid(str(t["id"])) for t in order["trades"]]
         return out
 
-    def _volume(self, params: dict[str, Any], lot: int) -> Decimal:
+    def _volume(self, params: dict[str, Any]) -> Decimal:
         try:
             volume = Decimal(str(params["volume"]))
         except KeyError:
@@ -863,8 +866,6 @@ class KrakenDialect(Dialect):
         symbol = self._pair(params)
         assert symbol is not None
         rules = self.venue.rules[symbol]
-        entry = self.entries[self.ids[symbol]]
-        lot = int(entry["lot_decimals"])
         side = str(params.get("type", ""))
         kind = str(params.get("ordertype", ""))
         if side not in ("buy", "sell"):
@@ -884,7 +885,7 @@ class KrakenDialect(Dialect):
             raise KrakenError("EGeneral:Invalid arguments:cl_ord_id")
         now = self._now()
         book = self.venue.market.order_book(symbol, now)
-        volume = self._volume(params, lot)
+        volume = self._volume(params)
         if "viqc" in flags:
             if kind != "market" or side != "buy":
                 raise KrakenError("EGeneral:Invalid arguments:viqc")
