@@ -387,7 +387,7 @@ class Venue:
 
     async def start(self, port: int = 0) -> int:
         """Listen on 127.0.0.1:``port`` (0 = any free port), start the replay; returns the port."""
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = self._new_runner()
         await self._runner.setup()
         await self._listen(port)
         await self._replay_to(self.clock.now_ms(), first=True)
@@ -401,6 +401,11 @@ class Venue:
             self.clock.now_ms(),
         )
         return self.port
+
+    def _new_runner(self) -> web.AppRunner:
+        # a short shutdown: a restart closes every socket at once, and a request held back by
+        # a fault (timeout_after_accept) must not keep a stop waiting
+        return web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None
@@ -440,7 +445,7 @@ class Venue:
         await self._runner.cleanup()
         if delay > 0:
             await asyncio.sleep(delay)
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = self._new_runner()
         await self._runner.setup()
         await self._listen(port)
 
