@@ -207,6 +207,8 @@ async def test_ticker_and_book_follow_the_replayed_price(kvenue: Venue, kclient:
     assert Decimal(str(book["asks"][0][0])) == last + Decimal("0.1")
     with pytest.raises(ccxt.ExchangeError, match="EQuery:Unknown asset pair"):
         await kclient.publicGetTicker({"pair": "XBTEUR"})
+    with pytest.raises(ccxt.ExchangeError, match="EGeneral:Unknown method"):
+        await kclient.publicGetSpread({"pair": "XBTUSDT"})  # a method the venue does not serve
 
 
 async def test_history_beyond_720_candles_comes_from_trades_and_aggregates_back(

@@ -355,6 +355,11 @@ class KrakenDialect(Dialect):
         for name, (endpoint, work) in private.items():
             router.add_post(f"/0/private/{name}", self._private(endpoint, work))
         router.add_get("/v2", self.ws)
+        router.add_route("*", "/0/{api:public|private}/{method}", self.unknown_method)
+
+    async def unknown_method(self, request: web.Request) -> web.Response:
+        """Any other ``/0/public|private/<method>``: Kraken's own refusal, not a 404 page."""
+        return KrakenError("EGeneral:Unknown method").response()
 
     # ---- errors -----------------------------------------------------------------------------
 
