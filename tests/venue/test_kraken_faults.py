@@ -228,3 +228,41 @@ async def test_ccxt_watch_reconnects_after_a_drop(kvenue: Venue, kclient: Any) -
     rows = await asyncio.wait_for(kclient.watch_ohlcv(SYMBOL, "5m"), 5)  # a fresh snapshot
     assert rows[-1][0] == kvenue.clock.now_ms() // 300_000 * 300_000
     assert kvenue.dialect.hub.connects == 2
+
+
+async def test_seeded_chaos_speaks_krakens_errors_and_places_what_it_acknowledges() -> None:
+    """Under chaos every failure is a ccxt error the bot maps, and the books hold exactly the
+    orders that were acknowledged plus those placed before their answer was lost."""
+    from kmg_autotrader.venue import FaultPlan
+
+    async with running_kraken_venue(faults=FaultPlan(chaos_seed=2, chaos_rate=0.35)) as venue:
+        ex = kraken_client(venue, timeout=2000)
+        failures: list[type[Exception]] = []
+        acknowledged = 0
+        try:
+            for attempt in range(5):
+                try:
+                    await ex.load_markets()
+                    break
+                except ccxt.BaseError:
+                    assert attempt < 4
+            for n in range(30):
+                try:
+                    if n % 3 == 0:
+                        await ex.create_order(
+                            SYMBOL, "market", "buy", 0.0001, params={"clientOrderId": f"c-{n}"}
+                        )
+                        acknowledged += 1
+                    elif n % 3 == 1:
+                        await ex.fetch_ticker(SYMBOL)
+                    else:
+                        await ex.fetch_balance()
+                except ccxt.BaseError as exc:
+                    failures.append(type(exc))
+        finally:
+            await ex.close()
+        kinds = [e.kind for e in venue.faults.events]
+        assert {"rate_limit", "server_error", "timeout_after_accept"} <= set(kinds)
+        assert all(issubclass(f, (ccxt.NetworkError, ccxt.ExchangeError)) for f in failures)
+        assert any(issubclass(f, ccxt.DDoSProtection) for f in failures)  # rate limits
+        assert len(orders(venue)) == acknowledged + kinds.count("timeout_after_accept")
