@@ -19,9 +19,10 @@ answered in Kraken's wire format (checked against ccxt 4.5.90's parsers):
   ``QueryTrades``. A wrong key answers ``EAPI:Invalid key``, a wrong signature
   ``EAPI:Invalid signature``, a nonce not above the key's last one ``EAPI:Invalid nonce``;
 * WebSocket v2 at ``/v2`` (``urls.api.ws.publicV2``): ``subscribe``/``unsubscribe`` with one
-  acknowledgement per symbol, ``ohlc`` (snapshot of recent candles, then updates: each closed
-  candle's final values, then the forming one) and ``ticker`` (snapshot, then an update per
-  trade price), ``ping``/``pong``; v2 names symbols ``BTC/USDT``.
+  acknowledgement per symbol, ``ohlc`` (a snapshot of the latest 720 candles, then one update
+  per replay step: the final values of the candles that closed, then the forming one) and
+  ``ticker`` (snapshot, then an update per trade price), ``ping``/``pong``; v2 names symbols
+  ``BTC/USDT``. Unserved ``/0/...`` methods answer ``EGeneral:Unknown method``.
 
 Kraken names bitcoin ``XBT`` (pairs, ``XBTUSDT``) and ``XXBT`` (assets): balances, pairs and
 order descriptions use Kraken's names, which ccxt maps back to ``BTC``/``BTC/USDT``. Errors are
