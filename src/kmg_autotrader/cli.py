@@ -21,6 +21,7 @@ from kmg_autotrader.cli_support import (
 )
 from kmg_autotrader.collector import cli_commands as collector_cli
 from kmg_autotrader.execution import cli_commands as execution_cli
+from kmg_autotrader.venue import cli as venue_cli
 from kmg_autotrader.webui import cli_commands as webui_cli
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.command("run")(autopilot_cli.run)
 app.command("demo")(autopilot_cli.demo)
 app.command("backtest")(backtest_cli.backtest)
 app.command("web")(webui_cli.web)
+app.command("venue")(venue_cli.venue)
 
 
 def _version_callback(value: bool) -> None:
