@@ -176,7 +176,8 @@ async def test_cancel_and_fetch_by_either_id(venue: Venue, client: Any) -> None:
 async def test_duplicate_client_ids_filters_and_funds_are_refused(
     venue: Venue, client: Any
 ) -> None:
-    await client.create_order(SYMBOL, "market", "buy", 0.001, params={"clientOrderId": "dup-1"})
+    # like Binance, a client id is unique among OPEN orders: refused while its order rests...
+    await client.create_order(SYMBOL, "limit", "buy", 0.001, 10_000, {"clientOrderId": "dup-1"})
     before = books(venue)
     with pytest.raises(ccxt.InvalidOrder, match="Duplicate order sent"):
         await client.create_order(SYMBOL, "market", "buy", 0.001, params={"clientOrderId": "dup-1"})
@@ -195,3 +196,11 @@ async def test_duplicate_client_ids_filters_and_funds_are_refused(
             {**base, "quantity": "0.001", "price": "16000", "newClientOrderId": "bad id!"}
         )
     assert books(venue) == before  # refusals change nothing
+    # ...and free again once it is closed: the id then names the new order
+    await client.cancel_order(None, SYMBOL, {"clientOrderId": "dup-1"})
+    again = await client.create_order(
+        SYMBOL, "market", "buy", 0.001, params={"clientOrderId": "dup-1"}
+    )
+    assert again["status"] == "closed"
+    found = await client.fetch_order(None, SYMBOL, {"clientOrderId": "dup-1"})
+    assert found["id"] == again["id"]

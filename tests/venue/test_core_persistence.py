@@ -46,8 +46,8 @@ async def test_restart_keeps_the_books(tmp_path: Path) -> None:
         assert [o["clientOrderId"] for o in open_orders] == ["keep-2"]
         balance = await ex.fetch_balance()
         assert Decimal(str(balance["BTC"]["used"])) == Decimal("0.004")
-        with pytest.raises(Exception, match="Duplicate"):
-            await ex.create_order(SYMBOL, "market", "buy", 0.01, params={"clientOrderId": "keep-1"})
+        with pytest.raises(Exception, match="Duplicate"):  # keep-2 still rests: its id is taken
+            await ex.create_order(SYMBOL, "market", "buy", 0.01, params={"clientOrderId": "keep-2"})
     finally:
         await ex.close()
         await second.stop()

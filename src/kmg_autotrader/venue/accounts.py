@@ -181,6 +181,8 @@ class Accounts:
         market order fills on the next tick, the rest of a limit when the price crosses it.
         """
         engine = account.engine
+        if client_order_id is not None:
+            self._release_closed_client_id(engine, client_order_id)
         try:
             if partial is None:
                 return engine.create_order(
@@ -198,6 +200,18 @@ class Accounts:
             )
         finally:
             self.save()
+
+    @staticmethod
+    def _release_closed_client_id(engine: PaperEngine, client_order_id: str) -> None:
+        """Binance and Kraken require a client order id to be unique among *open* orders only:
+        once its order is closed the id may be sent again and names the new order. The paper
+        engine refuses any reuse, so the venue frees the id of a closed order first (a client
+        that re-sends blindly after an ambiguous answer trades twice here, as it would there)."""
+        order_id = engine.by_client.get(client_order_id)
+        if order_id is None:
+            return
+        if engine.fetch_order(order_id)["status"] != "open":
+            del engine.by_client[client_order_id]
 
     def _place_partial(
         self,
