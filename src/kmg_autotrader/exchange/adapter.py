@@ -42,6 +42,7 @@ from kmg_autotrader.exchange.markets import (
     market_info_from_ccxt,
     save_markets_snapshot,
 )
+from kmg_autotrader.exchange.urls import apply_url_overrides
 
 T = TypeVar("T")
 
@@ -87,8 +88,16 @@ class ExchangeAdapter:
         config: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         capabilities: ExchangeCapabilities | None = None,
+        api_url: str | None = None,
+        ws_url: str | None = None,
+        sandbox: bool = False,
     ) -> None:
         self.id = exchange_id.lower()
+        # applied to every client this adapter creates (REST and each stream), so no request
+        # can leave for the exchange's own hosts when an override is set
+        self.api_url = api_url
+        self.ws_url = ws_url
+        self.sandbox = sandbox
         self.capabilities = capabilities or capabilities_for(self.id)
         self.retry = retry or RetryPolicy()
         self._cls = exchange_class(self.id)
@@ -110,8 +119,12 @@ class ExchangeAdapter:
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> ExchangeAdapter:
-        """Adapter for ``settings.exchange`` with the configured keys (if any)."""
+        """Adapter for ``settings.exchange`` with the configured keys (if any) and the
+        ``EXCHANGE_API_URL`` / ``EXCHANGE_WS_URL`` / ``EXCHANGE_SANDBOX`` settings."""
         key, secret = settings.exchange_credentials()
+        kwargs.setdefault("api_url", getattr(settings, "exchange_api_url", None))
+        kwargs.setdefault("ws_url", getattr(settings, "exchange_ws_url", None))
+        kwargs.setdefault("sandbox", bool(getattr(settings, "exchange_sandbox", False)))
         return cls(
             settings.exchange,
             api_key=key.get_secret_value() if key is not None else None,
@@ -120,7 +133,11 @@ class ExchangeAdapter:
         )
 
     def _new_client(self) -> Any:
-        return self._cls({**self._config, **self._credentials})
+        client = self._cls({**self._config, **self._credentials})
+        if self.sandbox:  # first: it swaps in the test URLs that an override then moves
+            client.set_sandbox_mode(True)
+        apply_url_overrides(client, self.api_url, self.ws_url)
+        return client
 
     def new_stream_client(self) -> Any:
         """A fresh ccxt.pro instance for one WebSocket stream, sharing the loaded markets.
