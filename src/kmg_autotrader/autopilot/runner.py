@@ -217,7 +217,7 @@ async def run_live(
         mode = Mode.LIVE
     database = open_database(settings.database_url)
     repos = Repositories(database)
-    adapter = ExchangeAdapter.from_settings(settings)
+    adapter = ExchangeAdapter.from_settings(settings, mode=mode)
     clock = WallClock()
     try:
         try:

@@ -18,7 +18,8 @@ from typing import Any
 import ccxt
 
 from kmg_autotrader.domain import MarketInfo
-from kmg_autotrader.exchange import ExchangeAdapter, OrderNotFoundError, map_ccxt_error
+from kmg_autotrader.exchange import ExchangeAdapter, OrderNotFoundError
+from kmg_autotrader.exchange.adapter import mapped_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class CcxtExchange:
             try:
                 rows = await getattr(self.adapter.client, method)(symbol)
             except (ccxt.BaseError, TimeoutError) as exc:
-                raise map_ccxt_error(exc, f"{self.id} {method} {symbol}") from exc
+                raise mapped_error(exc, f"{self.id} {method} {symbol}") from exc
             for row in rows:
                 if row.get("clientOrderId") == client_order_id:
                     return dict(row)
@@ -103,7 +104,7 @@ class CcxtExchange:
         try:
             rows = await self.adapter.client.fetch_open_orders(symbol)
         except (ccxt.BaseError, TimeoutError) as exc:
-            raise map_ccxt_error(exc, f"{self.id} fetch_open_orders {symbol}") from exc
+            raise mapped_error(exc, f"{self.id} fetch_open_orders {symbol}") from exc
         return [dict(r) for r in rows]
 
     async def fetch_my_trades(
