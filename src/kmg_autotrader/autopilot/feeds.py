@@ -196,8 +196,9 @@ class LiveFeed:
     ) -> None:
         """Run every stream until ``stop`` is set (``on_open`` is unused: ticks fill orders)."""
         from kmg_autotrader.collector.stream import CandleStream, PriceStream, PriceTick
+        from kmg_autotrader.exchange.adapter import timeframe_ms as to_ms
 
-        timeframe_ms = self.adapter.timeframe_ms(self.timeframe)
+        timeframe_ms = to_ms(self.timeframe)  # a module function: the adapter has no such method
         last_seen: dict[str, int | None] = dict(self.start_after)
 
         async def candle_consumer(symbol: str, candle: Candle) -> None:
