@@ -21,7 +21,7 @@ from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed
 from kmg_autotrader.autopilot.health import HealthState
 from kmg_autotrader.autopilot.history import CandleHistory
 from kmg_autotrader.autopilot.jobs import ScheduledJobs
-from kmg_autotrader.autopilot.reports import period_summary, snapshot_state
+from kmg_autotrader.autopilot.reports import period_summary, snapshot_state, summary_line
 from kmg_autotrader.domain import Candle, EquityPoint, MarketInfo, Mode, Position
 from kmg_autotrader.domain.clock import Clock, WallClock
 from kmg_autotrader.execution.flatten import FlattenSummary, flatten
@@ -518,6 +518,7 @@ class Bot:
 
     async def _daily_summary(self, start: int, end: int) -> None:
         summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
+        logger.info("{} summary of the {}", self.p.mode.value.upper(), summary_line(summary))
         if self.p.vault is not None:
             self.p.vault.try_append(VaultKind.DAILY_SUMMARIES, summary, ts_ms=end)
         if self.p.alerts:
@@ -526,6 +527,9 @@ class Bot:
     async def _weekly_summary(self, start: int, end: int) -> None:
         summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
         summary["week"] = summary.pop("day")
+        logger.info(
+            "{} summary of the {}", self.p.mode.value.upper(), summary_line(summary, key="week")
+        )
         if self.p.alerts:
             self.p.alerts.send("weekly_summary", **_alert_fields(summary, key="week"))
 
