@@ -9,13 +9,14 @@ layer looks the order up by client id before anything else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import ccxt
+from loguru import logger
 
 from kmg_autotrader.domain import MarketInfo
 from kmg_autotrader.exchange import ExchangeAdapter, OrderNotFoundError
@@ -48,6 +49,9 @@ class CcxtExchange:
         self.simulated = False  # a PAPER execution manager refuses a real exchange
         self.quirks = ORDER_QUIRKS.get(self.id, OrderQuirks())
         self.client_id_max_length = self.quirks.client_id_max_length
+        # told every balance fetched through this exchange, by anyone (e.g. the reconciler):
+        # the LIVE balance view (portfolio.balances.ExchangeBalances) stays current for free
+        self.balance_listeners: list[Callable[[dict[str, Any]], object]] = []
 
     def market(self, symbol: str) -> MarketInfo:
         """Precision, limits and fees of ``symbol`` (markets must be loaded)."""
@@ -122,5 +126,11 @@ class CcxtExchange:
         return await self.adapter.fetch_ticker(symbol)
 
     async def fetch_balance(self) -> dict[str, Any]:
-        """ccxt balance."""
-        return await self.adapter.fetch_balance()
+        """ccxt balance (handed to every balance listener first)."""
+        balance = await self.adapter.fetch_balance()
+        for listener in self.balance_listeners:
+            try:
+                listener(balance)
+            except Exception as exc:  # a listener (e.g. a database write) must not fail the call
+                logger.warning("balance listener failed: {!r}", exc)
+        return balance
