@@ -13,8 +13,16 @@ import sys
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kmg_autotrader.domain import ExecutionMode, Mode
@@ -101,6 +109,36 @@ def _ccxt_exchange_ids_from_source() -> tuple[str, ...] | None:
     return None
 
 
+def _origin_url(value: str, *, websocket: bool) -> str:
+    """``scheme://host[:port]`` of an exchange URL override; ValueError with the reason.
+
+    Only the origin is taken: the exchange class keeps its own paths (see exchange/urls.py),
+    so a path here would be silently ignored and is refused instead.
+    """
+    parts = urlsplit(value.strip())
+    schemes = ("ws", "wss") if websocket else ("http", "https")
+    example = "ws://127.0.0.1:8765" if websocket else "http://127.0.0.1:8765"
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be an absolute {' or '.join(s + '://' for s in schemes)} URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"bad port; give scheme, host and port only, e.g. {example}") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"give scheme, host and port only, e.g. {example} (the exchange's paths are kept)"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def _has_sandbox(exchange_id: str) -> bool:
+    """True when ccxt knows a sandbox (test) URL for the exchange (loads ccxt: sandbox only)."""
+    import ccxt
+
+    cls = getattr(ccxt, exchange_id, None)
+    return cls is not None and bool((cls().urls or {}).get("test"))
+
+
 class ConfigError(Exception):
     """Raised when settings are invalid; ``lines`` has one message per bad variable."""
 
@@ -138,6 +176,11 @@ class Settings(BaseSettings):
     binance_secret_key: SecretStr | None = None
     kraken_api_key: SecretStr | None = None
     kraken_secret_key: SecretStr | None = None
+    # Another origin for every REST (and WebSocket) URL of the exchange class: a local venue
+    # (`kmg venue`) for a LIVE rehearsal. The WebSocket origin defaults to the REST one.
+    exchange_api_url: str | None = None
+    exchange_ws_url: str | None = None
+    exchange_sandbox: bool = False  # ccxt sandbox mode (Binance: spot testnet, testnet keys)
     symbols: Annotated[list[str], NoDecode] = ["BTC/USDT", "ETH/USDT"]
     timeframe: str = "5m"
     trading_mode: Mode = Mode.PAPER
@@ -218,6 +261,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("exchange_api_url", "exchange_ws_url", mode="before")
+    @classmethod
+    def _check_exchange_url(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        if not isinstance(value, str):
+            return value
+        websocket = info.field_name == "exchange_ws_url"
+        return _origin_url(value, websocket=websocket)
+
     @field_validator("web_host")
     @classmethod
     def _check_host(cls, value: str) -> str:
@@ -265,6 +318,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:
+        if self.exchange_ws_url is not None and self.exchange_api_url is None:
+            raise ValueError(
+                "EXCHANGE_WS_URL is set but EXCHANGE_API_URL is empty (the REST origin is needed)"
+            )
+        if self.exchange_sandbox and not _has_sandbox(self.exchange):
+            raise ValueError(
+                f"EXCHANGE_SANDBOX=true but ccxt has no sandbox (testnet) for {self.exchange}"
+            )
         if self.telegram_token is not None and not self.telegram_chat_id:
             raise ValueError("TELEGRAM_TOKEN is set but TELEGRAM_CHAT_ID is empty")
         no_llm = (

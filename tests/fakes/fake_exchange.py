@@ -204,6 +204,8 @@ class FakeExchange:
         router.add_get("/api/v3/klines", self.binance_klines)
         router.add_get("/api/v3/ticker/24hr", self.binance_ticker)
         router.add_get("/stream/ws/{n}", self.binance_ws)
+        # where EXCHANGE_API_URL=http://127.0.0.1:PORT sends ccxt's wss://…/ws/<n>
+        router.add_get("/ws/{n}", self.binance_ws)
         router.add_get("/0/public/OHLC", self.kraken_ohlc_handler)
         router.add_get("/0/public/Trades", self.kraken_trades_handler)
         router.add_get("/0/public/AssetPairs", self.kraken_asset_pairs)

@@ -93,6 +93,8 @@ class FakeOrderExchange(FakeExchange):
         router.add_get("/api/v3/depth", self.depth)
         # with keys, ccxt's load_markets also asks for margin pairs: there are none here
         router.add_get("/sapi/v1/margin/{tail:.*}", self.empty_list)
+        # and, unless options say otherwise, the coins (fetchCurrencies); none listed here
+        router.add_get("/sapi/v1/capital/config/getall", self.empty_list)
 
     async def empty_list(self, request: web.Request) -> web.Response:
         """An empty JSON list."""

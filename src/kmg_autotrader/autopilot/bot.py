@@ -21,8 +21,8 @@ from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed
 from kmg_autotrader.autopilot.health import HealthState
 from kmg_autotrader.autopilot.history import CandleHistory
 from kmg_autotrader.autopilot.jobs import ScheduledJobs
-from kmg_autotrader.autopilot.reports import period_summary, snapshot_state
-from kmg_autotrader.domain import Candle, EquityPoint, MarketInfo, Mode, Position
+from kmg_autotrader.autopilot.reports import period_summary, snapshot_state, summary_line
+from kmg_autotrader.domain import Balance, Candle, EquityPoint, MarketInfo, Mode, Position
 from kmg_autotrader.domain.clock import Clock, WallClock
 from kmg_autotrader.execution.flatten import FlattenSummary, flatten
 from kmg_autotrader.execution.manager import ExecutionManager, ExecutionReport
@@ -30,6 +30,7 @@ from kmg_autotrader.execution.paper import PaperExchange
 from kmg_autotrader.execution.tracker import PositionTracker
 from kmg_autotrader.pipeline.decision import DecisionPipeline, PipelineOutcome
 from kmg_autotrader.pipeline.feedback import PositionFeedback
+from kmg_autotrader.portfolio.balances import ExchangeBalances
 from kmg_autotrader.portfolio.equity import mark_equity
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.signals.engine import SignalEngine
@@ -88,6 +89,8 @@ class BotParts:
     snapshot_every_ms: int = 15 * 60_000
     history: CandleHistory = field(default_factory=CandleHistory)
     feedback: PositionFeedback | None = None  # tells the risk manager about fills and exits
+    # LIVE: the account as the exchange reports it (PAPER's account is the paper exchange)
+    balances: ExchangeBalances | None = None
 
 
 class Bot:
@@ -101,6 +104,8 @@ class Bot:
         # symbols with a position (opening or open) as of the last _after_fills: every path that
         # changes positions (decisions, stops, fills, flatten) runs _after_fills right after
         self._held: set[str] = {p.symbol for p in self.p.manager.store.open_positions()}
+        # (id, amount) of the open positions when the exchange's balances were last asked for
+        self._balance_marks = self._position_marks(self.p.manager.store.open_positions())
         self._equity_step: int | None = None
         self._risk_marked: tuple[Decimal, int] | None = None  # last equity told to risk, when
         self._step_closes: dict[str, tuple[int, Decimal]] = {}  # replayed closes not yet due
@@ -371,6 +376,11 @@ class Bot:
                     symbol, now, positions=[p for p in open_now if p.symbol == symbol]
                 )
         self._held = {p.symbol for p in open_now}
+        if self.p.balances is not None:
+            marks = self._position_marks(open_now)
+            if marks != self._balance_marks:  # something filled or exited: ask the exchange
+                self._balance_marks = marks
+                await self.refresh_balances()
         current = {p.id: p for p in open_now if p.id is not None and p.amount > 0}
         for pid, position in current.items():
             if pid not in self._open_ids and position.amount > 0:
@@ -381,6 +391,33 @@ class Bot:
             closed = self.p.manager.store.get_position(pid)
             if closed is not None and closed.closed_at is not None:
                 self._on_position_closed(closed)
+
+    @staticmethod
+    def _position_marks(positions: list[Position]) -> frozenset[tuple[int | None, Decimal]]:
+        return frozenset((p.id, p.amount) for p in positions)
+
+    async def refresh_balances(self, *, strict: bool = False) -> None:
+        """LIVE: read the balances from the exchange (into the table and the equity).
+
+        A failure is recorded and the last known balances stay in use, unless ``strict``
+        (start-up: trading on balances never read would be trading blind), then it raises.
+        """
+        if self.p.balances is None:
+            return
+        try:
+            await self.p.balances.refresh()
+        except Exception as exc:
+            if strict:
+                raise
+            self._error(f"balances could not be read from the exchange: {exc}")
+
+    def _account_balances(self) -> list[Balance]:
+        """The account's balances: the paper exchange's, the exchange's (LIVE), else the table."""
+        if self.p.paper is not None:
+            return self._balances()
+        if self.p.balances is not None:
+            return self.p.balances.current()
+        return self.p.repos.balances.all(self.p.mode)
 
     def _open_positions(self) -> list[Position]:
         return [p for p in self.p.manager.store.open_positions() if p.amount > 0]
@@ -440,16 +477,14 @@ class Bot:
     def portfolio_state(self, now_ms: int) -> PortfolioState:
         """The account as the risk manager judges it: balances and positions at last prices."""
         return PortfolioState.from_account(
-            self.p.repos.balances.all(self.p.mode) if self.p.paper is None else self._balances(),
+            self._account_balances(),
             self.p.manager.store.open_positions(),
             self.last_prices,
             self.p.quote,
         )
 
-    def _balances(self) -> list[Any]:
+    def _balances(self) -> list[Balance]:
         assert self.p.paper is not None
-        from kmg_autotrader.domain import Balance
-
         raw = self.p.paper.engine.balance()
         out = []
         for currency, free in raw.get("free", {}).items():
@@ -478,10 +513,9 @@ class Bot:
     def _mark_equity(self, at_ms: int) -> EquityPoint | None:
         if not self.last_prices:
             return None
-        balances = (
-            self._balances() if self.p.paper is not None else self.p.repos.balances.all(self.p.mode)
+        point = mark_equity(
+            self.p.mode, at_ms, self._account_balances(), self.last_prices, self.p.quote
         )
-        point = mark_equity(self.p.mode, at_ms, balances, self.last_prices, self.p.quote)
         self.p.repos.equity.add(point)
         if self._risk_needs_mark(point.equity, at_ms):
             if self.p.feedback is not None:
@@ -518,6 +552,7 @@ class Bot:
 
     async def _daily_summary(self, start: int, end: int) -> None:
         summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
+        logger.info("{} summary of the {}", self.p.mode.value.upper(), summary_line(summary))
         if self.p.vault is not None:
             self.p.vault.try_append(VaultKind.DAILY_SUMMARIES, summary, ts_ms=end)
         if self.p.alerts:
@@ -526,6 +561,9 @@ class Bot:
     async def _weekly_summary(self, start: int, end: int) -> None:
         summary = period_summary(self.p.repos, self.p.mode, start, end, quote=self.p.quote)
         summary["week"] = summary.pop("day")
+        logger.info(
+            "{} summary of the {}", self.p.mode.value.upper(), summary_line(summary, key="week")
+        )
         if self.p.alerts:
             self.p.alerts.send("weekly_summary", **_alert_fields(summary, key="week"))
 

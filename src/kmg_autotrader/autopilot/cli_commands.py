@@ -41,9 +41,12 @@ def _print_summary(summary: BotSummary, title: str) -> None:
     )
     table.add_row("gaps in the data (strategy re-warmed)", str(summary.gaps))
     if summary.first_equity is not None and summary.last_equity is not None:
-        change = (summary.last_equity / summary.first_equity - 1) * 100
         table.add_row("equity", f"{summary.first_equity:.2f} → {summary.last_equity:.2f}")
-        table.add_row("return", f"{change:+.2f} %")
+        if summary.first_equity > 0:
+            change = (summary.last_equity / summary.first_equity - 1) * 100
+            table.add_row("return", f"{change:+.2f} %")
+        else:  # a return on nothing is undefined
+            table.add_row("return", "n/a")
     console.print(table)
 
 

@@ -177,8 +177,10 @@ class LiveFeed:
         start_after: Mapping[str, int | None],
         on_event: Callable[..., Any] | None = None,
         store: Any = None,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.store = store  # CandleStore: live candles are appended so history stays complete
+        self.clock = clock  # epoch ms for the REST fallback's "closed by now" (default: wall)
         self.adapter = adapter
         self.symbols = symbols
         self.timeframe = timeframe
@@ -195,9 +197,11 @@ class LiveFeed:
         on_open: CandleHandler | None = None,
     ) -> None:
         """Run every stream until ``stop`` is set (``on_open`` is unused: ticks fill orders)."""
+        from kmg_autotrader.collector.history import wall_clock_ms
         from kmg_autotrader.collector.stream import CandleStream, PriceStream, PriceTick
+        from kmg_autotrader.exchange.adapter import timeframe_ms as to_ms
 
-        timeframe_ms = self.adapter.timeframe_ms(self.timeframe)
+        timeframe_ms = to_ms(self.timeframe)  # a module function: the adapter has no such method
         last_seen: dict[str, int | None] = dict(self.start_after)
 
         async def candle_consumer(symbol: str, candle: Candle) -> None:
@@ -223,6 +227,7 @@ class LiveFeed:
                 self.timeframe,
                 start_after=self.start_after.get(symbol),
                 on_event=self.on_event,
+                clock=self.clock or wall_clock_ms,
             )
             for symbol in self.symbols
         ]

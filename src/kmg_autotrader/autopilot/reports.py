@@ -33,17 +33,18 @@ def period_summary(
     inside = [p for p in series if p.timestamp < end]
     equity_start = inside[0].equity if inside else None
     equity_end = inside[-1].equity if inside else None
+    # a percentage of nothing is undefined: an account marked at 0 (e.g. a LIVE account
+    # before its first balance) gives None ("n/a"), never a division error
     pnl_pct = (
         float(pnl / equity_start * 100) if equity_start is not None and equity_start > 0 else None
     )
     peak = max((p.equity for p in inside), default=None)
-    trough_dd = (
-        max(
-            float((peak_so_far - p.equity) / peak_so_far * 100) for peak_so_far, p in _peaks(inside)
-        )
-        if inside
-        else 0.0
-    )
+    drawdowns = [
+        float((peak_so_far - p.equity) / peak_so_far * 100)
+        for peak_so_far, p in _peaks(inside)
+        if peak_so_far > 0
+    ]
+    trough_dd = max(drawdowns) if drawdowns else (None if inside else 0.0)
     return {
         "start": start,
         "end": end,
@@ -59,6 +60,23 @@ def period_summary(
         "equity_peak": peak,
         "max_drawdown_pct": trough_dd,
     }
+
+
+def summary_line(summary: dict[str, Any], key: str = "day") -> str:
+    """One human line for a period summary; undefined figures read "n/a"."""
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:+.2f} %"
+
+    equity = summary.get("equity")
+    drawdown = summary.get("max_drawdown_pct")
+    return (
+        f"{key} {summary[key]}: PnL {summary['pnl']} {summary['currency']} "
+        f"({pct(summary.get('pnl_pct'))}), {summary['trades']} trades "
+        f"({summary['wins']} won, {summary['losses']} lost), fees {summary['fees']}, "
+        f"equity {'n/a' if equity is None else equity}, "
+        f"max drawdown {'n/a' if drawdown is None else f'{drawdown:.2f} %'}"
+    )
 
 
 def _peaks(points: list[Any]) -> list[tuple[Decimal, Any]]:

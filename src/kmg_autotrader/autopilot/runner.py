@@ -23,7 +23,7 @@ from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import Mode
-from kmg_autotrader.domain.clock import SimulatedClock, WallClock
+from kmg_autotrader.domain.clock import Clock, SimulatedClock, WallClock
 from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
 from kmg_autotrader.sample_data import gap_report, load_sample_set
 from kmg_autotrader.storage.database import open_database
@@ -197,11 +197,14 @@ async def run_live(
     web: WebStarter | None = None,
     stop: asyncio.Event | None = None,
     warmup_candles: int = 1000,
+    clock: Clock | None = None,
 ) -> BotSummary:
     """Run the bot on the configured exchange until SIGINT/SIGTERM.
 
     Raises :class:`ExchangeUnreachableError` when the exchange cannot be reached at start
-    (PAPER callers may then fall back to the demo data).
+    (PAPER callers may then fall back to the demo data). ``clock`` (default: the wall clock)
+    is the exchange's time as the bot sees it: a venue replaying at speed runs ahead of the
+    wall, and the bot must neither call its candles future nor its history incomplete.
     """
     from kmg_autotrader.collector.history import HistoryDownloader
     from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
@@ -217,8 +220,8 @@ async def run_live(
         mode = Mode.LIVE
     database = open_database(settings.database_url)
     repos = Repositories(database)
-    adapter = ExchangeAdapter.from_settings(settings)
-    clock = WallClock()
+    adapter = ExchangeAdapter.from_settings(settings, mode=mode)
+    clock = clock or WallClock()
     try:
         try:
             markets_all = await adapter.load_markets(
@@ -229,7 +232,7 @@ async def run_live(
             raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
         markets = {s: markets_all[s] for s in settings.symbols}
         store = CandleStore(settings.data_dir)
-        downloader = HistoryDownloader(adapter, store)
+        downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
         start_after: dict[str, int | None] = {}
         tf_ms = settings.timeframe_ms
         for symbol in settings.symbols:
@@ -287,6 +290,7 @@ async def run_live(
             start_after=start_after,
             on_event=on_event,
             store=store,
+            clock=clock.now_ms,
         )
         stop = stop or asyncio.Event()
         _install_signal_handlers(stop)

@@ -34,6 +34,7 @@ from kmg_autotrader.execution.store_db import RepositoryStore
 from kmg_autotrader.execution.tracker import PositionTracker
 from kmg_autotrader.pipeline.decision import DecisionPipeline
 from kmg_autotrader.pipeline.feedback import PositionFeedback
+from kmg_autotrader.portfolio.balances import ExchangeBalances
 from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
 from kmg_autotrader.risk.manager import RiskManager
 from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
@@ -90,7 +91,9 @@ class BotRuntime:
     extra_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Start background services (alerts worker)."""
+        """Read the LIVE balances from the exchange (raises if it cannot), then start the
+        background services (alerts worker)."""
+        await self.bot.refresh_balances(strict=True)
         self.alerts.start()
         self.alerts.send(
             "system",
@@ -151,6 +154,9 @@ def build_runtime(
         on_event=on_risk_event,
     )
     store = RepositoryStore(repos, mode)
+    # without a paper exchange the account is the exchange's: its balances, written to the
+    # table for this mode at start, after fills and exits, and on every reconciler pass
+    balances = None if paper is not None else ExchangeBalances(exchange, repos.balances, mode)
     manager = ExecutionManager(
         exchange, store, clock=clock, config=ExecutionConfig(execution_mode=settings.execution_mode)
     )
@@ -207,6 +213,7 @@ def build_runtime(
             advisor_status=advisor.status,
             history=history,
             feedback=feedback,
+            balances=balances,
         )
     )
     bot.pending_flatten = pending_flatten

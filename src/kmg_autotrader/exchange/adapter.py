@@ -11,6 +11,7 @@ and jitter, on top of ccxt's own rate limiter.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +29,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from kmg_autotrader.domain import MarketInfo
+from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.exchange.capabilities import ExchangeCapabilities, capabilities_for
 from kmg_autotrader.exchange.errors import (
     AmbiguousOrderError,
@@ -42,8 +43,32 @@ from kmg_autotrader.exchange.markets import (
     market_info_from_ccxt,
     save_markets_snapshot,
 )
+from kmg_autotrader.exchange.urls import apply_url_overrides
 
 T = TypeVar("T")
+
+# ccxt's error messages quote the request URL, whose query carries the signature on signed
+# (private) calls: such a query never reaches a log line or an error message.
+_SIGNED_QUERY = re.compile(r"\?[^\s\"'<>]*?signature=[^\s\"'<>]*", re.IGNORECASE)
+_SIGNATURE = re.compile(r"(signature=)[^\s&\"'<>]+", re.IGNORECASE)
+
+
+def redact_signed(text: str) -> str:
+    """``text`` with the query string of every signed URL (and any bare signature) removed."""
+    return _SIGNATURE.sub(r"\1***", _SIGNED_QUERY.sub("?<signed query redacted>", text))
+
+
+def scrub(exc: BaseException) -> BaseException:
+    """Redact signed URLs from ``exc``'s own message, in place (it is chained into ours and may
+    be printed in a traceback), and return it."""
+    if any(isinstance(arg, str) and "signature=" in arg.lower() for arg in exc.args):
+        exc.args = tuple(redact_signed(a) if isinstance(a, str) else a for a in exc.args)
+    return exc
+
+
+def mapped_error(exc: BaseException, context: str) -> ExchangeAdapterError:
+    """:func:`map_ccxt_error` of ``exc`` with every signed URL redacted."""
+    return map_ccxt_error(scrub(exc), context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +112,16 @@ class ExchangeAdapter:
         config: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         capabilities: ExchangeCapabilities | None = None,
+        api_url: str | None = None,
+        ws_url: str | None = None,
+        sandbox: bool = False,
     ) -> None:
         self.id = exchange_id.lower()
+        # applied to every client this adapter creates (REST and each stream), so no request
+        # can leave for the exchange's own hosts when an override is set
+        self.api_url = api_url
+        self.ws_url = ws_url
+        self.sandbox = sandbox
         self.capabilities = capabilities or capabilities_for(self.id)
         self.retry = retry or RetryPolicy()
         self._cls = exchange_class(self.id)
@@ -109,9 +142,21 @@ class ExchangeAdapter:
         self._market_infos: dict[str, MarketInfo] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> ExchangeAdapter:
-        """Adapter for ``settings.exchange`` with the configured keys (if any)."""
-        key, secret = settings.exchange_credentials()
+    def from_settings(
+        cls, settings: Any, *, mode: Mode | str | None = None, **kwargs: Any
+    ) -> ExchangeAdapter:
+        """Adapter for ``settings.exchange`` with the ``EXCHANGE_API_URL`` / ``EXCHANGE_WS_URL``
+        / ``EXCHANGE_SANDBOX`` settings.
+
+        The keys are handed to ccxt only when ``mode`` (default: ``TRADING_MODE``) is LIVE.
+        PAPER uses public endpoints only: with keys, ccxt would sign private calls (Binance's
+        load_markets asks for the coin list and margin pairs) with the live account's keys.
+        """
+        live = Mode(mode if mode is not None else settings.trading_mode) is Mode.LIVE
+        key, secret = settings.exchange_credentials() if live else (None, None)
+        kwargs.setdefault("api_url", getattr(settings, "exchange_api_url", None))
+        kwargs.setdefault("ws_url", getattr(settings, "exchange_ws_url", None))
+        kwargs.setdefault("sandbox", bool(getattr(settings, "exchange_sandbox", False)))
         return cls(
             settings.exchange,
             api_key=key.get_secret_value() if key is not None else None,
@@ -120,7 +165,11 @@ class ExchangeAdapter:
         )
 
     def _new_client(self) -> Any:
-        return self._cls({**self._config, **self._credentials})
+        client = self._cls({**self._config, **self._credentials})
+        if self.sandbox:  # first: it swaps in the test URLs that an override then moves
+            client.set_sandbox_mode(True)
+        apply_url_overrides(client, self.api_url, self.ws_url)
+        return client
 
     def new_stream_client(self) -> Any:
         """A fresh ccxt.pro instance for one WebSocket stream, sharing the loaded markets.
@@ -152,7 +201,7 @@ class ExchangeAdapter:
         try:
             await self.client.close()
         except Exception as exc:  # closing must never mask the caller's own error
-            logger.debug("{} close failed: {}", self.id, exc)
+            logger.debug("{} close failed: {}", self.id, scrub(exc))
 
     async def __aenter__(self) -> ExchangeAdapter:
         return self
@@ -170,6 +219,8 @@ class ExchangeAdapter:
 
         def _log(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            if exc is not None:
+                scrub(exc)
             logger.warning("{} {}: {} (attempt {})", self.id, context, exc, state.attempt_number)
 
         try:
@@ -188,7 +239,7 @@ class ExchangeAdapter:
                 with attempt:
                     return await func()
         except (ccxt.BaseError, TimeoutError) as exc:
-            raise map_ccxt_error(exc, f"{self.id} {context}") from exc
+            raise mapped_error(exc, f"{self.id} {context}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- markets ---------------------------------------------------------------------------
@@ -275,7 +326,7 @@ class ExchangeAdapter:
         try:
             return Decimal(self.client.amount_to_precision(symbol, str(amount)))
         except ccxt.BaseError as exc:  # e.g. below the minimum after truncation
-            raise map_ccxt_error(exc, f"{self.id} amount_to_precision {symbol}") from exc
+            raise mapped_error(exc, f"{self.id} amount_to_precision {symbol}") from exc
 
     def price_to_precision(self, symbol: str, price: Decimal | float | str) -> Decimal:
         """``price`` rounded to the market's price precision (ccxt's own rules)."""
@@ -283,7 +334,7 @@ class ExchangeAdapter:
         try:
             return Decimal(self.client.price_to_precision(symbol, str(price)))
         except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, f"{self.id} price_to_precision {symbol}") from exc
+            raise mapped_error(exc, f"{self.id} price_to_precision {symbol}") from exc
 
     # ---- public market data ----------------------------------------------------------------
 
@@ -380,12 +431,13 @@ class ExchangeAdapter:
                 extra,
             )
         except ccxt.NetworkError as exc:
+            scrub(exc)
             raise AmbiguousOrderError(
                 f"{self.id} create_order {symbol} {client_order_id}: outcome unknown ({exc})",
                 cause=exc,
             ) from exc
         except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, f"{self.id} create_order {symbol}") from exc
+            raise mapped_error(exc, f"{self.id} create_order {symbol}") from exc
         return dict(order)
 
     async def cancel_order(self, order_id: str, symbol: str) -> dict[str, Any]:
@@ -425,5 +477,8 @@ __all__ = [
     "ExchangeAdapterError",
     "RetryPolicy",
     "exchange_class",
+    "mapped_error",
+    "redact_signed",
+    "scrub",
     "timeframe_ms",
 ]

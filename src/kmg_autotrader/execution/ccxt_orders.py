@@ -9,16 +9,18 @@ layer looks the order up by client id before anything else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import ccxt
+from loguru import logger
 
 from kmg_autotrader.domain import MarketInfo
-from kmg_autotrader.exchange import ExchangeAdapter, OrderNotFoundError, map_ccxt_error
+from kmg_autotrader.exchange import ExchangeAdapter, OrderNotFoundError
+from kmg_autotrader.exchange.adapter import mapped_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,9 @@ class CcxtExchange:
         self.simulated = False  # a PAPER execution manager refuses a real exchange
         self.quirks = ORDER_QUIRKS.get(self.id, OrderQuirks())
         self.client_id_max_length = self.quirks.client_id_max_length
+        # told every balance fetched through this exchange, by anyone (e.g. the reconciler):
+        # the LIVE balance view (portfolio.balances.ExchangeBalances) stays current for free
+        self.balance_listeners: list[Callable[[dict[str, Any]], object]] = []
 
     def market(self, symbol: str) -> MarketInfo:
         """Precision, limits and fees of ``symbol`` (markets must be loaded)."""
@@ -88,7 +93,7 @@ class CcxtExchange:
             try:
                 rows = await getattr(self.adapter.client, method)(symbol)
             except (ccxt.BaseError, TimeoutError) as exc:
-                raise map_ccxt_error(exc, f"{self.id} {method} {symbol}") from exc
+                raise mapped_error(exc, f"{self.id} {method} {symbol}") from exc
             for row in rows:
                 if row.get("clientOrderId") == client_order_id:
                     return dict(row)
@@ -103,7 +108,7 @@ class CcxtExchange:
         try:
             rows = await self.adapter.client.fetch_open_orders(symbol)
         except (ccxt.BaseError, TimeoutError) as exc:
-            raise map_ccxt_error(exc, f"{self.id} fetch_open_orders {symbol}") from exc
+            raise mapped_error(exc, f"{self.id} fetch_open_orders {symbol}") from exc
         return [dict(r) for r in rows]
 
     async def fetch_my_trades(
@@ -121,5 +126,11 @@ class CcxtExchange:
         return await self.adapter.fetch_ticker(symbol)
 
     async def fetch_balance(self) -> dict[str, Any]:
-        """ccxt balance."""
-        return await self.adapter.fetch_balance()
+        """ccxt balance (handed to every balance listener first)."""
+        balance = await self.adapter.fetch_balance()
+        for listener in self.balance_listeners:
+            try:
+                listener(balance)
+            except Exception as exc:  # a listener (e.g. a database write) must not fail the call
+                logger.warning("balance listener failed: {!r}", exc)
+        return balance
