@@ -79,6 +79,7 @@ def demo(
     The demo uses its own database (DATA_DIR/demo.sqlite, fresh every run), so it never
     touches your paper account. Stop it any time with Ctrl-C.
     """
+    from kmg_autotrader.advisor.errors import AdvisorUnavailableError
     from kmg_autotrader.autopilot.runner import run_demo
     from kmg_autotrader.autopilot.web import start_web
 
@@ -115,6 +116,8 @@ def demo(
                     resume=resume,
                 )
             )
+    except AdvisorUnavailableError as exc:  # ADVISOR_MODE=required and no advisor: exit 2
+        fail(str(exc))
     except Exception as exc:  # a clear line, not a traceback (details are in the log file)
         fail(f"demo failed: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     _print_summary(summary, f"KMG demo — {sample_set} (PAPER)")
@@ -134,6 +137,7 @@ def run(
     If the exchange cannot be reached at start-up and the mode is PAPER, the bot replays the
     bundled sample data instead (like `kmg demo`), so a first run always shows something.
     """
+    from kmg_autotrader.advisor.errors import AdvisorUnavailableError
     from kmg_autotrader.autopilot.runner import ExchangeUnreachableError, run_demo, run_live
     from kmg_autotrader.autopilot.web import start_web
     from kmg_autotrader.execution.errors import LiveTradingRefusedError
@@ -142,7 +146,7 @@ def run(
     starter = start_web if web else None
     try:
         summary = asyncio.run(run_live(settings, live_flag=live, web=starter))
-    except LiveTradingRefusedError as exc:
+    except (LiveTradingRefusedError, AdvisorUnavailableError) as exc:
         fail(str(exc))
     except ExchangeUnreachableError as exc:
         if live or settings.trading_mode.value == "live":

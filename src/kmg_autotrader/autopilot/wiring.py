@@ -91,9 +91,11 @@ class BotRuntime:
     extra_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Read the LIVE balances from the exchange (raises if it cannot), then start the
-        background services (alerts worker)."""
+        """Read the LIVE balances from the exchange (raises if it cannot), start the advisor (a
+        local model server starts now, not at the first review; in ``required`` mode one that
+        cannot start stops the run here), then the background services (alerts worker)."""
         await self.bot.refresh_balances(strict=True)
+        await self.advisor.start()
         self.alerts.start()
         self.alerts.send(
             "system",
