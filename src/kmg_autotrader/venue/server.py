@@ -48,6 +48,9 @@ DIALECTS = {
     "kraken": "kmg_autotrader.venue.kraken:KrakenDialect",
 }
 TOKEN_HEADER = "X-Venue-Token"
+# What marks a request as signed (carrying an account's credentials) in either dialect: a
+# PAPER bot must never send one, and tests count them per path.
+_CREDENTIAL_HEADERS = ("X-MBX-APIKEY", "API-Key", "API-Sign")
 _LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
@@ -365,6 +368,7 @@ class Venue:
         self.port = 0
         self.listening = False  # False while stopped or restarting
         self.requests: Counter[str] = Counter()  # "METHOD /path" → count (what clients ask)
+        self.signed_requests: Counter[str] = Counter()  # the same, of requests with credentials
         self.restarts = 0
         self._finished_logged = False
 
@@ -533,7 +537,10 @@ class Venue:
     async def _drop_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self.requests[f"{request.method} {request.path}"] += 1
+        key = f"{request.method} {request.path}"
+        self.requests[key] += 1
+        if "signature" in request.query or any(h in request.headers for h in _CREDENTIAL_HEADERS):
+            self.signed_requests[key] += 1
         try:
             return await handler(request)
         except DropConnection:
@@ -591,6 +598,9 @@ class Venue:
             "ws_connections": len(self.dialect.hub.connections),
             "ws_connects": self.dialect.hub.connects,
             "faults": sum(v for k, v in self.faults.counts.items() if k != "not_found_lookup"),
+            # control calls excluded: they are the tests', not the clients'
+            "requests": _client_counts(self.requests),
+            "signed_requests": _client_counts(self.signed_requests),
         }
 
     def books(self, api_key: str | None = None) -> dict[str, Any]:
@@ -638,6 +648,10 @@ class Venue:
         # a moment later, so this answer still reaches the caller before its socket closes
         self.schedule_restart(float(body.get("delay", 0)), after=0.05)
         return {"restarting": True}
+
+
+def _client_counts(counts: Counter[str]) -> dict[str, int]:
+    return {k: v for k, v in sorted(counts.items()) if " /venue/" not in k}
 
 
 def _int_or_none(value: Any) -> int | None:
