@@ -178,9 +178,13 @@ class LiveFeed:
         on_event: Callable[..., Any] | None = None,
         store: Any = None,
         clock: Callable[[], int] | None = None,
+        observe: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store  # CandleStore: live candles are appended so history stays complete
         self.clock = clock  # epoch ms for the REST fallback's "closed by now" (default: wall)
+        # told every exchange time the streams show (ExchangeClock.observe): a candle the
+        # stream calls closed is then never "in the future" of the bot's clock
+        self.observe = observe
         self.adapter = adapter
         self.symbols = symbols
         self.timeframe = timeframe
@@ -213,11 +217,14 @@ class LiveFeed:
                 await asyncio.to_thread(
                     self.store.append, self.adapter.id, symbol, self.timeframe, frame
                 )
-            await on_candle(
-                ClosedCandle(symbol, candle, candle.timestamp + timeframe_ms, gap_before=gap)
-            )
+            closed_at = candle.timestamp + timeframe_ms
+            if self.observe is not None:
+                self.observe(closed_at)
+            await on_candle(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
 
         async def price_consumer(tick: PriceTick) -> None:
+            if self.observe is not None and tick.source == "ws":
+                self.observe(tick.timestamp)
             await on_price(tick.symbol, tick.price, tick.timestamp)
 
         self._streams = [

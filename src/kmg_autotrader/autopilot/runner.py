@@ -24,6 +24,7 @@ from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_ma
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import Mode
 from kmg_autotrader.domain.clock import Clock, SimulatedClock, WallClock
+from kmg_autotrader.exchange.clock import ExchangeClock
 from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
 from kmg_autotrader.sample_data import gap_report, load_sample_set
 from kmg_autotrader.storage.database import open_database
@@ -202,9 +203,10 @@ async def run_live(
     """Run the bot on the configured exchange until SIGINT/SIGTERM.
 
     Raises :class:`ExchangeUnreachableError` when the exchange cannot be reached at start
-    (PAPER callers may then fall back to the demo data). ``clock`` (default: the wall clock)
-    is the exchange's time as the bot sees it: a venue replaying at speed runs ahead of the
-    wall, and the bot must neither call its candles future nor its history incomplete.
+    (PAPER callers may then fall back to the demo data). ``clock`` is the exchange's time as
+    the bot sees it (default: an :class:`ExchangeClock` that follows the exchange's server
+    time): a venue replaying at speed runs ahead of the wall, and the bot must neither call
+    its candles future nor its history incomplete.
     """
     from kmg_autotrader.collector.history import HistoryDownloader
     from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
@@ -221,7 +223,8 @@ async def run_live(
     database = open_database(settings.database_url)
     repos = Repositories(database)
     adapter = ExchangeAdapter.from_settings(settings, mode=mode)
-    clock = clock or WallClock()
+    exchange_clock = ExchangeClock(adapter.fetch_time) if clock is None else None
+    clock = clock or exchange_clock or WallClock()
     try:
         try:
             markets_all = await adapter.load_markets(
@@ -230,6 +233,8 @@ async def run_live(
             adapter.require_symbols(settings.symbols)
         except ExchangeAdapterError as exc:
             raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
+        if exchange_clock is not None:
+            await exchange_clock.start()
         markets = {s: markets_all[s] for s in settings.symbols}
         store = CandleStore(settings.data_dir)
         downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
@@ -274,6 +279,8 @@ async def run_live(
         report = await reconciler.run()
         logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
         runtime.extra_tasks.append(asyncio.create_task(reconciler.run_forever()))
+        if exchange_clock is not None:
+            runtime.extra_tasks.append(asyncio.create_task(exchange_clock.run()))
 
         async def on_event(kind: str, message: str, details: dict[str, Any]) -> None:
             repos.events.add(mode, kind, message, source="collector", details=details)
@@ -291,6 +298,7 @@ async def run_live(
             on_event=on_event,
             store=store,
             clock=clock.now_ms,
+            observe=exchange_clock.observe if exchange_clock is not None else None,
         )
         stop = stop or asyncio.Event()
         _install_signal_handlers(stop)

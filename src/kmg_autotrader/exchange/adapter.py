@@ -362,6 +362,13 @@ class ExchangeAdapter:
         )
         return list(rows)
 
+    async def fetch_time(self) -> int:
+        """The exchange's server time (UTC epoch ms; retried when transient)."""
+        value = await self._call("fetch_time", lambda: self.client.fetch_time())
+        if value is None:
+            raise PermanentExchangeError(f"{self.id} fetch_time: no server time in the answer")
+        return int(value)
+
     async def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         """ccxt ticker of ``symbol`` (retried when transient)."""
         ticker = await self._call(
