@@ -325,6 +325,14 @@ class KrakenDialect(Dialect):
             rules[symbol] = market_info(symbol, base, quote, entry)
         return rules
 
+    def wire_order_id(self, paper_id: str) -> str:
+        """Kraken's order txid."""
+        return order_txid(paper_id)
+
+    def wire_trade_id(self, paper_id: str) -> str:
+        """Kraken's trade txid."""
+        return trade_txid(paper_id)
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Kraken's REST paths and the WebSocket v2 endpoint."""
         public = {

@@ -234,6 +234,14 @@ class Dialect:
         """The exchange's answer to a ``rate_limit``/``ban``/``server_error`` fault."""
         raise NotImplementedError
 
+    def wire_order_id(self, paper_id: str) -> str:
+        """The id clients see for the books' order ``paper_id`` (the exchange's id format)."""
+        return paper_id
+
+    def wire_trade_id(self, paper_id: str) -> str:
+        """The id clients see for the books' trade ``paper_id``."""
+        return paper_id
+
     async def on_tick(self, symbol: str, price: Decimal, ts: int) -> None:
         """Market listener: a trade price (stream tickers from here)."""
 
@@ -604,11 +612,17 @@ class Venue:
         }
 
     def books(self, api_key: str | None = None) -> dict[str, Any]:
-        """The books of one account (default: the first)."""
+        """The books of one account (default: the first); each order and trade also carries
+        ``exchange_id``, the id clients see in the exchange's format (what ccxt reports)."""
         account = self.accounts.get(api_key) if api_key else self.default_account
         if account is None:
             raise VenueError("no account with this api_key")
-        return account.books()
+        books = account.books()
+        for order in books["orders"]:
+            order["exchange_id"] = self.dialect.wire_order_id(str(order["id"]))
+        for trade in books["trades"]:
+            trade["exchange_id"] = self.dialect.wire_trade_id(str(trade["id"]))
+        return books
 
     async def _state(self, request: web.Request) -> Any:
         return self.state()
