@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kmg_autotrader.domain import Fill, Mode, Order, Position
-from kmg_autotrader.storage.database import Database
+from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.storage.database import Database, open_database
 from kmg_autotrader.storage.repositories import MAX_PAGE, Repositories
 from kmg_autotrader.venue import VenueClient
 
@@ -71,8 +72,18 @@ TRADE_SOON: dict[str, str] = {
     "SIGNAL_PLAYBOOK_CHOP": "trend_following",
     "MAX_DRAWDOWN": "50",
 }
+# Risk parameters for the same purpose (stored before the start, as the dashboard's risk editor
+# stores them): no cooldown between trades, no daily cap or loss limit in the way.
+TRADE_SOON_RISK: dict[str, Any] = {
+    "cooldown_minutes": 0,
+    "cooldown_after_loss_minutes": 0,
+    "max_trades_per_day": 10_000,
+    "daily_loss_limit_percent": 50.0,
+}
 
 T = TypeVar("T")
+STEP_MS = 300_000  # the sample's 5m candles
+DAY_MS = 86_400_000
 
 
 class HarnessError(AssertionError):
@@ -173,6 +184,36 @@ class _Process:
             self.proc.wait(10)
 
 
+# ---- data ------------------------------------------------------------------------------------
+
+
+def sample_slice(
+    path: Path, start: int, end: int, warmup: int, *, now_ms: int | None = None
+) -> Path:
+    """Write rows ``[start - warmup, end)`` of the packaged btc-usdt sample to ``path`` (CSV),
+    re-stamped so that a venue started now with ``--warmup warmup`` has exactly ``warmup`` of
+    them in the past: sample row ``start`` is the candle forming at the venue's start, and the
+    replay ends when row ``end - 1`` closes (then prices stay still: a quiet market).
+
+    The venue keeps candles' UTC time of day (it shifts data by whole days), so the stamps are
+    chosen for the current time of day (``now_ms``, default the wall clock); a venue started in
+    the next 5-minute slot is one candle later, no more.
+    """
+    from kmg_autotrader.sample_data import load_sample_set
+
+    if not warmup <= start < end:
+        raise ValueError(f"need warmup <= start < end, got {warmup}, {start}, {end}")
+    frame = load_sample_set("btc-usdt")["BTC/USDT"]
+    rows = frame.iloc[start - warmup : end].reset_index(drop=True)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    opening = now // STEP_MS * STEP_MS
+    first = opening - warmup * STEP_MS - 10 * DAY_MS
+    rows["timestamp"] = first + rows.index * STEP_MS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows[["timestamp", "open", "high", "low", "close", "volume"]].to_csv(path, index=False)
+    return path
+
+
 # ---- the venue -------------------------------------------------------------------------------
 
 
@@ -188,6 +229,8 @@ class VenueConfig:
     quote: str = "USDT"
     state: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # sample rows (start, end) to replay, via sample_slice(): ``data`` is then that CSV
+    rows: tuple[int, int] | None = None
     control_token: str = CONTROL_TOKEN
 
     @property
@@ -211,6 +254,8 @@ class VenueProcess(_Process):
         c = self.config
         key, secret = c.keys
         args = ["venue", "--exchange", c.exchange, "--data", c.data, "--port", "0"]
+        if c.data.endswith(".csv"):
+            args += ["--symbol", "BTC/USDT"]
         args += ["--speed", f"{c.speed:g}", "--warmup", str(c.warmup)]
         args += ["--api-key", key, "--secret", secret, "--control-token", c.control_token]
         args += ["--balance", c.balance, "--quote", c.quote]
@@ -219,6 +264,10 @@ class VenueProcess(_Process):
 
     async def start(self, timeout: float = 30.0) -> str:
         """Start the venue and return its URL (``http://127.0.0.1:PORT``)."""
+        if self.config.rows is not None:
+            start, end = self.config.rows
+            path = sample_slice(self.workdir / "venue-candles.csv", start, end, self.config.warmup)
+            self.config.data = str(path)
         self._spawn(self.args(), child_env({"DATA_DIR": str(self.workdir / "venue-data")}))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -292,9 +341,9 @@ class BotDatabase:
 
     def ready(self) -> bool:
         """True once the bot's tables exist."""
-        if self.url.startswith("sqlite:///"):
-            if not Path(self.url.removeprefix("sqlite:///")).exists():
-                return False
+        sqlite_file = self.url.removeprefix("sqlite:///")
+        if sqlite_file != self.url and not Path(sqlite_file).exists():
+            return False
         try:
             self.repos.events.recent(Mode.PAPER, limit=1)
         except Exception:
@@ -483,6 +532,19 @@ class Rehearsal:
         assert self.bot.exit_seconds is not None
         return self.bot.exit_seconds
 
+    def set_risk(self, changes: Mapping[str, Any] | None = None, *, source: str = "e2e") -> int:
+        """Store a version of the risk parameters (default :data:`TRADE_SOON_RISK`) in the bot's
+        database, migrating it first, as the dashboard's risk editor does; returns the version."""
+        database = open_database(self.db.url)
+        try:
+            store = RiskParamsStore(Repositories(database).risk_params, RiskParams())
+            version, _ = store.update(
+                dict(TRADE_SOON_RISK if changes is None else changes), source=source
+            )
+            return version
+        finally:
+            database.dispose()
+
     def kmg(
         self, *args: str, live: bool, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
@@ -502,9 +564,7 @@ class Rehearsal:
     async def venue_totals(self) -> dict[str, Decimal]:
         """``{currency: free + used}`` at the venue, zero totals left out."""
         books = await self.books()
-        totals = {
-            c: Decimal(v["free"]) + Decimal(v["used"]) for c, v in books["balances"].items()
-        }
+        totals = {c: Decimal(v["free"]) + Decimal(v["used"]) for c, v in books["balances"].items()}
         return {c: t for c, t in totals.items() if t != 0}
 
     async def wait_db(self, timeout: float = 60.0) -> None:
@@ -544,3 +604,47 @@ class Rehearsal:
 def run(coro: Awaitable[T]) -> T:
     """Run a rehearsal coroutine from a plain script."""
     return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+# ---- comparing our records with the venue's books --------------------------------------------
+
+FEE_TOLERANCE = Decimal("1e-8")  # the venue's books keep fees unrounded; its wire shows 8 dp
+
+
+def fill_mismatches(venue_trades: Sequence[Mapping[str, Any]], fills: Sequence[Fill]) -> list[str]:
+    """Every venue trade must match exactly one of our fills and vice versa (trade id, client
+    order id, side, amount, price; fee within :data:`FEE_TOLERANCE`). Returns the problems."""
+    problems: list[str] = []
+    ours: dict[str, list[Fill]] = {}
+    for fill in fills:
+        ours.setdefault(fill.trade_id, []).append(fill)
+    theirs: dict[str, Mapping[str, Any]] = {str(t["exchange_id"]): t for t in venue_trades}
+    for trade_id, trade in theirs.items():
+        matched = ours.get(trade_id, [])
+        if len(matched) != 1:
+            problems.append(f"venue trade {trade_id} has {len(matched)} fills in our database")
+            continue
+        fill = matched[0]
+        expected = (trade["client_order_id"], trade["side"], Decimal(trade["amount"]))
+        got = (fill.client_order_id, fill.side.value, fill.amount)
+        if expected != got or Decimal(trade["price"]) != fill.price:
+            problems.append(
+                f"trade {trade_id}: venue {expected} @ {trade['price']}, ours {got} @ {fill.price}"
+            )
+        if abs(Decimal(trade["fee"]) - fill.fee) > FEE_TOLERANCE:
+            problems.append(f"trade {trade_id}: fee at the venue {trade['fee']}, ours {fill.fee}")
+    for trade_id in ours.keys() - theirs.keys():
+        problems.append(f"our fill {trade_id} is no trade at the venue")
+    return problems
+
+
+def balance_mismatches(
+    venue: Mapping[str, Decimal], ours: Mapping[str, Decimal], tolerance: Decimal = FEE_TOLERANCE
+) -> list[str]:
+    """Currencies whose totals differ by more than ``tolerance`` (a missing one counts as 0)."""
+    out = []
+    for currency in sorted(set(venue) | set(ours)):
+        a, b = venue.get(currency, Decimal(0)), ours.get(currency, Decimal(0))
+        if abs(a - b) > tolerance:
+            out.append(f"{currency}: venue {a}, ours {b}")
+    return out
