@@ -175,6 +175,41 @@ async def test_live_rehearsal_trades_at_the_venue_and_our_books_equal_its_books(
         assert fill_mismatches((await r.books())["trades"], r.db.fills(Mode.LIVE)) == []
 
 
+async def test_sigterm_while_an_order_awaits_its_answer_exits_in_5_s_and_a_restart_adopts_it(
+    tmp_path: Path,
+) -> None:
+    """Regression: the stop waited for a stuck order answer (5 s for the streams, then more),
+    so SIGTERM took over 5 s. Now in-flight handling gets 2 s and is cut short like a crash;
+    the next start reconciles the order with the exchange."""
+    async with _rehearsal(tmp_path, "binance") as r:
+        r.set_risk()
+        # the first order IS placed, its answer comes 8 s late
+        await r.client.add_faults(
+            {"kind": "timeout_after_accept", "endpoint": "create_order", "delay": 8}
+        )
+        r.start_bot(live=True)
+        await r.wait_db()
+
+        async def placed_unanswered() -> bool:
+            trades = (await r.books())["trades"]
+            return bool(trades) and not r.db.fills(Mode.LIVE)
+
+        await r.wait_for(placed_unanswered, "an order placed at the venue, unanswered", 60)
+        try:
+            stop_seconds = await r.stop_bot()
+        except HarnessError as exc:
+            pytest.fail(str(exc).splitlines()[0])
+        assert stop_seconds < 5
+
+        r.start_bot(live=True)  # the start-up reconciliation adopts the order's fill
+        await r.wait_for(
+            lambda: r.db.fills(Mode.LIVE), "the restarted bot adopting the fill", timeout=30
+        )
+        await _until_quiet(r, Mode.LIVE, timeout=60)
+        assert await r.stop_bot() < 5
+        assert fill_mismatches((await r.books())["trades"], r.db.fills(Mode.LIVE)) == []
+
+
 async def test_sigterm_during_the_start_up_exits_0_quickly(tmp_path: Path) -> None:
     """Regression: the signal handlers were installed only once the warm-up, the start-up
     reconciliation and the wiring were done (~20 s on Kraken), so a SIGTERM before (a

@@ -104,6 +104,7 @@ async def _drive(
         if stop_web is not None:
             await stop_web()
         await runtime.stop()
+        logger.debug("stopping: services stopped")
 
 
 async def run_demo(
