@@ -1391,7 +1391,7 @@ class KrakenDialect(Dialect):
             return
         market = self.venue.market
         now = self._now()
-        last_of_data = final and row.ts + market.step_ms >= market.end_ms(symbol)
+        last_of_data = final and row.ts + market.step_ms >= market.last_ms(symbol)
         for topic in sorted(topics, key=lambda t: int(t.rsplit(":", 1)[1])):
             interval = int(topic.rsplit(":", 1)[1])
             tf = f"{interval}m"

@@ -494,7 +494,8 @@ class Venue:
         if self.market.finished(now) and not self._finished_logged:
             self._finished_logged = True
             logger.warning(
-                "venue replay reached the end of the data: prices stay at the last close"
+                "venue replay reached the end of the data: the market is quiet from now on "
+                "(flat candles at the last close, no trades)"
             )
 
     async def advance(
