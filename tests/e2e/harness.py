@@ -50,14 +50,14 @@ KEYS: dict[str, tuple[str, str]] = {
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
 _URL = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
-# Settings that make the packaged btc-usdt sample trade within a few candles anywhere in it:
-# the default strategy with short averages, every regime allowed to follow a cross, no
-# confidence or fee-margin gate to speak of, a stop half an ATR below (mental stop-losses
-# happen) and a target far enough above to pass the risk manager's fee-edge rule.
+# Settings that make the packaged btc-usdt sample trade every few dozen candles: the default
+# strategy with a 3/30 SMA cross, every regime allowed to follow a cross, no confidence or
+# fee-margin gate to speak of, a stop half an ATR below (mental stop-losses happen) and a target
+# far enough above to pass the risk manager's fee-edge rule.
 TRADE_SOON: dict[str, str] = {
     "STRATEGY": "default",
     "SIGNAL_SMA_FAST": "3",
-    "SIGNAL_SMA_SLOW": "8",
+    "SIGNAL_SMA_SLOW": "30",
     "SIGNAL_ATR_PCT_MIN": "0",
     "SIGNAL_ATR_STOP_MULT": "0.5",
     "SIGNAL_ATR_TARGET_MULT": "10",
