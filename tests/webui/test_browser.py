@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kmg_autotrader.domain import Mode
 from kmg_autotrader.webui import BackgroundServer
-from tests.webui.conftest import OUTPUT_DIR, TOKEN
+from tests.webui.conftest import OUTPUT_DIR, TOKEN, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -166,6 +167,42 @@ def test_pause_resume_and_flatten_with_confirmation(page, live_server: Backgroun
     assert repos.events.recent("paper", kind="flatten_requested")
     page.click("#btn-resume")
     page.wait_for_selector("#paused-badge", state="hidden")
+    assert page.problems == []
+
+
+def test_clear_breaker_asks_first_then_clears(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from kmg_autotrader.domain.clock import now_ms
+    from kmg_autotrader.risk.clearing import stored_manager
+
+    repos = live_server.repos  # type: ignore[attr-defined]
+    settings = make_settings(Path("unused"))
+    bot_view = stored_manager(settings, repos, Mode.PAPER)  # what the bot reads
+    now = now_ms()
+    bot_view.update_equity(Decimal(10_000), now)
+    bot_view.update_equity(Decimal(9_000), now + 1)  # -10 %: breaker and kill-switch
+    login(page, live_server.url)
+    page.wait_for_function("() => !document.getElementById('btn-clear-breaker').disabled")
+    page.click("#btn-clear-breaker")
+    page.wait_for_selector("#clear-breaker-dialog[open]")
+    assert "Drawdown breaker tripped" in page.locator("#clear-breaker-trips").inner_text()
+    shot(page, "07-clear-breaker-confirm", full=False)
+    page.click("#clear-breaker-cancel")
+    assert not page.locator("#clear-breaker-dialog").is_visible()
+    assert bot_view.status()["breaker"]["tripped"] is True
+    assert not repos.events.recent("paper", kind="breaker_cleared")
+    page.click("#btn-clear-breaker")
+    page.wait_for_selector("#clear-breaker-dialog[open]")
+    page.click("#clear-breaker-confirm")
+    page.wait_for_function(
+        "() => document.getElementById('toast').textContent"
+        ".includes('Cleared the PAPER drawdown breaker (by web:session')"
+    )
+    status = bot_view.status()
+    assert status["breaker"]["tripped"] is False and status["kill_switch"]["tripped"] is False
+    assert status["breaker"]["cleared_by"] == "web:session"
+    page.wait_for_function("() => document.getElementById('btn-clear-breaker').disabled")
     assert page.problems == []
 
 

@@ -366,19 +366,31 @@ class MlStatusResponse(ApiModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
+class TripState(ApiModel):
+    """The drawdown breaker or the daily kill-switch: tripped or not, and the last manual clear."""
+
+    tripped: bool
+    tripped_at: int | None = None
+    reason: str | None = None
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+
+
 class ControlState(ApiModel):
-    """Whether new trades are paused, by whom and when."""
+    """Whether new trades are paused, by whom and when; and the risk manager's two switches."""
 
     paused: bool
     by: str | None = None
     at: int | None = None
     reason: str | None = None
+    breaker: TripState | None = None
+    kill_switch: TripState | None = None
 
 
 class ControlResult(ApiModel):
     """What a control action did."""
 
-    action: Literal["pause", "resume", "flatten"]
+    action: Literal["pause", "resume", "flatten", "clear_breaker"]
     ok: bool
     paused: bool
     message: str
