@@ -89,6 +89,7 @@ def config_check() -> None:
         if getattr(defaults, name) != value
     }
     console.print(f"signal parameters: {changed or 'defaults'} (see SIGNAL_* in .env.example)")
+    risk_cli.print_risk_sources(settings)
     console.print(f"database: {'PostgreSQL' if settings.postgres_url else 'SQLite'}")
     console.print(f"trading mode: [bold]{settings.trading_mode.value.upper()}[/]")
     missing = settings.live_requirements_missing()

@@ -216,11 +216,13 @@ def test_risk_edit_persists_and_invalid_value_is_refused(
     page.fill("#risk-comment", "one more slot")
     page.click("#risk-save")
     page.wait_for_function(
-        "() => document.getElementById('risk-version').textContent.startsWith('version')"
+        "() => document.getElementById('risk-version').textContent.startsWith('PAPER version')"
     )
     page.reload()
     page.wait_for_selector("#risk-max_open_positions")
     assert page.input_value("#risk-max_open_positions") == "4"
+    source = page.locator('.field[data-field="max_open_positions"] .source').inner_text()
+    assert source.startswith("source: dashboard edit v1 at ")
     version = page.locator("#risk-version").inner_text()
     # an out-of-range value: refused inline, nothing stored
     page.fill("#risk-max_position_percent", "1.5")
@@ -234,7 +236,7 @@ def test_risk_edit_persists_and_invalid_value_is_refused(
     page.wait_for_selector("#risk-max_position_percent")
     assert page.input_value("#risk-max_position_percent") == "0.2"
     assert page.locator("#risk-version").inner_text() == version
-    stored = live_server.repos.risk_params.latest()  # type: ignore[attr-defined]
+    stored = live_server.repos.risk_params.latest(Mode.PAPER)  # type: ignore[attr-defined]
     assert stored["params"]["max_open_positions"] == 4 and stored["source"] == "web:session"
     page.problems.clear()  # the refused PUT's 422 is logged by the browser on purpose
     shot(page, "06-risk")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kmg_autotrader.domain import Mode
 from kmg_autotrader.domain.clock import Clock, WallClock, ms_to_iso
 from kmg_autotrader.risk.manager import BREAKER, KILL_SWITCH, RiskManager
-from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.risk.params import RiskParamsStore
 from kmg_autotrader.risk.state import DbRiskStateStore
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def stored_manager(
     settings: Settings, repos: Repositories, mode: Mode, clock: Clock | None = None
 ) -> RiskManager:
     """A risk manager over the stored parameters and state of ``mode`` (clears become events)."""
-    params = RiskParamsStore(repos.risk_params, RiskParams.from_settings(settings))
+    params = RiskParamsStore.from_settings(repos.risk_params, settings, mode)
     return RiskManager(
         mode=mode,
         params=params,

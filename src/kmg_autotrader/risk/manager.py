@@ -70,6 +70,7 @@ class RiskManager:
         event_log: EventRepository | None = None,
     ) -> None:
         self._mode = mode
+        params.bind(mode)  # a store built without a mode reads and writes this manager's
         self._params = params
         self._state = state
         self._decisions = decisions

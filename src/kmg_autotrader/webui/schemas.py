@@ -305,12 +305,26 @@ class RiskFieldInfo(ApiModel):
     default: Any = None
 
 
-class RiskResponse(ApiModel):
-    """The current risk parameters."""
+class RiskValueSource(ApiModel):
+    """Where one parameter's value in effect comes from."""
 
+    name: str
+    source: str = Field(
+        description="'default', '.env (SETTING)' or 'dashboard edit vN at <UTC time>'."
+    )
+    setting: str | None = Field(None, description="The .env setting behind it, if any.")
+    overrides: Any = Field(None, description="The .env value a stored edit overrides.")
+
+
+class RiskResponse(ApiModel):
+    """The risk parameters in effect for the dashboard's mode (the newest stored version of the
+    mode wins over .env, which wins over the defaults)."""
+
+    mode: Literal["paper", "live"]
     version: int
     params: dict[str, Any]
     fields: list[RiskFieldInfo]
+    sources: list[RiskValueSource] = Field(default_factory=list)
     source: str | None = None
     comment: str | None = None
     updated_at: int | None = None
