@@ -3,8 +3,13 @@
 The rules that keep money safe live here:
 
 * an order is recorded (PENDING, with a fresh client order id) *before* it is sent;
-* a create is never simply retried: after a transient error the order is first looked up by
-  client id, and re-sent (with the same id) only when the exchange says it does not know it;
+* a create is never simply retried: after an ambiguous error (timeout, dropped connection, 5xx)
+  the order is looked up by client id, and re-sent (with the same id) only once its absence is
+  *proven*: ``absent_answers`` "not found" answers in a row spread over ``absent_window_s``
+  (exchanges show a new order late), the open orders do not list it, and the account's trades
+  since it was sent hold none of its side that is not one of our known orders. One "not found"
+  proves nothing: Binance and Kraken keep a client id unique among *open* orders only, so a
+  blind re-send of a market order that filled trades twice;
 * when the exchange cannot tell, the order becomes UNRESOLVED and nothing is re-sent;
 * every trade the exchange reports is stored once, and the order's position is recomputed;
 * a cancel is always followed by a look-up, so a fill that lands during the cancel is kept.
@@ -51,12 +56,20 @@ _OPEN, _PARTIALLY_FILLED = OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """How hard to try before calling an outcome unknown (waits in seconds)."""
+    """How hard to try before calling an outcome unknown (waits in seconds).
+
+    ``absent_answers`` "not found" answers spread over ``absent_window_s`` (plus the open
+    orders and the trades since ``trade_lookback_ms`` before the order) prove that an order
+    whose create failed ambiguously was never placed; only then is it re-sent.
+    """
 
     create_attempts: int = 3
     lookup_attempts: int = 4
     initial_wait: float = 0.5
     max_wait: float = 8.0
+    absent_answers: int = 3
+    absent_window_s: float = 3.0
+    trade_lookback_ms: int = 60_000
 
 
 def status_from_exchange(raw: OrderDict) -> OrderStatus:
@@ -161,11 +174,11 @@ class OrderClient:
             except TransientExchangeError as exc:
                 last_error = exc
                 logger.warning("create {} attempt {}: {}; looking it up", coid, attempt, exc)
-                found = await self._lookup_or_unresolve(order, exc)
+                found = await self._find_or_prove_absent(order, exc)
                 if found is not None:
                     return found
                 # proven absent: back off, then re-send under the same client id (an exchange
-                # that accepted the first one meanwhile refuses it as a duplicate)
+                # that still has the first one open refuses it as a duplicate)
                 wait = self.retry.initial_wait * 2 ** (attempt - 1)
                 await asyncio.sleep(min(wait, self.retry.max_wait))
             except PermanentExchangeError as exc:
@@ -173,12 +186,80 @@ class OrderClient:
                     found = await self._lookup_or_unresolve(order, exc)
                     if found is not None:
                         return found
+                    if "duplicate" in str(exc).lower():  # it exists, yet cannot be seen
+                        message = f"re-send refused as a duplicate, order not visible: {exc}"
+                        self._unresolve(order, message)
+                        raise UnresolvedOrderError(message, coid) from exc
                 self.store.update_order(coid, status=OrderStatus.REJECTED, error=str(exc)[:500])
                 raise OrderRejectedError(f"{order.symbol} {order.side} refused: {exc}") from exc
         # every attempt failed and every look-up said "unknown": it may still appear later
         message = f"create {coid} failed {self.retry.create_attempts} times: {last_error}"
         self._unresolve(order, message)
         raise UnresolvedOrderError(message, coid)
+
+    async def _find_or_prove_absent(self, order: Order, cause: Exception) -> OrderDict | None:
+        """After an ambiguous create: the order if the exchange has it, None once its absence
+        is proven (see :class:`RetrySettings`); raises :class:`UnresolvedOrderError` (and
+        marks it UNRESOLVED) when neither can be established."""
+        answers = max(self.retry.absent_answers, 1)
+        gap = self.retry.absent_window_s / max(answers - 1, 1)
+        for answer in range(answers):
+            if answer:
+                await asyncio.sleep(gap)
+            found = await self._lookup_or_unresolve(order, cause)
+            if found is not None:
+                return found
+        try:
+            listed = await self._listed_open(order)
+            if listed is not None:
+                return listed
+            unexplained = await self.unexplained_trades(order)
+        except TransientExchangeError as exc:
+            message = f"outcome unknown after {cause}; not found, and the proof failed: {exc}"
+            self._unresolve(order, message)
+            raise UnresolvedOrderError(message, order.client_order_id) from exc
+        if unexplained:
+            message = (
+                f"outcome unknown after {cause}: not found {answers} times, but "
+                f"{len(unexplained)} {order.side.value} trade(s) of {order.symbol} since it was "
+                "sent belong to no order we know"
+            )
+            self._unresolve(order, message)
+            raise UnresolvedOrderError(message, order.client_order_id)
+        logger.info(
+            "order {} proven absent ({} look-ups over {}s, no open order, no unknown trade)",
+            order.client_order_id,
+            answers,
+            self.retry.absent_window_s,
+        )
+        return None
+
+    async def _listed_open(self, order: Order) -> OrderDict | None:
+        """The order among the exchange's open orders of its symbol, if listed there."""
+        await self.limiter.acquire("query")
+        for raw in await self.exchange.fetch_open_orders(order.symbol):
+            if raw.get("clientOrderId") == order.client_order_id:
+                return raw
+        return None
+
+    async def unexplained_trades(self, order: Order) -> list[dict[str, Any]]:
+        """The account's trades of ``order``'s symbol and side since shortly before it was
+        sent that belong to no order we recorded and could be (part of) it."""
+        await self.limiter.acquire("query")
+        since = order.created_at - self.retry.trade_lookback_ms
+        trades = await self.exchange.fetch_my_trades(order.symbol, since=since)
+        side = order.side._value_
+        candidates = [
+            t
+            for t in trades
+            if t.get("side") == side
+            and int(t.get("timestamp") or since) >= since
+            and dec(t.get("amount")) <= order.amount
+        ]
+        if not candidates:
+            return []
+        known = self.store.known_exchange_ids(str(t.get("order")) for t in candidates)
+        return [t for t in candidates if str(t.get("order")) not in known]
 
     async def _lookup_or_unresolve(self, order: Order, cause: Exception) -> OrderDict | None:
         try:
