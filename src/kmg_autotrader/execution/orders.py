@@ -32,6 +32,7 @@ from kmg_autotrader.exchange.errors import (
     ExchangeAdapterError,
     OrderNotFoundError,
     PermanentExchangeError,
+    RateLimitedError,
     TransientExchangeError,
 )
 from kmg_autotrader.execution.book import PositionBook
@@ -171,6 +172,11 @@ class OrderClient:
                     order.price,
                     params,
                 )
+            except RateLimitedError as exc:
+                # refused for the rate, not accepted: the exchange's limiter pauses every call
+                # for its Retry-After, so the next attempt is not sent before that
+                last_error = exc
+                logger.warning("create {} attempt {}: {}", coid, attempt, exc)
             except TransientExchangeError as exc:
                 last_error = exc
                 logger.warning("create {} attempt {}: {}; looking it up", coid, attempt, exc)
