@@ -74,11 +74,16 @@ async def test_kraken_client_ids_are_short_and_found_in_order_lists() -> None:
     from kmg_autotrader.exchange.errors import OrderNotFoundError
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
 
-    class Client:
-        async def fetch_open_orders(self, symbol: str) -> list[dict[str, object]]:
+    class Client:  # an exchange that ignores the cl_ord_id filter: the answer is checked
+        async def fetch_open_orders(
+            self, symbol: str, since: object, limit: object, params: dict[str, str]
+        ) -> list[dict[str, object]]:
+            assert params == {"clientOrderId": params["clientOrderId"]}
             return [{"id": "O1", "clientOrderId": "kmglaaaa"}]
 
-        async def fetch_closed_orders(self, symbol: str) -> list[dict[str, object]]:
+        async def fetch_closed_orders(
+            self, symbol: str, since: object, limit: object, params: dict[str, str]
+        ) -> list[dict[str, object]]:
             return [{"id": "O2", "clientOrderId": "kmglbbbb", "status": "closed"}]
 
     kraken = CcxtExchange(SimpleNamespace(id="kraken", client=Client()))  # type: ignore[arg-type]

@@ -46,13 +46,20 @@ class OrderQuirks:
 
     client_id_max_length: int = 28
     fetch_by_client_id: bool = True  # False: find the order among open and closed orders
+    # how the trades of one order are fetched: "order_id" (ccxt fetchOrderTrades by the order's
+    # id), "trade_ids" (the order lists its trade ids, fetched by id), None (the account's
+    # trades, filtered by order id: a first page may not reach an older order's)
+    order_trades: str | None = "order_id"
 
 
 ORDER_QUIRKS: Mapping[str, OrderQuirks] = MappingProxyType(
     {
         # cl_ord_id free text is at most 18 characters, and ccxt's fetchOrder only takes the
         # integer userref, so an order is found by its cl_ord_id in the order lists instead
-        "kraken": OrderQuirks(client_id_max_length=18, fetch_by_client_id=False),
+        # (OpenOrders / ClosedOrders with the cl_ord_id filter)
+        "kraken": OrderQuirks(
+            client_id_max_length=18, fetch_by_client_id=False, order_trades="trade_ids"
+        ),
     }
 )
 
@@ -187,11 +194,17 @@ class CcxtExchange:
                 lambda: client.fetch_order(None, symbol, {"clientOrderId": client_order_id}),
             )
             return dict(order)
+        # Kraken: the order lists filtered by ``cl_ord_id`` (ccxt maps ``clientOrderId`` to it),
+        # not a scan of their first page (50 orders, newest first: an older order was "not
+        # found", and a "not found" order is one the bot may call lost)
+        by_client_id = {"clientOrderId": client_order_id}
         for method in ("fetch_open_orders", "fetch_closed_orders"):
             rows = await self._call(
-                "query", f"{method} {symbol}", functools.partial(getattr(client, method), symbol)
+                "query",
+                f"{method} {symbol} client id {client_order_id}",
+                functools.partial(getattr(client, method), symbol, None, None, by_client_id),
             )
-            for row in rows:
+            for row in rows:  # checked again: the answer must be this order
                 if row.get("clientOrderId") == client_order_id:
                     return dict(row)
         raise OrderNotFoundError(f"{self.id}: no order with client id {client_order_id}")
@@ -227,6 +240,42 @@ class CcxtExchange:
             attempts=self.retry.attempts,
         )
         return list(rows)
+
+    async def fetch_order_trades(self, order_id: str, symbol: str) -> list[dict[str, Any]] | None:
+        """Every trade of one order (by exchange id), whatever its age; None when this exchange
+        cannot say (the caller then filters the account's trades)."""
+        client = self.adapter.client
+        kind = self.quirks.order_trades
+        context = f"fetch_order_trades {order_id}"
+        if kind == "order_id" and client.has.get("fetchOrderTrades") is True:
+            rows = await self._call(
+                "query",
+                context,
+                lambda: client.fetch_order_trades(order_id, symbol),
+                attempts=self.retry.attempts,
+            )
+        elif kind == "trade_ids":
+            # Kraken: QueryOrders with trades=true lists the order's trade ids (ccxt makes
+            # empty stubs of them), QueryTrades returns those trades
+            raw = await self._call(
+                "query",
+                f"fetch_order {order_id} with trades",
+                lambda: client.fetch_order(order_id, symbol, {"trades": True}),
+                attempts=self.retry.attempts,
+            )
+            ids = [t.get("id") if isinstance(t, dict) else t for t in raw.get("trades") or []]
+            ids = [str(i) for i in ids if i]
+            if not ids:
+                return []
+            rows = await self._call(
+                "query",
+                context,
+                lambda: client.fetch_order_trades(order_id, symbol, None, None, {"trades": ids}),
+                attempts=self.retry.attempts,
+            )
+        else:
+            return None
+        return [dict(r) for r in rows if str(r.get("order")) == str(order_id)]
 
     async def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
         """ccxt order book."""

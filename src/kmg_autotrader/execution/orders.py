@@ -332,7 +332,8 @@ class OrderClient:
         listed_any = False  # whether the order lists trade dicts (not only trade ids)
         if listed:
             for trade in listed:  # a loop, not a filtered copy: usually none or one trade
-                if isinstance(trade, dict):
+                # a trade id, or a stub without its numbers (ccxt's Kraken orders), is no fill
+                if isinstance(trade, dict) and trade.get("amount") is not None:
                     listed_any = True
                     store.add_fill(self._fill(order, trade))
         if not listed_any and dec(get("filled")) > 0:
@@ -383,11 +384,18 @@ class OrderClient:
         return updated
 
     async def _fetch_trades(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
-        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those
+        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those,
+        # by the order's id where the exchange can (a page of the account's trades may not
+        # reach an older order's: its fills would be lost)
         await self.limiter.acquire("query")
+        order_id = str(raw.get("id"))
+        by_order = getattr(self.exchange, "fetch_order_trades", None)
+        if by_order is not None and raw.get("id") is not None:
+            trades: list[dict[str, Any]] | None = await by_order(order_id, order.symbol)
+            if trades is not None:
+                return trades
         since = int(raw.get("timestamp") or order.created_at) - 60_000
         mine = await self.exchange.fetch_my_trades(order.symbol, since=since)
-        order_id = str(raw.get("id"))
         return [t for t in mine if str(t.get("order")) == order_id]
 
     def _fill(self, order: Order, trade: dict[str, Any]) -> Fill:
