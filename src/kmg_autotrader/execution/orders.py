@@ -84,7 +84,12 @@ def status_from_exchange(raw: OrderDict) -> OrderStatus:
 
 
 class OrderClient:
-    """Single-order operations against one exchange, recorded in one store."""
+    """Single-order operations against one exchange, recorded in one store.
+
+    ``limiter``: an extra limiter for an exchange port that has none of its own (a
+    :class:`~.ccxt_orders.CcxtExchange` rate-limits every call itself; the paper exchange
+    needs none).
+    """
 
     def __init__(
         self,
