@@ -21,6 +21,7 @@ from kmg_autotrader.cli_support import (
 )
 from kmg_autotrader.collector import cli_commands as collector_cli
 from kmg_autotrader.execution import cli_commands as execution_cli
+from kmg_autotrader.risk import cli_commands as risk_cli
 from kmg_autotrader.venue import cli as venue_cli
 from kmg_autotrader.webui import cli_commands as webui_cli
 
@@ -45,6 +46,7 @@ app.add_typer(collector_cli.data_app, name="data")
 app.command("download")(collector_cli.download)
 app.add_typer(execution_cli.paper_app, name="paper")
 app.command("flatten")(execution_cli.flatten)
+app.command("resume")(risk_cli.resume)
 app.command("run")(autopilot_cli.run)
 app.command("demo")(autopilot_cli.demo)
 app.command("backtest")(backtest_cli.backtest)
@@ -87,6 +89,7 @@ def config_check() -> None:
         if getattr(defaults, name) != value
     }
     console.print(f"signal parameters: {changed or 'defaults'} (see SIGNAL_* in .env.example)")
+    risk_cli.print_risk_sources(settings)
     console.print(f"database: {'PostgreSQL' if settings.postgres_url else 'SQLite'}")
     console.print(f"trading mode: [bold]{settings.trading_mode.value.upper()}[/]")
     missing = settings.live_requirements_missing()

@@ -22,7 +22,9 @@ BTC = MarketInfo(
     min_cost=Decimal("5"),
 )
 MARKETS = {"BTC/USDT": BTC}
-NO_WAIT = RetrySettings(create_attempts=3, lookup_attempts=2, initial_wait=0, max_wait=0)
+NO_WAIT = RetrySettings(
+    create_attempts=3, lookup_attempts=2, initial_wait=0, max_wait=0, absent_window_s=0
+)
 
 
 def engine(

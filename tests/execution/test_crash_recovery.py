@@ -24,7 +24,8 @@ D = Decimal
 
 
 def run_child(url: str, ledger: Path, stage: str) -> int:
-    env = {**os.environ, "PYTHONPATH": str(CHILD.parents[2])}
+    root = CHILD.parents[2]  # this checkout's own source first (a worktree's, not the venv's)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(root / "src"), str(root)))}
     proc = subprocess.run(
         [sys.executable, str(CHILD), url, str(ledger), stage],
         env=env,
@@ -70,7 +71,7 @@ async def test_crash_before_send_is_lost_not_resent(
     ledger = tmp_path / "paper_exchange.json"
     run_child(database.url, ledger, stage)
     manager, engine = build(database.url, str(ledger))
-    reconciler = Reconciler(manager, lost_after=2)
+    reconciler = Reconciler(manager, lost_after=2, lost_window_ms=0)
     await reconciler.run()
     report = await reconciler.run()
     assert len(report.lost) == 1

@@ -1,4 +1,4 @@
-"""Rate limiter, ATR levels, equity marking, ids."""
+"""ATR levels, equity marking, ids."""
 
 from __future__ import annotations
 
@@ -8,48 +8,12 @@ import pytest
 
 from kmg_autotrader.domain import Balance, Mode
 from kmg_autotrader.execution.ids import intent_key, new_client_order_id
-from kmg_autotrader.execution.rate_limit import BucketSpec, RateLimiter, TokenBucket
 from kmg_autotrader.portfolio import atr_levels, mark_equity
 from kmg_autotrader.portfolio.positions import trailed_stop
 
 from .helpers import intent
 
 D = Decimal
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-async def test_token_bucket_waits_when_empty() -> None:
-    t = FakeTime()
-    bucket = TokenBucket(BucketSpec(rate=2.0, capacity=2.0), monotonic=t.monotonic, sleep=t.sleep)
-    assert await bucket.acquire() == 0 and await bucket.acquire() == 0
-    waited = await bucket.acquire()
-    assert waited == pytest.approx(0.5) and t.slept == [pytest.approx(0.5)]
-
-
-async def test_rate_limiter_classes_are_independent() -> None:
-    t = FakeTime()
-    limiter = RateLimiter(
-        "binance",
-        {"order": BucketSpec(1.0, 1.0), "query": BucketSpec(1.0, 1.0)},
-        monotonic=t.monotonic,
-        sleep=t.sleep,
-    )
-    await limiter.acquire("order")
-    assert await limiter.acquire("query") == 0  # its own bucket
-    assert await limiter.acquire("order") == pytest.approx(1.0)
-    assert await limiter.acquire("unknown") == 0
 
 
 def test_atr_levels_and_trailing() -> None:
@@ -110,11 +74,16 @@ async def test_kraken_client_ids_are_short_and_found_in_order_lists() -> None:
     from kmg_autotrader.exchange.errors import OrderNotFoundError
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
 
-    class Client:
-        async def fetch_open_orders(self, symbol: str) -> list[dict[str, object]]:
+    class Client:  # an exchange that ignores the cl_ord_id filter: the answer is checked
+        async def fetch_open_orders(
+            self, symbol: str, since: object, limit: object, params: dict[str, str]
+        ) -> list[dict[str, object]]:
+            assert params == {"clientOrderId": params["clientOrderId"]}
             return [{"id": "O1", "clientOrderId": "kmglaaaa"}]
 
-        async def fetch_closed_orders(self, symbol: str) -> list[dict[str, object]]:
+        async def fetch_closed_orders(
+            self, symbol: str, since: object, limit: object, params: dict[str, str]
+        ) -> list[dict[str, object]]:
             return [{"id": "O2", "clientOrderId": "kmglbbbb", "status": "closed"}]
 
     kraken = CcxtExchange(SimpleNamespace(id="kraken", client=Client()))  # type: ignore[arg-type]

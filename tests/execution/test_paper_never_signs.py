@@ -82,7 +82,7 @@ async def test_live_signs_but_no_signed_url_reaches_a_log_line_or_an_error(
         fake.inject("/api/v3/account", "status", times=5, status=500)  # retried, then raised
         with pytest.raises(ExchangeAdapterError) as raised:
             await exchange.fetch_balance()
-        fake.inject("/api/v3/openOrders", "status", times=1, status=500)  # not retried
+        fake.inject("/api/v3/openOrders", "status", times=5, status=500)  # retried, raised
         with pytest.raises(ExchangeAdapterError) as raised_direct:
             await exchange.fetch_open_orders("BTC/USDT")
     finally:

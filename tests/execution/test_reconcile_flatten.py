@@ -34,6 +34,12 @@ async def test_db_store_full_cycle_and_claim(repos: Repositories) -> None:
     (position,) = repos.positions.open_positions(Mode.PAPER)
     assert position.amount == D("0.1") and position.stop_loss == D(19000)
     assert repos.positions.open_positions(Mode.LIVE) == []
+    (order,) = report.orders
+    assert order.exchange_order_id is not None
+    # which exchange ids are ours (the proof of absence before a re-send asks it): this mode's
+    assert store.known_exchange_ids([order.exchange_order_id, "P999"]) == {order.exchange_order_id}
+    assert RepositoryStore(repos, Mode.LIVE).known_exchange_ids([order.exchange_order_id]) == set()
+    assert store.known_exchange_ids([]) == set()
     assert (await mgr.execute(intent())).status == "duplicate"
     # a second process claims first: ours must not exit
     other = RepositoryStore(Repositories(repos.db), Mode.PAPER)
@@ -82,7 +88,7 @@ async def test_reconcile_marks_lost_and_reports_unexpected() -> None:
     assert (await mgr.execute(intent())).status == "unresolved"
     # someone placed an order by hand
     paper.create_order("BTC/USDT", "limit", "buy", D("0.01"), D(15000), client_order_id="manual")
-    reconciler = Reconciler(mgr, lost_after=2)
+    reconciler = Reconciler(mgr, lost_after=2, lost_window_ms=0)
     first = await reconciler.run()
     assert first.not_found and not first.lost
     assert any("manual" in line for line in first.unexpected_orders)

@@ -51,7 +51,7 @@ def test_db_upgrade_and_current_on_sqlite(tmp_path: Path) -> None:
     assert _kmg("db", "upgrade", env=env).returncode == 0
     current = _kmg("db", "current", env=env)
     assert current.returncode == 0
-    assert "current:  0001" in current.stdout
+    assert "current:  0002" in current.stdout
     assert (tmp_path / "d" / "kmg.sqlite").exists()
 
 
@@ -59,3 +59,40 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = _kmg("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_shows_each_risk_limit_with_its_source(tmp_path: Path) -> None:
+    from kmg_autotrader.domain import Mode
+    from kmg_autotrader.storage.database import open_database
+    from kmg_autotrader.storage.repositories import Repositories
+
+    env = {"DATA_DIR": str(tmp_path / "d"), "MAX_DRAWDOWN": "7", "COLUMNS": "250"}
+    fresh = _kmg("config", "check", env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    rows = _risk_rows(fresh.stdout)
+    assert rows["max_drawdown_percent"] == ("7.0", ".env (MAX_DRAWDOWN)")
+    assert rows["max_open_positions"] == ("3", "default")
+    assert "no database yet" in fresh.stdout
+    assert not (tmp_path / "d" / "kmg.sqlite").exists()  # a check creates nothing
+    database = open_database(f"sqlite:///{tmp_path / 'd' / 'kmg.sqlite'}")
+    repos = Repositories(database)
+    params = {"max_drawdown_percent": 4.0, "max_open_positions": 2}
+    repos.risk_params.add(Mode.LIVE, params, source="web:session")
+    database.dispose()
+    paper = _risk_rows(_kmg("config", "check", env=env).stdout)
+    assert paper["max_drawdown_percent"] == ("7.0", ".env (MAX_DRAWDOWN)")  # a LIVE edit
+    live = _kmg("config", "check", env={**env, "TRADING_MODE": "live"})
+    assert "Risk limits in effect (LIVE)" in live.stdout
+    value, source = _risk_rows(live.stdout)["max_drawdown_percent"]
+    assert value == "4.0" and source.startswith("dashboard edit v1 at ")
+    assert source.endswith("(overrides .env MAX_DRAWDOWN=7.0)")
+
+
+def _risk_rows(stdout: str) -> dict[str, tuple[str, str]]:
+    """The risk table of `kmg config check`: parameter → (value, source)."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 3 and cells[0] and cells[0].islower():
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows

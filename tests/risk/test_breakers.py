@@ -63,6 +63,47 @@ def test_resume_rebaselines_the_peak_so_it_does_not_trip_again_at_once() -> None
     assert rig.manager.status()["breaker"]["tripped"]
 
 
+def test_clear_clears_the_kill_switch_and_restarts_the_days_loss_from_there() -> None:
+    rig = build_rig(daily_loss_limit_percent=3.0, max_drawdown_percent=50.0)
+    rig.manager.update_equity(D(10_000), T0)
+    rig.manager.update_equity(D(9_600), T0 + MINUTE)  # -4 %: kill-switch
+    assert rig.manager.status()["kill_switch"]["tripped"]
+    rig.clock.set(T0 + 2 * MINUTE)
+    assert rig.manager.clear("cli:alice") == ["kill_switch"]
+    status = rig.manager.status()
+    assert status["kill_switch"]["tripped"] is False
+    assert status["kill_switch"]["cleared_by"] == "cli:alice"
+    assert status["kill_switch"]["cleared_at"] == T0 + 2 * MINUTE
+    assert status["daily"]["start_equity"] == D(9_600)
+    assert rig.events[-1].kind is RiskEventKind.KILL_SWITCH_CLEARED
+    assert rig.events[-1].details["by"] == "cli:alice"
+    assert rig.manager.evaluate(candidate(), portfolio(equity="9600"), btc_market()).approved
+    # the same day, 3 % below the new start: it trips again
+    rig.manager.update_equity(D(9_312), T0 + 3 * MINUTE)
+    assert rig.manager.status()["kill_switch"]["tripped"]
+
+
+def test_clear_with_nothing_tripped_changes_nothing() -> None:
+    rig = build_rig()
+    rig.manager.update_equity(D(10_000), T0)
+    before = rig.manager.status()
+    assert rig.manager.clear("cli:alice") == []
+    assert rig.manager.status() == before
+    assert rig.events == []
+
+
+def test_a_second_clear_in_the_same_millisecond_is_not_lost() -> None:
+    rig = build_rig(max_drawdown_percent=5.0, daily_loss_limit_percent=50.0)
+    rig.manager.update_equity(D(10_000), T0)
+    rig.manager.update_equity(D(9_000), T0 + 1)
+    assert rig.manager.clear("web:session") == ["breaker"]
+    rig.manager.update_equity(D(8_500), T0 + 1)  # 5.6 % below 9 000, same clock time
+    assert rig.manager.clear("cli:bob", kill_switch=False) == ["breaker"]
+    status = rig.manager.status()
+    assert not status["breaker"]["tripped"] and status["equity"]["peak"] == D(8_500)
+    assert status["breaker"]["cleared_by"] == "cli:bob"
+
+
 def test_evaluate_marks_equity_itself_so_the_breaker_cannot_be_skipped() -> None:
     rig = build_rig(max_drawdown_percent=5.0, daily_loss_limit_percent=50.0)
     assert rig.manager.evaluate(candidate(), portfolio(equity="10000"), btc_market()).approved

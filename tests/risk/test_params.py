@@ -7,8 +7,17 @@ from typing import Any
 
 import pytest
 
-from kmg_autotrader.config import Settings
-from kmg_autotrader.risk import RiskParams, RiskParamsError, RiskParamsStore
+from kmg_autotrader.config import Settings, load_settings
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain.clock import SimulatedClock
+from kmg_autotrader.risk import (
+    DbRiskStateStore,
+    RiskManager,
+    RiskParams,
+    RiskParamsError,
+    RiskParamsStore,
+    env_sources,
+)
 from kmg_autotrader.risk.params import param_decimals
 from kmg_autotrader.storage.repositories import Repositories
 
@@ -132,7 +141,7 @@ def test_versions_are_stored_with_time_and_source(repos: Repositories) -> None:
 
 @pytest.mark.db
 def test_stored_params_miss_new_fields_get_defaults(repos: Repositories) -> None:
-    repos.risk_params.add({"max_open_positions": 4}, source="old version")
+    repos.risk_params.add(Mode.PAPER, {"max_open_positions": 4}, source="old version")
     version, params = RiskParamsStore(repos.risk_params, RiskParams()).current()
     assert version == 1 and params.max_open_positions == 4
     assert params.max_position_percent == 0.2
@@ -151,3 +160,75 @@ def test_param_decimals_are_the_printed_floats_once_per_params_object() -> None:
     assert str(param_decimals(other).fee_safety_margin) == "0.0"
     for name in ("max_position_percent", "risk_per_trade_percent", "max_drawdown_percent"):
         assert getattr(decimals, name) == Decimal(str(getattr(params, name)))
+
+
+@pytest.mark.db
+def test_a_paper_edit_does_not_change_live_limits(repos: Repositories) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    paper = RiskParamsStore.from_settings(repos.risk_params, settings, Mode.PAPER)
+    live = RiskParamsStore.from_settings(repos.risk_params, settings, Mode.LIVE)
+    paper.update({"max_drawdown_percent": 30.0}, source="web:session", comment="experiment")
+    assert paper.current()[1].max_drawdown_percent == 30.0
+    assert live.current() == (0, RiskParams.from_settings(settings))
+    assert live.history() == []
+    assert live.update({"max_open_positions": 1}, source="web:token")[0] == 1
+    assert [h["version"] for h in paper.history()] == [1]
+
+
+@pytest.mark.db
+def test_env_applies_until_an_edit_of_that_mode_then_the_edit_wins_and_says_so(
+    repos: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAX_POSITION_PERCENT", raising=False)
+    monkeypatch.setenv("MAX_DRAWDOWN", "8")
+    settings = load_settings(None)
+    assert env_sources(settings) == {"max_drawdown_percent": "MAX_DRAWDOWN"}
+    store = RiskParamsStore.from_settings(repos.risk_params, settings, Mode.LIVE)
+    sources = {v.name: v for v in store.effective().values}
+    assert (sources["max_drawdown_percent"].value, sources["max_drawdown_percent"].source) == (
+        8.0,
+        ".env (MAX_DRAWDOWN)",
+    )
+    assert sources["max_open_positions"].source == "default"
+    store.update({"max_open_positions": 2}, source="web:session")
+    effective = store.effective()
+    assert effective.mode is Mode.LIVE and effective.version == 1
+    label = effective.values[0].source
+    assert label.startswith("dashboard edit v1 at ") and label.endswith("Z")
+    assert {v.source for v in effective.values} == {label}  # the stored version holds them all
+    # the owner later changes .env: the stored edit still wins, and says what it overrides
+    monkeypatch.setenv("MAX_DRAWDOWN", "9")
+    later = RiskParamsStore.from_settings(repos.risk_params, load_settings(None), Mode.LIVE)
+    drawdown = {v.name: v for v in later.effective().values}["max_drawdown_percent"]
+    assert drawdown.value == 8.0 and drawdown.source == label
+    assert (drawdown.setting, drawdown.overrides) == ("MAX_DRAWDOWN", 9.0)
+    # PAPER has no edit: .env applies there
+    paper = RiskParamsStore.from_settings(repos.risk_params, load_settings(None), Mode.PAPER)
+    assert paper.current()[1].max_drawdown_percent == 9.0
+
+
+@pytest.mark.db
+def test_a_store_without_a_mode_reads_and_writes_its_managers_mode(repos: Repositories) -> None:
+    RiskParamsStore(repos.risk_params, RiskParams(), mode=Mode.PAPER).update(
+        {"max_open_positions": 9}, source="web:session"
+    )
+    unscoped = RiskParamsStore(repos.risk_params, RiskParams())  # as the bot's wiring builds it
+    RiskManager(
+        mode=Mode.LIVE,
+        params=unscoped,
+        state=DbRiskStateStore(repos.risk_state, Mode.LIVE),
+        decisions=None,
+        clock=SimulatedClock(0),
+    )
+    assert unscoped.mode is Mode.LIVE and unscoped.current() == (0, RiskParams())
+    unscoped.update({"max_open_positions": 1}, source="web:token")
+    assert repos.risk_params.latest(Mode.LIVE)["params"]["max_open_positions"] == 1
+    assert repos.risk_params.latest(Mode.PAPER)["params"]["max_open_positions"] == 9
+    with pytest.raises(ValueError, match="risk parameters of live given to a paper bot"):
+        RiskManager(
+            mode=Mode.PAPER,
+            params=unscoped,
+            state=DbRiskStateStore(repos.risk_state, Mode.PAPER),
+            decisions=None,
+            clock=SimulatedClock(0),
+        )

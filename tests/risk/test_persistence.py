@@ -131,6 +131,53 @@ def test_a_resume_by_another_process_is_seen_by_the_trading_loop(repos: Reposito
     assert loop.evaluate(candidate(), portfolio(equity="9000"), btc_market()).approved
 
 
+def test_a_clear_survives_a_save_of_the_trading_loop_that_crossed_it(repos: Repositories) -> None:
+    """The trading loop reads its state, another process clears, the loop saves what it read:
+    the clear still holds (the loop re-applies it) and the next entry is approved."""
+    clock = SimulatedClock(T0)
+    loop = boot(repos, clock)
+    loop.update_equity(D(10_000), T0)
+    loop.update_equity(D(9_000), T0 + 1)  # -10 %: breaker and kill-switch
+    stale = DbRiskStateStore(repos.risk_state, Mode.PAPER).load()
+    clock.set(T0 + MINUTE)
+    assert boot(repos, clock).clear("cli:alice") == ["breaker", "kill_switch"]
+    DbRiskStateStore(repos.risk_state, Mode.PAPER).save(stale, ("equity", "breaker", "day"))
+    decision = loop.evaluate(candidate(), portfolio(equity="9000"), btc_market())
+    assert decision.approved, decision.message
+    status = boot(repos, clock).status()
+    assert not status["breaker"]["tripped"] and not status["kill_switch"]["tripped"]
+    assert status["breaker"]["cleared_by"] == "cli:alice"
+    assert status["breaker"]["cleared_at"] == T0 + MINUTE
+    assert status["equity"]["peak"] == D(9_000)
+    assert status["daily"]["start_equity"] == D(9_000)
+
+
+def test_a_clear_is_stored_as_events_with_who(repos: Repositories) -> None:
+    clock = SimulatedClock(T0)
+    manager = RiskManager(
+        mode=Mode.PAPER,
+        params=RiskParamsStore(repos.risk_params, RiskParams()),
+        state=DbRiskStateStore(repos.risk_state, Mode.PAPER),
+        decisions=None,
+        clock=clock,
+        event_log=repos.events,
+    )
+    manager.update_equity(D(10_000), T0)
+    manager.update_equity(D(9_000), T0 + MINUTE)
+    assert manager.clear("web:session") == ["breaker", "kill_switch"]
+    cleared = {
+        row["kind"]: row
+        for row in repos.events.recent(Mode.PAPER, limit=10)
+        if row["kind"].endswith("_cleared")
+    }
+    assert set(cleared) == {"breaker_cleared", "kill_switch_cleared"}
+    assert all(row["level"] == "info" for row in cleared.values())
+    assert cleared["breaker_cleared"]["details"]["by"] == "web:session"
+    assert "cleared by web:session" in cleared["kill_switch_cleared"]["message"]
+    # the live mode's state is another row: nothing of it changed
+    assert not boot(repos, clock, Mode.LIVE).status()["breaker"]["cleared_by"]
+
+
 def test_breaker_and_kill_switch_are_stored_as_events(repos: Repositories) -> None:
     clock = SimulatedClock(T0)
     manager = RiskManager(

@@ -163,10 +163,22 @@ def test_balances_equity_risk_state_and_params(repos: Repositories) -> None:
     repos.risk_state.set(Mode.PAPER, "breaker", {"tripped": True, "at": T0})
     repos.risk_state.set(Mode.PAPER, "breaker", {"tripped": False})
     assert repos.risk_state.get(Mode.PAPER, "breaker") == {"tripped": False}
-    assert repos.risk_params.add({"max_open_positions": 3}, source="test") == 1
-    assert repos.risk_params.add({"max_open_positions": 4}, source="api") == 2
-    latest = repos.risk_params.latest()
+    assert repos.risk_params.add(Mode.PAPER, {"max_open_positions": 3}, source="test") == 1
+    assert repos.risk_params.add(Mode.PAPER, {"max_open_positions": 4}, source="api") == 2
+    latest = repos.risk_params.latest(Mode.PAPER)
     assert latest is not None and latest["params"] == {"max_open_positions": 4}
+    assert latest["mode"] == "paper"
+
+
+def test_risk_parameter_versions_count_per_mode(repos: Repositories) -> None:
+    assert repos.risk_params.latest(Mode.LIVE) is None
+    repos.risk_params.add(Mode.PAPER, {"max_open_positions": 3}, source="web:token")
+    repos.risk_params.add(Mode.PAPER, {"max_open_positions": 4}, source="web:token")
+    assert repos.risk_params.add(Mode.LIVE, {"max_open_positions": 1}, source="web:session") == 1
+    assert repos.risk_params.latest(Mode.LIVE)["params"] == {"max_open_positions": 1}
+    assert repos.risk_params.latest(Mode.PAPER)["params"] == {"max_open_positions": 4}
+    assert [r["version"] for r in repos.risk_params.history(Mode.PAPER)] == [2, 1]
+    assert [r["mode"] for r in repos.risk_params.history(Mode.LIVE)] == ["live"]
 
 
 def test_risk_decisions_advisor_calls_alerts_events_chat_ml(repos: Repositories) -> None:
@@ -252,9 +264,9 @@ def test_pagination_limits(repos: Repositories) -> None:
 
 
 def test_migrations_are_at_head(repos: Repositories) -> None:
-    assert repos.db.current() == repos.db.head() == "0001"
+    assert repos.db.current() == repos.db.head() == "0002"
     repos.db.upgrade()  # idempotent
-    assert repos.db.current() == "0001"
+    assert repos.db.current() == "0002"
 
 
 def test_orders_of_an_intent_link_to_their_risk_decision(repos: Repositories) -> None:

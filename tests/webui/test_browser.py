@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kmg_autotrader.domain import Mode
 from kmg_autotrader.webui import BackgroundServer
-from tests.webui.conftest import OUTPUT_DIR, TOKEN
+from tests.webui.conftest import OUTPUT_DIR, TOKEN, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -169,6 +170,42 @@ def test_pause_resume_and_flatten_with_confirmation(page, live_server: Backgroun
     assert page.problems == []
 
 
+def test_clear_breaker_asks_first_then_clears(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from kmg_autotrader.domain.clock import now_ms
+    from kmg_autotrader.risk.clearing import stored_manager
+
+    repos = live_server.repos  # type: ignore[attr-defined]
+    settings = make_settings(Path("unused"))
+    bot_view = stored_manager(settings, repos, Mode.PAPER)  # what the bot reads
+    now = now_ms()
+    bot_view.update_equity(Decimal(10_000), now)
+    bot_view.update_equity(Decimal(9_000), now + 1)  # -10 %: breaker and kill-switch
+    login(page, live_server.url)
+    page.wait_for_function("() => !document.getElementById('btn-clear-breaker').disabled")
+    page.click("#btn-clear-breaker")
+    page.wait_for_selector("#clear-breaker-dialog[open]")
+    assert "Drawdown breaker tripped" in page.locator("#clear-breaker-trips").inner_text()
+    shot(page, "07-clear-breaker-confirm", full=False)
+    page.click("#clear-breaker-cancel")
+    assert not page.locator("#clear-breaker-dialog").is_visible()
+    assert bot_view.status()["breaker"]["tripped"] is True
+    assert not repos.events.recent("paper", kind="breaker_cleared")
+    page.click("#btn-clear-breaker")
+    page.wait_for_selector("#clear-breaker-dialog[open]")
+    page.click("#clear-breaker-confirm")
+    page.wait_for_function(
+        "() => document.getElementById('toast').textContent"
+        ".includes('Cleared the PAPER drawdown breaker (by web:session')"
+    )
+    status = bot_view.status()
+    assert status["breaker"]["tripped"] is False and status["kill_switch"]["tripped"] is False
+    assert status["breaker"]["cleared_by"] == "web:session"
+    page.wait_for_function("() => document.getElementById('btn-clear-breaker').disabled")
+    assert page.problems == []
+
+
 def test_risk_edit_persists_and_invalid_value_is_refused(
     page, live_server: BackgroundServer
 ) -> None:  # type: ignore[no-untyped-def]
@@ -179,11 +216,13 @@ def test_risk_edit_persists_and_invalid_value_is_refused(
     page.fill("#risk-comment", "one more slot")
     page.click("#risk-save")
     page.wait_for_function(
-        "() => document.getElementById('risk-version').textContent.startsWith('version')"
+        "() => document.getElementById('risk-version').textContent.startsWith('PAPER version')"
     )
     page.reload()
     page.wait_for_selector("#risk-max_open_positions")
     assert page.input_value("#risk-max_open_positions") == "4"
+    source = page.locator('.field[data-field="max_open_positions"] .source').inner_text()
+    assert source.startswith("source: dashboard edit v1 at ")
     version = page.locator("#risk-version").inner_text()
     # an out-of-range value: refused inline, nothing stored
     page.fill("#risk-max_position_percent", "1.5")
@@ -197,7 +236,7 @@ def test_risk_edit_persists_and_invalid_value_is_refused(
     page.wait_for_selector("#risk-max_position_percent")
     assert page.input_value("#risk-max_position_percent") == "0.2"
     assert page.locator("#risk-version").inner_text() == version
-    stored = live_server.repos.risk_params.latest()  # type: ignore[attr-defined]
+    stored = live_server.repos.risk_params.latest(Mode.PAPER)  # type: ignore[attr-defined]
     assert stored["params"]["max_open_positions"] == 4 and stored["source"] == "web:session"
     page.problems.clear()  # the refused PUT's 422 is logged by the browser on purpose
     shot(page, "06-risk")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from kmg_autotrader.domain import Mode
 from kmg_autotrader.storage.repositories import Repositories
-from tests.webui.conftest import AUTH
+from kmg_autotrader.webui import create_app
+from tests.webui.conftest import AUTH, BASE_URL, make_settings
 
 pytestmark = pytest.mark.db
 
@@ -33,9 +37,48 @@ def test_put_risk_stores_a_new_version_with_its_author(
     data = response.json()
     assert data["version"] == 1 and data["params"]["max_open_positions"] == 5
     assert data["source"] == "web:token" and data["comment"] == "calmer"
-    stored = repos.risk_params.latest()
+    stored = repos.risk_params.latest(Mode.PAPER)
     assert stored is not None and stored["params"]["slippage_bps"] == 7.5
     assert client.get("/risk", headers=AUTH).json()["params"]["max_open_positions"] == 5
+
+
+def test_a_paper_edit_leaves_the_live_limits_alone(
+    client: TestClient, repos: Repositories, tmp_path: Path
+) -> None:
+    done = client.put("/risk", headers=AUTH, json={"changes": {"max_drawdown_percent": 20.0}})
+    assert done.status_code == 200 and done.json()["mode"] == "paper"
+    live_settings = make_settings(tmp_path / "live", trading_mode="live", max_drawdown=4.0)
+    with TestClient(create_app(live_settings, repos), base_url=BASE_URL) as live:
+        data = live.get("/risk", headers=AUTH).json()
+        assert data["mode"] == "live" and data["version"] == 0
+        assert data["params"]["max_drawdown_percent"] == 4.0
+        sources = {s["name"]: s for s in data["sources"]}
+        assert sources["max_drawdown_percent"]["source"] == ".env (MAX_DRAWDOWN)"
+        assert sources["max_open_positions"]["source"] == "default"
+        edited = live.put("/risk", headers=AUTH, json={"changes": {"max_open_positions": 1}})
+        assert edited.json()["version"] == 1
+    assert repos.risk_params.latest(Mode.LIVE)["params"]["max_drawdown_percent"] == 4.0
+    paper = client.get("/risk", headers=AUTH).json()
+    assert paper["version"] == 1 and paper["params"]["max_open_positions"] == 3
+    assert paper["params"]["max_drawdown_percent"] == 20.0
+
+
+def test_get_risk_says_where_each_value_comes_from(repos: Repositories, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "d", max_drawdown=8.0)
+    with TestClient(create_app(settings, repos), base_url=BASE_URL) as client:
+        before = {s["name"]: s for s in client.get("/risk", headers=AUTH).json()["sources"]}
+        assert before["max_drawdown_percent"] == {
+            "name": "max_drawdown_percent",
+            "source": ".env (MAX_DRAWDOWN)",
+            "setting": "MAX_DRAWDOWN",
+            "overrides": None,
+        }
+        client.put("/risk", headers=AUTH, json={"changes": {"max_drawdown_percent": 6.0}})
+        after = client.get("/risk", headers=AUTH).json()
+    source = {s["name"]: s for s in after["sources"]}["max_drawdown_percent"]
+    assert source["source"].startswith("dashboard edit v1 at 20")
+    assert source["overrides"] == 8.0 and source["setting"] == "MAX_DRAWDOWN"
+    assert after["params"]["max_drawdown_percent"] == 6.0
 
 
 @pytest.mark.parametrize(
@@ -61,7 +104,7 @@ def test_invalid_risk_change_is_422_and_changes_nothing(
     assert errors and all(set(e) == {"field", "message"} for e in errors)
     if field is not None:
         assert field in {e["field"] for e in errors}
-    assert repos.risk_params.latest() is None
+    assert repos.risk_params.latest(Mode.PAPER) is None
     assert client.get("/risk", headers=AUTH).json() == before
 
 
@@ -71,7 +114,7 @@ def test_invalid_json_body_is_422(client: TestClient, repos: Repositories) -> No
     )
     assert response.status_code == 422
     assert client.put("/risk", headers=AUTH, content=b"").status_code == 422
-    assert repos.risk_params.latest() is None
+    assert repos.risk_params.latest(Mode.PAPER) is None
 
 
 LISTS = ["/signals", "/trades", "/logs", "/logs?kind=order", "/logs?kind=event"]

@@ -35,6 +35,7 @@ API_CALLS = [
     ("POST", "/control/pause"),
     ("POST", "/control/resume"),
     ("POST", "/control/flatten"),
+    ("POST", "/control/clear-breaker"),
     ("GET", "/events/stream"),
     ("GET", "/openapi.json"),
 ]

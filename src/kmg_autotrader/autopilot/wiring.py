@@ -37,7 +37,7 @@ from kmg_autotrader.pipeline.feedback import PositionFeedback
 from kmg_autotrader.portfolio.balances import ExchangeBalances
 from kmg_autotrader.risk.events import RiskEvent, RiskEventKind
 from kmg_autotrader.risk.manager import RiskManager
-from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+from kmg_autotrader.risk.params import RiskParamsStore
 from kmg_autotrader.risk.state import DbRiskStateStore
 from kmg_autotrader.signals.engine import SignalEngine
 from kmg_autotrader.storage.repositories import Repositories
@@ -145,7 +145,7 @@ def build_runtime(
         if event.flatten:
             pending_flatten.append(event)
 
-    params = RiskParamsStore(repos.risk_params, RiskParams.from_settings(settings))
+    params = RiskParamsStore.from_settings(repos.risk_params, settings, mode)
     risk = RiskManager(
         mode=mode,
         params=params,

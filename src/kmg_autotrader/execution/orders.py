@@ -3,8 +3,13 @@
 The rules that keep money safe live here:
 
 * an order is recorded (PENDING, with a fresh client order id) *before* it is sent;
-* a create is never simply retried: after a transient error the order is first looked up by
-  client id, and re-sent (with the same id) only when the exchange says it does not know it;
+* a create is never simply retried: after an ambiguous error (timeout, dropped connection, 5xx)
+  the order is looked up by client id, and re-sent (with the same id) only once its absence is
+  *proven*: ``absent_answers`` "not found" answers in a row spread over ``absent_window_s``
+  (exchanges show a new order late), the open orders do not list it, and the account's trades
+  since it was sent hold none of its side that is not one of our known orders. One "not found"
+  proves nothing: Binance and Kraken keep a client id unique among *open* orders only, so a
+  blind re-send of a market order that filled trades twice;
 * when the exchange cannot tell, the order becomes UNRESOLVED and nothing is re-sent;
 * every trade the exchange reports is stored once, and the order's position is recomputed;
 * a cancel is always followed by a look-up, so a fill that lands during the cancel is kept.
@@ -27,6 +32,7 @@ from kmg_autotrader.exchange.errors import (
     ExchangeAdapterError,
     OrderNotFoundError,
     PermanentExchangeError,
+    RateLimitedError,
     TransientExchangeError,
 )
 from kmg_autotrader.execution.book import PositionBook
@@ -51,12 +57,20 @@ _OPEN, _PARTIALLY_FILLED = OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    """How hard to try before calling an outcome unknown (waits in seconds)."""
+    """How hard to try before calling an outcome unknown (waits in seconds).
+
+    ``absent_answers`` "not found" answers spread over ``absent_window_s`` (plus the open
+    orders and the trades since ``trade_lookback_ms`` before the order) prove that an order
+    whose create failed ambiguously was never placed; only then is it re-sent.
+    """
 
     create_attempts: int = 3
     lookup_attempts: int = 4
     initial_wait: float = 0.5
     max_wait: float = 8.0
+    absent_answers: int = 3
+    absent_window_s: float = 3.0
+    trade_lookback_ms: int = 60_000
 
 
 def status_from_exchange(raw: OrderDict) -> OrderStatus:
@@ -70,7 +84,12 @@ def status_from_exchange(raw: OrderDict) -> OrderStatus:
 
 
 class OrderClient:
-    """Single-order operations against one exchange, recorded in one store."""
+    """Single-order operations against one exchange, recorded in one store.
+
+    ``limiter``: an extra limiter for an exchange port that has none of its own (a
+    :class:`~.ccxt_orders.CcxtExchange` rate-limits every call itself; the paper exchange
+    needs none).
+    """
 
     def __init__(
         self,
@@ -158,14 +177,19 @@ class OrderClient:
                     order.price,
                     params,
                 )
+            except RateLimitedError as exc:
+                # refused for the rate, not accepted: the exchange's limiter pauses every call
+                # for its Retry-After, so the next attempt is not sent before that
+                last_error = exc
+                logger.warning("create {} attempt {}: {}", coid, attempt, exc)
             except TransientExchangeError as exc:
                 last_error = exc
                 logger.warning("create {} attempt {}: {}; looking it up", coid, attempt, exc)
-                found = await self._lookup_or_unresolve(order, exc)
+                found = await self._find_or_prove_absent(order, exc)
                 if found is not None:
                     return found
                 # proven absent: back off, then re-send under the same client id (an exchange
-                # that accepted the first one meanwhile refuses it as a duplicate)
+                # that still has the first one open refuses it as a duplicate)
                 wait = self.retry.initial_wait * 2 ** (attempt - 1)
                 await asyncio.sleep(min(wait, self.retry.max_wait))
             except PermanentExchangeError as exc:
@@ -173,12 +197,80 @@ class OrderClient:
                     found = await self._lookup_or_unresolve(order, exc)
                     if found is not None:
                         return found
+                    if "duplicate" in str(exc).lower():  # it exists, yet cannot be seen
+                        message = f"re-send refused as a duplicate, order not visible: {exc}"
+                        self._unresolve(order, message)
+                        raise UnresolvedOrderError(message, coid) from exc
                 self.store.update_order(coid, status=OrderStatus.REJECTED, error=str(exc)[:500])
                 raise OrderRejectedError(f"{order.symbol} {order.side} refused: {exc}") from exc
         # every attempt failed and every look-up said "unknown": it may still appear later
         message = f"create {coid} failed {self.retry.create_attempts} times: {last_error}"
         self._unresolve(order, message)
         raise UnresolvedOrderError(message, coid)
+
+    async def _find_or_prove_absent(self, order: Order, cause: Exception) -> OrderDict | None:
+        """After an ambiguous create: the order if the exchange has it, None once its absence
+        is proven (see :class:`RetrySettings`); raises :class:`UnresolvedOrderError` (and
+        marks it UNRESOLVED) when neither can be established."""
+        answers = max(self.retry.absent_answers, 1)
+        gap = self.retry.absent_window_s / max(answers - 1, 1)
+        for answer in range(answers):
+            if answer:
+                await asyncio.sleep(gap)
+            found = await self._lookup_or_unresolve(order, cause)
+            if found is not None:
+                return found
+        try:
+            listed = await self._listed_open(order)
+            if listed is not None:
+                return listed
+            unexplained = await self.unexplained_trades(order)
+        except TransientExchangeError as exc:
+            message = f"outcome unknown after {cause}; not found, and the proof failed: {exc}"
+            self._unresolve(order, message)
+            raise UnresolvedOrderError(message, order.client_order_id) from exc
+        if unexplained:
+            message = (
+                f"outcome unknown after {cause}: not found {answers} times, but "
+                f"{len(unexplained)} {order.side.value} trade(s) of {order.symbol} since it was "
+                "sent belong to no order we know"
+            )
+            self._unresolve(order, message)
+            raise UnresolvedOrderError(message, order.client_order_id)
+        logger.info(
+            "order {} proven absent ({} look-ups over {}s, no open order, no unknown trade)",
+            order.client_order_id,
+            answers,
+            self.retry.absent_window_s,
+        )
+        return None
+
+    async def _listed_open(self, order: Order) -> OrderDict | None:
+        """The order among the exchange's open orders of its symbol, if listed there."""
+        await self.limiter.acquire("query")
+        for raw in await self.exchange.fetch_open_orders(order.symbol):
+            if raw.get("clientOrderId") == order.client_order_id:
+                return raw
+        return None
+
+    async def unexplained_trades(self, order: Order) -> list[dict[str, Any]]:
+        """The account's trades of ``order``'s symbol and side since shortly before it was
+        sent that belong to no order we recorded and could be (part of) it."""
+        await self.limiter.acquire("query")
+        since = order.created_at - self.retry.trade_lookback_ms
+        trades = await self.exchange.fetch_my_trades(order.symbol, since=since)
+        side = order.side._value_
+        candidates = [
+            t
+            for t in trades
+            if t.get("side") == side
+            and int(t.get("timestamp") or since) >= since
+            and dec(t.get("amount")) <= order.amount
+        ]
+        if not candidates:
+            return []
+        known = self.store.known_exchange_ids(str(t.get("order")) for t in candidates)
+        return [t for t in candidates if str(t.get("order")) not in known]
 
     async def _lookup_or_unresolve(self, order: Order, cause: Exception) -> OrderDict | None:
         try:
@@ -245,7 +337,8 @@ class OrderClient:
         listed_any = False  # whether the order lists trade dicts (not only trade ids)
         if listed:
             for trade in listed:  # a loop, not a filtered copy: usually none or one trade
-                if isinstance(trade, dict):
+                # a trade id, or a stub without its numbers (ccxt's Kraken orders), is no fill
+                if isinstance(trade, dict) and trade.get("amount") is not None:
                     listed_any = True
                     store.add_fill(self._fill(order, trade))
         if not listed_any and dec(get("filled")) > 0:
@@ -296,11 +389,18 @@ class OrderClient:
         return updated
 
     async def _fetch_trades(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
-        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those
+        # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those,
+        # by the order's id where the exchange can (a page of the account's trades may not
+        # reach an older order's: its fills would be lost)
         await self.limiter.acquire("query")
+        order_id = str(raw.get("id"))
+        by_order = getattr(self.exchange, "fetch_order_trades", None)
+        if by_order is not None and raw.get("id") is not None:
+            trades: list[dict[str, Any]] | None = await by_order(order_id, order.symbol)
+            if trades is not None:
+                return trades
         since = int(raw.get("timestamp") or order.created_at) - 60_000
         mine = await self.exchange.fetch_my_trades(order.symbol, since=since)
-        order_id = str(raw.get("id"))
         return [t for t in mine if str(t.get("order")) == order_id]
 
     def _fill(self, order: Order, trade: dict[str, Any]) -> Fill:

@@ -10,6 +10,7 @@ Errors are the adapter's: :class:`~kmg_autotrader.exchange.errors.TransientExcha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -150,6 +151,10 @@ class TradingStore(Protocol):
 
     def order_position_id(self, client_order_id: str) -> int | None:
         """The position an order belongs to."""
+        ...
+
+    def known_exchange_ids(self, exchange_order_ids: Iterable[str]) -> set[str]:
+        """Which of these exchange order ids are ids of orders we recorded (any status)."""
         ...
 
     def add_fill(self, fill: Fill) -> bool:

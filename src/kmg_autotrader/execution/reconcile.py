@@ -2,7 +2,10 @@
 
 Run at start, every few minutes, and after any ambiguous error. It adopts fills that happened
 while we were not looking, resolves UNRESOLVED orders from what the exchange says, marks orders
-the exchange repeatedly does not know as LOST, and *reports* (never acts on) orders and
+the exchange does not know as LOST once that is proven (``lost_after`` "not found" answers in a
+row spanning at least ``lost_window_ms``, and no trade of the account since the order was sent
+that could be it: an exchange may show a new order late, and a LOST order's fills would never
+be recorded), and *reports* (never acts on) orders and
 balances we did not expect. It never sends an order. Invariants checked every pass: for every
 order looked at, the stored fills sum to the exchange's filled amount, average price and fee;
 every open position's amount equals the sum of its fills.
@@ -65,8 +68,9 @@ def _close(a: Decimal, b: Decimal) -> bool:
 
 
 class Reconciler:
-    """Compares one store with one exchange; ``lost_after`` not-found answers make an order
-    LOST (an order never found is proven never placed; it is not re-sent)."""
+    """Compares one store with one exchange; ``lost_after`` not-found answers over at least
+    ``lost_window_ms`` (of the manager's clock), with no unexplained trade since the order was
+    sent, make an order LOST (proven never placed; it is not re-sent)."""
 
     def __init__(
         self,
@@ -74,6 +78,7 @@ class Reconciler:
         *,
         symbols: tuple[str, ...] = (),
         lost_after: int = 3,
+        lost_window_ms: int = 60_000,
         quote: str | None = None,
         stale_claim_ms: int = 600_000,
     ) -> None:
@@ -82,9 +87,10 @@ class Reconciler:
         self.exchange = manager.exchange
         self.symbols = symbols
         self.lost_after = lost_after
+        self.lost_window_ms = lost_window_ms
         self.quote = quote
         self.stale_claim_ms = stale_claim_ms
-        self._not_found: dict[str, int] = {}
+        self._not_found: dict[str, tuple[int, int]] = {}  # coid → (answers, first answer ms)
         self._wake = asyncio.Event()
         manager.orders.unresolved_listeners.append(lambda _coid: self.request())
 
@@ -135,15 +141,29 @@ class Reconciler:
             report.unreachable.append(f"{coid}: {exc}")
             return
         if raw is None:
-            count = self._not_found.get(coid, 0) + 1
-            self._not_found[coid] = count
-            if count < self.lost_after:
+            now = self.manager.clock.now_ms()
+            count, first = self._not_found.get(coid, (0, now))
+            count += 1
+            self._not_found[coid] = (count, first)
+            if count < self.lost_after or now - first < self.lost_window_ms:
                 report.not_found.append(coid)
+                return
+            try:
+                unexplained = await self.manager.orders.unexplained_trades(order)
+            except ExchangeAdapterError as exc:
+                report.unreachable.append(f"{coid} trades: {exc}")
+                return
+            if unexplained:  # it may have been placed and filled: never call it lost
+                report.not_found.append(coid)
+                report.notes.append(
+                    f"{coid}: not found {count} times, but {len(unexplained)} trade(s) since "
+                    "it was sent belong to no order we know; not marked lost"
+                )
                 return
             self.store.update_order(
                 coid,
                 status=OrderStatus.LOST,
-                error=f"exchange did not know it {count} times in a row",
+                error=f"exchange did not know it {count} times in {(now - first) // 1000} s",
             )
             self._not_found.pop(coid, None)
             report.lost.append(coid)

@@ -13,7 +13,6 @@ from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager
 from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
 from kmg_autotrader.execution.paper.exchange import MarketDataSource
 from kmg_autotrader.execution.ports import ExchangePort
-from kmg_autotrader.execution.rate_limit import RateLimiter
 from kmg_autotrader.execution.store_db import RepositoryStore
 from kmg_autotrader.storage.repositories import Repositories
 
@@ -63,11 +62,11 @@ def build_manager(
     *,
     clock: Clock | None = None,
 ) -> ExecutionManager:
-    """An execution manager for ``mode`` recording in the database, rate-limited."""
+    """An execution manager for ``mode`` recording in the database (a
+    :class:`~.ccxt_orders.CcxtExchange` rate-limits every call itself)."""
     return ExecutionManager(
         exchange,
         RepositoryStore(repos, mode),
         clock=clock or WallClock(),
         config=ExecutionConfig(execution_mode=settings.execution_mode),
-        limiter=RateLimiter(exchange.id),
     )

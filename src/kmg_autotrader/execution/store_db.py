@@ -1,9 +1,11 @@
 """The database :class:`~kmg_autotrader.execution.ports.TradingStore`: the repositories of one
-mode, plus two read-only look-ups the repositories do not offer (orders by intent, by position).
+mode, plus read-only look-ups the repositories do not offer (orders by intent, by position, which
+exchange order ids are ours).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -57,6 +59,17 @@ class RepositoryStore:
     def order_position_id(self, client_order_id: str) -> int | None:
         """The position of an order."""
         return self.repos.orders.position_id(self.mode, client_order_id)
+
+    def known_exchange_ids(self, exchange_order_ids: Iterable[str]) -> set[str]:
+        """Which of these exchange order ids are ids of our orders (one query)."""
+        wanted = sorted(set(exchange_order_ids))
+        if not wanted:
+            return set()
+        query = select(OrderRow.exchange_order_id).where(
+            OrderRow.mode == self.mode.value, OrderRow.exchange_order_id.in_(wanted)
+        )
+        with self.repos.db.session() as session:
+            return {str(value) for value in session.scalars(query) if value is not None}
 
     def add_fill(self, fill: Fill) -> bool:
         """Store a fill once."""

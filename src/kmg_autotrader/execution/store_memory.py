@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -171,6 +171,16 @@ class MemoryStore:
     def order_position_id(self, client_order_id: str) -> int | None:
         """The position of an order."""
         return self.order_position.get(client_order_id)
+
+    def known_exchange_ids(self, exchange_order_ids: Iterable[str]) -> set[str]:
+        """Which of these exchange order ids are ids of our orders (a scan: asked only after
+        an ambiguous create)."""
+        wanted = set(exchange_order_ids)
+        return {
+            eid
+            for o in self.orders.values()
+            if (eid := o.exchange_order_id) is not None and eid in wanted
+        }
 
     def add_fill(self, fill: Fill) -> bool:
         """Store a fill once."""

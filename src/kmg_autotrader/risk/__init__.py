@@ -2,7 +2,7 @@
 
 Wiring (autopilot / backtest)::
 
-    store = RiskParamsStore(repos.risk_params, RiskParams.from_settings(settings))
+    store = RiskParamsStore.from_settings(repos.risk_params, settings, settings.trading_mode)
     manager = RiskManager(
         mode=settings.trading_mode,
         params=store,
@@ -18,9 +18,12 @@ Wiring (autopilot / backtest)::
 from kmg_autotrader.risk.events import RiskEvent, RiskEventHandler, RiskEventKind
 from kmg_autotrader.risk.manager import RiskManager
 from kmg_autotrader.risk.params import (
+    EffectiveParams,
+    EffectiveValue,
     RiskParams,
     RiskParamsError,
     RiskParamsStore,
+    env_sources,
     validate_params,
 )
 from kmg_autotrader.risk.portfolio_state import OpenPosition, PortfolioState
@@ -34,6 +37,8 @@ from kmg_autotrader.risk.state import (
 
 __all__ = [
     "DbRiskStateStore",
+    "EffectiveParams",
+    "EffectiveValue",
     "InMemoryRiskStateStore",
     "OpenPosition",
     "PortfolioState",
@@ -47,5 +52,6 @@ __all__ = [
     "RiskParamsStore",
     "RiskState",
     "RiskStateStore",
+    "env_sources",
     "validate_params",
 ]

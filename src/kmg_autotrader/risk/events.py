@@ -14,6 +14,11 @@ class RiskEventKind(StrEnum):
     BREAKER_TRIPPED = "breaker_tripped"
     KILL_SWITCH = "kill_switch"
     BREAKER_CLEARED = "breaker_cleared"
+    KILL_SWITCH_CLEARED = "kill_switch_cleared"
+
+
+#: The kinds a person's clear raises (stored at level ``info``; the others are ``critical``).
+CLEARED_KINDS = frozenset({RiskEventKind.BREAKER_CLEARED, RiskEventKind.KILL_SWITCH_CLEARED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from kmg_autotrader.domain import (
 from kmg_autotrader.domain.clock import Clock
 from kmg_autotrader.risk import entries, rules, tracking
 from kmg_autotrader.risk.draft import DecisionDraft, to_decimal
-from kmg_autotrader.risk.events import RiskEvent, RiskEventHandler, RiskEventKind
+from kmg_autotrader.risk.events import CLEARED_KINDS, RiskEvent, RiskEventHandler, RiskEventKind
 from kmg_autotrader.risk.exits import decide_exit
 from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
 from kmg_autotrader.risk.portfolio_state import PortfolioState
@@ -70,6 +70,7 @@ class RiskManager:
         event_log: EventRepository | None = None,
     ) -> None:
         self._mode = mode
+        params.bind(mode)  # a store built without a mode reads and writes this manager's
         self._params = params
         self._state = state
         self._decisions = decisions
@@ -256,7 +257,7 @@ class RiskManager:
         logger.warning("risk event {}: {}", event.kind.value, event.message)
         try:
             if self._event_log is not None:
-                level = "info" if event.kind is RiskEventKind.BREAKER_CLEARED else "critical"
+                level = "info" if event.kind in CLEARED_KINDS else "critical"
                 self._event_log.add(
                     self._mode,
                     event.kind.value,
@@ -339,31 +340,45 @@ class RiskManager:
             self._state.save(state, _DAY_AND_SYMBOLS)
 
     def resume(self, source: str) -> bool:
-        """Clear a tripped drawdown breaker; the peak restarts at the last equity seen.
+        """Clear a tripped drawdown breaker (only); False when it was not tripped.
 
-        Returns False when the breaker was not tripped. The daily kill-switch is not cleared
-        by this: it ends with the UTC day.
+        See :meth:`clear`, which also clears the daily kill-switch.
+        """
+        return BREAKER in self.clear(source, kill_switch=False)
+
+    def clear(self, source: str, *, breaker: bool = True, kill_switch: bool = True) -> list[str]:
+        """Clear the tripped drawdown breaker and/or daily kill-switch; what was cleared.
+
+        ``source`` says who (``cli:alice``, ``web:session``); it and the time are stored in the
+        state's ``clears`` section and in a ``*_cleared`` event. The peak (breaker) or the day's
+        starting equity (kill-switch) restarts at the last equity seen, so the next mark does
+        not trip it again at once. A trading loop in another process reads the clear on its
+        next decision (and re-applies it if a save of its own crossed this one). Returns ``[]``
+        and changes nothing when neither asked-for switch is tripped. Trading's pause state is
+        a different thing and is not touched.
         """
         with self._lock:
             state = self._state.load()
-            if not state.breaker_tripped:
-                return False
             now = self._clock.now_ms()
-            state.breaker_tripped = False
-            state.breaker_cleared_at = now
-            state.breaker_cleared_by = source[:64]
-            # Without a new baseline the next equity update would trip the breaker again.
-            state.peak_equity = state.last_equity
-            self._state.save(state, ("breaker", "equity"))
-            self._emit(
-                RiskEvent(
-                    RiskEventKind.BREAKER_CLEARED,
-                    f"Drawdown breaker cleared by {source}; peak reset to {state.last_equity}",
-                    now,
-                    details={"source": source},
-                )
-            )
-            return True
+            tripped_breaker, tripped_kill = tracking.trips(state, now)
+            who = (source or "unknown")[:64]
+            cleared: list[str] = []
+            # each time strictly later than the previous clear, so no clear looks absorbed
+            if breaker and tripped_breaker:
+                state.breaker_cleared_at = _later(now, (state.breaker_cleared_at or 0) + 1)
+                state.breaker_cleared_by = who
+                cleared.append(BREAKER)
+            if kill_switch and tripped_kill:
+                state.kill_switch_cleared_at = _later(now, (state.kill_switch_cleared_at or 0) + 1)
+                state.kill_switch_cleared_by = who
+                cleared.append(KILL_SWITCH)
+            if not cleared:
+                return []
+            self._state.save(state, ("clears",))  # the request first: it alone must survive
+            self._state.save(state, tracking.absorb_clears(state, None))
+            for name in cleared:
+                self._emit(_cleared_event(name, state, who))
+            return cleared
 
     def status(self) -> dict[str, Any]:
         """Breaker, kill-switch, daily counters and cooldowns, for the dashboard and health."""
@@ -372,6 +387,26 @@ class RiskManager:
             return build_status(
                 self._mode, version, params, self._state.load(), self._clock.now_ms()
             )
+
+
+BREAKER = "breaker"
+KILL_SWITCH = "kill_switch"
+
+
+def _cleared_event(name: str, state: RiskState, who: str) -> RiskEvent:
+    """The event of a manual clear (``details.by`` says who, ``details.baseline`` from what)."""
+    if name == BREAKER:
+        kind, at, base = RiskEventKind.BREAKER_CLEARED, state.breaker_cleared_at, state.peak_equity
+        text = f"Drawdown breaker cleared by {who}; the peak restarts at {base}"
+    else:
+        kind, at, base = (
+            RiskEventKind.KILL_SWITCH_CLEARED,
+            state.kill_switch_cleared_at,
+            state.day_start_equity,
+        )
+        text = f"Daily loss kill-switch cleared by {who}; today's loss is measured from {base}"
+    details = {"by": who, "cleared_at": at, "baseline": base}
+    return RiskEvent(kind, text, at or 0, details=details)
 
 
 def _later(a: int, b: int) -> int:

@@ -7,16 +7,25 @@ Units, so that a number on the dashboard always means one thing:
 * ``risk_per_trade_percent``, ``max_drawdown_percent`` and ``daily_loss_limit_percent`` are
   *percent* (5.0 = 5 %), like the ``MAX_DRAWDOWN`` setting;
 * ``slippage_bps`` is basis points per fill; ``fee_safety_margin`` is a fraction of notional.
+
+Precedence, per mode: the newest stored version of the mode (a dashboard edit) wins over the
+settings (``.env`` or the environment), which win over the built-in defaults. A stored version
+holds every field, so after one edit a later ``.env`` change of that mode is overridden:
+:meth:`RiskParamsStore.effective` says so for each value (``kmg config check``, the dashboard).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain.clock import ms_to_iso
 
 if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import RiskParamsRepository
@@ -216,32 +225,123 @@ def validate_params(values: dict[str, Any]) -> RiskParams:
         raise RiskParamsError(_field_errors(exc)) from None
 
 
-class RiskParamsStore:
-    """The current risk parameters and their history.
+def env_sources(settings: Any) -> dict[str, str]:
+    """Parameter → the setting it came from, for those set in ``.env`` or the environment.
 
-    With a repository every read asks the database for the newest version, so a change made
-    by the dashboard (another process, maybe) applies to the very next decision. Without one
-    (backtests) the parameters live in memory. Version 0 means "the defaults, never stored".
+    A field not listed comes from the built-in default. ``max_total_exposure_percent`` follows
+    ``MAX_POSITION_PERCENT`` only when that raised it above its default.
+    """
+    given: set[str] = set(getattr(settings, "model_fields_set", ()))
+    out: dict[str, str] = {}
+    if "max_position_percent" in given:
+        out["max_position_percent"] = "MAX_POSITION_PERCENT"
+        exposure = RiskParams.model_fields["max_total_exposure_percent"].default
+        if float(settings.max_position_percent) > exposure:
+            out["max_total_exposure_percent"] = "MAX_POSITION_PERCENT"
+    if "max_drawdown" in given:
+        out["max_drawdown_percent"] = "MAX_DRAWDOWN"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveValue:
+    """One parameter in effect and where it comes from.
+
+    ``source`` is ``default``, ``.env (MAX_DRAWDOWN)`` or ``dashboard edit v3 at <UTC time>``;
+    ``overrides`` is the ``.env`` value a stored edit overrides (None when they agree or the
+    setting is not in ``.env``).
     """
 
-    def __init__(self, repo: RiskParamsRepository | None, defaults: RiskParams) -> None:
+    name: str
+    value: Any
+    source: str
+    setting: str | None = None
+    overrides: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveParams:
+    """The parameters of one mode in effect, each with its source."""
+
+    mode: Mode
+    version: int
+    params: RiskParams
+    values: list[EffectiveValue]
+    stored: dict[str, Any] | None  # the version row in effect (None: no edit stored)
+
+
+def _stored_label(row: Mapping[str, Any]) -> str:
+    """``dashboard edit v3 at 2026-01-05T10:00:00Z`` (another writer is named instead)."""
+    source = str(row.get("source") or "")
+    what = "dashboard edit" if source.startswith("web") else f"edit by {source or 'unknown'}"
+    return f"{what} v{row['version']} at {ms_to_iso(int(row['created_at']))}"
+
+
+class RiskParamsStore:
+    """The current risk parameters of one mode and their history.
+
+    With a repository every read asks the database for the mode's newest version, so a change
+    made by the dashboard (another process, maybe) applies to the very next decision. Without
+    one (backtests) the parameters live in memory. Version 0 means "the defaults, never stored"
+    (``defaults`` are built from the settings: see :meth:`from_settings`).
+
+    ``mode`` scopes every read and write. A store built without one is bound to its risk
+    manager's mode when the manager is built (:meth:`bind`); until then it reads and writes
+    PAPER, the default mode.
+    """
+
+    def __init__(
+        self,
+        repo: RiskParamsRepository | None,
+        defaults: RiskParams,
+        *,
+        mode: Mode | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._repo = repo
         self._defaults = defaults
+        self._mode = mode
+        self._env = dict(env or {})
         self._version = 0
         self._params = defaults
         self._history: list[dict[str, Any]] = []
 
+    @classmethod
+    def from_settings(
+        cls, repo: RiskParamsRepository | None, settings: Any, mode: Mode
+    ) -> RiskParamsStore:
+        """The store of ``mode`` with defaults (and their sources) from the settings."""
+        return cls(repo, RiskParams.from_settings(settings), mode=mode, env=env_sources(settings))
+
+    @property
+    def mode(self) -> Mode:
+        """The mode whose versions this store reads and writes."""
+        return self._mode if self._mode is not None else Mode.PAPER
+
+    def bind(self, mode: Mode) -> None:
+        """Scope a store built without a mode to ``mode``; a store of another mode is refused."""
+        if self._mode is None:
+            self._mode = mode
+            self._version, self._params = 0, self._defaults  # nothing cached of another mode
+        elif self._mode is not mode:
+            raise ValueError(f"risk parameters of {self._mode.value} given to a {mode.value} bot")
+
     def current(self) -> tuple[int, RiskParams]:
         """The newest version number and its parameters."""
+        version, params, _ = self._snapshot()
+        return version, params
+
+    def _snapshot(self) -> tuple[int, RiskParams, dict[str, Any] | None]:
+        """Version, parameters and the stored row in effect (None: the defaults)."""
         if self._repo is None:
-            return self._version, self._params
-        row = self._repo.latest()
+            return self._version, self._params, (self._history[0] if self._history else None)
+        row = self._repo.latest(self.mode)
         if row is None:
-            return 0, self._defaults
+            return 0, self._defaults, None
         version = int(row["version"])
         if version != self._version:
             self._version, self._params = version, self._load_stored(row)
-        return self._version, self._params
+        return self._version, self._params, row
 
     def _load_stored(self, row: dict[str, Any]) -> RiskParams:
         """A stored version, merged over the defaults (fields added later get their default)."""
@@ -252,6 +352,25 @@ class RiskParamsStore:
             # A stored row should never be invalid; if it is, refuse to guess looser limits.
             logger.error("stored risk parameters v{} are invalid: {}", row["version"], exc)
             raise
+
+    def effective(self, env: Mapping[str, str] | None = None) -> EffectiveParams:
+        """Each parameter in effect with its source (``env``: :func:`env_sources` of the
+        settings; default: the ones given at construction)."""
+        env = self._env if env is None else env
+        version, params, row = self._snapshot()
+        stored = set(dict(row["params"])) if row is not None else set()
+        label = _stored_label(row) if row is not None else ""
+        values = []
+        for name in RiskParams.model_fields:
+            value, setting = getattr(params, name), env.get(name)
+            if name in stored:
+                given = getattr(self._defaults, name)
+                shadowed = given if setting is not None and given != value else None
+                values.append(EffectiveValue(name, value, label, setting, shadowed))
+            else:
+                source = f".env ({setting})" if setting is not None else "default"
+                values.append(EffectiveValue(name, value, source, setting))
+        return EffectiveParams(self.mode, version, params, values, row)
 
     def update(
         self, changes: dict[str, Any], *, source: str, comment: str = ""
@@ -280,9 +399,11 @@ class RiskParamsStore:
             self._params = params
             self._history.insert(0, self._history_row(self._version, params, source, comment))
         else:
-            version = self._repo.add(params.model_dump(), source=source, comment=comment)
+            version = self._repo.add(self.mode, params.model_dump(), source=source, comment=comment)
             self._version, self._params = version, params
-        logger.info("risk parameters v{} set by {}: {}", self._version, source, known)
+        logger.info(
+            "{} risk parameters v{} set by {}: {}", self.mode.value, self._version, source, known
+        )
         return self._version, params
 
     @staticmethod
@@ -302,4 +423,4 @@ class RiskParamsStore:
         if self._repo is None:
             return [dict(row) for row in self._history[:limit]]
         keys = ("version", "params", "source", "comment", "created_at")
-        return [{k: row[k] for k in keys} for row in self._repo.history(limit)]
+        return [{k: row[k] for k in keys} for row in self._repo.history(self.mode, limit)]

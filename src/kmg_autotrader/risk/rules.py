@@ -76,12 +76,14 @@ def _positive(value: float) -> bool:
 
 
 def check_drawdown_breaker(state: RiskState) -> Rejection | None:
-    """No entry while the drawdown breaker is tripped (it clears only by an explicit resume)."""
+    """No entry while the drawdown breaker is tripped (it clears only by ``kmg resume`` or the
+    dashboard's Clear breaker)."""
     if not state.breaker_tripped:
         return None
     return Rejection(
         ReasonCode.DRAWDOWN_BREAKER,
-        f"drawdown breaker tripped: {state.breaker_reason}; resume explicitly to trade again",
+        f"drawdown breaker tripped: {state.breaker_reason}; clear it (kmg resume, or the "
+        "dashboard's Clear breaker) to resume new entries",
     )
 
 
@@ -91,7 +93,8 @@ def check_daily_kill_switch(state: RiskState) -> Rejection | None:
         return None
     return Rejection(
         ReasonCode.DAILY_LOSS_KILL_SWITCH,
-        "daily loss kill-switch tripped; new entries resume at 00:00 UTC",
+        "daily loss kill-switch tripped; new entries resume at 00:00 UTC or when it is cleared "
+        "(kmg resume)",
     )
 
 

@@ -2,9 +2,12 @@
 
 :class:`RiskStateStore` is the interface; :class:`InMemoryRiskStateStore` serves backtests (no
 database round-trip) and :class:`DbRiskStateStore` keeps the state in ``risk_state`` rows so the
-breaker, the kill-switch and the daily counters survive a restart. The state is stored in four
-sections, and a change writes only its sections, so a ``resume`` from the dashboard (breaker
-section) is not overwritten by the trading loop's equity updates (equity section).
+breaker, the kill-switch and the daily counters survive a restart. The state is stored in five
+sections, and a change writes only its sections. A manual clear of the breaker or the
+kill-switch (``kmg resume``, the dashboard) is stored in its own ``clears`` section, which only a
+clear writes: the trading loop, maybe in another process, absorbs it on its next equity mark
+(see :func:`kmg_autotrader.risk.tracking.absorb_clears`), so a clear cannot be lost to a save
+of the trading loop that read the state just before it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from kmg_autotrader.domain import Mode
 if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import RiskStateRepository
 
-SECTIONS = ("equity", "breaker", "day", "symbols")
+SECTIONS = ("equity", "breaker", "day", "symbols", "clears")
 
 
 @dataclass(slots=True)
@@ -30,12 +33,11 @@ class RiskState:
     peak_equity: Decimal | None = None
     last_equity: Decimal | None = None
     last_equity_at: int | None = None
-    # breaker section: cleared only by an explicit resume
+    peak_reset_at: int | None = None  # the breaker clear (its time) this peak was reset for
+    # breaker section: cleared only by an explicit clear (kmg resume, the dashboard)
     breaker_tripped: bool = False
     breaker_tripped_at: int | None = None
     breaker_reason: str = ""
-    breaker_cleared_at: int | None = None
-    breaker_cleared_by: str = ""
     # day section: the UTC day (days since the epoch) and its counters
     day: int | None = None
     day_start_equity: Decimal | None = None
@@ -46,10 +48,17 @@ class RiskState:
     flatten_requested: bool = False
     pending_entries: dict[str, int] = field(default_factory=dict)  # symbol → approved at
     pending_costs: dict[str, Decimal] = field(default_factory=dict)  # symbol → approved cost
+    day_reset_at: int | None = None  # the kill-switch clear (its time) the day's start reset for
     # symbols section: last entry, last exit and last losing exit per symbol
     last_entry_ms: dict[str, int] = field(default_factory=dict)
     last_exit_ms: dict[str, int] = field(default_factory=dict)
     last_loss_ms: dict[str, int] = field(default_factory=dict)
+    # clears section: who cleared the breaker / kill-switch by hand, and when (written only by
+    # a clear; a time here that the equity or day section has not absorbed is still pending)
+    breaker_cleared_at: int | None = None
+    breaker_cleared_by: str = ""
+    kill_switch_cleared_at: int | None = None
+    kill_switch_cleared_by: str = ""
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as a JSON-safe dict."""
@@ -63,14 +72,8 @@ class RiskState:
 
 
 _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "equity": ("peak_equity", "last_equity", "last_equity_at"),
-    "breaker": (
-        "breaker_tripped",
-        "breaker_tripped_at",
-        "breaker_reason",
-        "breaker_cleared_at",
-        "breaker_cleared_by",
-    ),
+    "equity": ("peak_equity", "last_equity", "last_equity_at", "peak_reset_at"),
+    "breaker": ("breaker_tripped", "breaker_tripped_at", "breaker_reason"),
     "day": (
         "day",
         "day_start_equity",
@@ -81,8 +84,15 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
         "flatten_requested",
         "pending_entries",
         "pending_costs",
+        "day_reset_at",
     ),
     "symbols": ("last_entry_ms", "last_exit_ms", "last_loss_ms"),
+    "clears": (
+        "breaker_cleared_at",
+        "breaker_cleared_by",
+        "kill_switch_cleared_at",
+        "kill_switch_cleared_by",
+    ),
 }
 _DECIMAL_FIELDS = {"peak_equity", "last_equity", "day_start_equity", "realized_pnl_today"}
 

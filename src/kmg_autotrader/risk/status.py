@@ -15,6 +15,7 @@ def build_status(
 ) -> dict[str, Any]:
     """Breaker, kill-switch, daily counters, equity tracking and active cooldowns."""
     equity = state.last_equity
+    breaker, kill_switch = tracking.trips(state, now)
     return {
         "mode": mode.value,
         "params_version": version,
@@ -27,7 +28,7 @@ def build_status(
             ),
         },
         "breaker": {
-            "tripped": state.breaker_tripped,
+            "tripped": breaker,
             "tripped_at": state.breaker_tripped_at,
             "reason": state.breaker_reason,
             "limit_percent": params.max_drawdown_percent,
@@ -35,11 +36,12 @@ def build_status(
             "cleared_by": state.breaker_cleared_by,
         },
         "kill_switch": {
-            # a trip from an earlier UTC day is over even if nothing rolled the day yet
-            "tripped": state.kill_switch_tripped and state.day == tracking.utc_day(now),
+            "tripped": kill_switch,
             "tripped_at": state.kill_switch_at,
             "flatten_requested": state.flatten_requested,
             "limit_percent": params.daily_loss_limit_percent,
+            "cleared_at": state.kill_switch_cleared_at,
+            "cleared_by": state.kill_switch_cleared_by,
         },
         "daily": {
             "day_start_ms": state.day * tracking.DAY_MS if state.day is not None else None,

@@ -54,6 +54,47 @@ def roll_day(state: RiskState, at_ms: int, equity: Decimal | None) -> set[str]:
     return {"day"}
 
 
+def absorb_clears(state: RiskState, equity: Decimal | None) -> set[str]:
+    """Apply manual clears (``clears`` section) that the equity and day sections have not yet.
+
+    A breaker clear untrips the breaker and restarts the peak at ``equity`` (else the last
+    equity seen), without which the next mark would trip it again; a kill-switch clear untrips
+    the kill-switch and restarts the day's loss measure the same way. Each clear is absorbed
+    once: its time is copied beside the new baseline. Returns the sections changed.
+    """
+    changed: set[str] = set()
+    base = equity if equity is not None else state.last_equity
+    if state.breaker_cleared_at != state.peak_reset_at:
+        state.peak_reset_at = state.breaker_cleared_at
+        state.peak_equity = base
+        changed.add("equity")
+        if state.breaker_tripped:
+            state.breaker_tripped = False
+            changed.add("breaker")
+    if state.kill_switch_cleared_at != state.day_reset_at:
+        state.day_reset_at = state.kill_switch_cleared_at
+        state.day_start_equity = base
+        state.kill_switch_tripped = False
+        state.flatten_requested = False
+        changed.add("day")
+    return changed
+
+
+def trips(state: RiskState, now: int) -> tuple[bool, bool]:
+    """Whether the drawdown breaker and the daily kill-switch block entries at ``now``.
+
+    A clear not yet absorbed counts as done (the next mark absorbs it before any gate), and a
+    kill-switch of an earlier UTC day is over even if nothing rolled the day yet.
+    """
+    breaker = state.breaker_tripped and state.breaker_cleared_at == state.peak_reset_at
+    kill_switch = (
+        state.kill_switch_tripped
+        and state.kill_switch_cleared_at == state.day_reset_at
+        and state.day == utc_day(now)
+    )
+    return breaker, kill_switch
+
+
 #: What :func:`observe_equity` changed (sections) and raised (events), then the drawdown from
 #: the peak and the loss from the day's start it measured, in percent (None when not measured:
 #: the breaker, or the kill-switch, was already tripped).
@@ -68,6 +109,11 @@ def observe_equity(
     # costs a few comparisons, and a drawdown is only computed when equity is below its base.
     day = state.day
     changed = roll_day(state, at_ms, equity) if day is None or at_ms // DAY_MS > day else set()
+    if (
+        state.breaker_cleared_at != state.peak_reset_at
+        or state.kill_switch_cleared_at != state.day_reset_at
+    ):
+        changed |= absorb_clears(state, equity)
     events: list[RiskEvent] = []
     day_start = state.day_start_equity
     if day_start is None:
@@ -115,7 +161,8 @@ def _trip_breaker(
     )
     return RiskEvent(
         RiskEventKind.BREAKER_TRIPPED,
-        f"Drawdown breaker tripped: {state.breaker_reason}. New entries stop until resumed.",
+        f"Drawdown breaker tripped: {state.breaker_reason}. New entries stop until it is "
+        "cleared (kmg resume or the dashboard).",
         at_ms,
         details={"peak": state.peak_equity, "equity": equity, "drawdown_percent": drawdown},
     )
@@ -138,7 +185,8 @@ def _trip_kill_switch(
     return RiskEvent(
         RiskEventKind.KILL_SWITCH,
         f"Daily loss kill-switch tripped: down {loss:.2f}% from the day's start "
-        f"{state.day_start_equity} (limit {limit}%). No new entries until 00:00 UTC.{flatten}",
+        f"{state.day_start_equity} (limit {limit}%). No new entries until 00:00 UTC or a "
+        f"clear (kmg resume).{flatten}",
         at_ms,
         flatten=params.flatten_on_daily_loss,
         details={"day_start": state.day_start_equity, "equity": equity, "loss_percent": loss},

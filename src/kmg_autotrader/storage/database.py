@@ -89,6 +89,10 @@ class Database:
             ) from exc
         logger.debug("database at {} is at revision {}", safe_url(self.url), self.current())
 
+    def downgrade(self, revision: str) -> None:
+        """Undo migrations down to ``revision`` (each migration says what its undo keeps)."""
+        command.downgrade(self._alembic_config(), revision)
+
     def current(self) -> str | None:
         """The revision the database is at (None when never migrated)."""
         with self.engine.connect() as connection:

@@ -229,11 +229,19 @@ class EquitySnapshotRow(Base):
 
 
 class RiskParameterVersionRow(Base):
-    """One version of the runtime-editable risk parameters, with when and who changed it."""
+    """One version of the runtime-editable risk parameters of one mode, with when and who.
+
+    Versions count per mode (PAPER v3 and LIVE v3 are different rows): an edit made in one
+    mode never changes the other's limits.
+    """
 
     __tablename__ = "risk_parameter_versions"
+    __table_args__ = (
+        UniqueConstraint("mode", "version", name="uq_risk_parameter_versions_mode_version"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, unique=True)
+    mode: Mapped[str] = _mode()
+    version: Mapped[int] = mapped_column(Integer)
     params: Mapped[JsonDict] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")

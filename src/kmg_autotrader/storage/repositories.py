@@ -801,22 +801,39 @@ class EquityRepository(_Repository):
 
 
 class RiskParamsRepository(_Repository):
-    """Versioned risk parameters (a change is a new version; old ones stay for the record)."""
+    """Versioned risk parameters per mode (a change is a new version; old ones stay)."""
 
-    def latest(self) -> dict[str, Any] | None:
-        """The current version as ``{version, params, source, comment, created_at}``."""
-        query = select(RiskParameterVersionRow).order_by(RiskParameterVersionRow.version.desc())
+    def latest(self, mode: Mode | str) -> dict[str, Any] | None:
+        """The mode's newest version: ``{mode, version, params, source, comment, created_at}``."""
+        query = (
+            select(RiskParameterVersionRow)
+            .where(RiskParameterVersionRow.mode == _mode(mode))
+            .order_by(RiskParameterVersionRow.version.desc())
+        )
         with self.db.session() as session:
             row = session.scalars(query.limit(1)).first()
             return row_to_dict(row) if row else None
 
-    def add(self, params: dict[str, Any], *, source: str, comment: str = "") -> int:
-        """Store a new version; return its number."""
+    def add(
+        self, mode: Mode | str, params: dict[str, Any], *, source: str, comment: str = ""
+    ) -> int:
+        """Store the mode's next version; return its number."""
+        try:
+            return self._add_once(_mode(mode), params, source, comment)
+        except IntegrityError:  # another writer took that number: take the next one
+            return self._add_once(_mode(mode), params, source, comment)
+
+    def _add_once(self, mode: str, params: dict[str, Any], source: str, comment: str) -> int:
         with self.db.session() as session:
-            current = session.scalar(select(func.max(RiskParameterVersionRow.version))) or 0
-            version = int(current) + 1
+            current = session.scalar(
+                select(func.max(RiskParameterVersionRow.version)).where(
+                    RiskParameterVersionRow.mode == mode
+                )
+            )
+            version = int(current or 0) + 1
             session.add(
                 RiskParameterVersionRow(
+                    mode=mode,
                     version=version,
                     params=_jsonable(params),
                     source=source,
@@ -824,12 +841,16 @@ class RiskParamsRepository(_Repository):
                     created_at=now_ms(),
                 )
             )
-            return version
+        return version
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first."""
+    def history(self, mode: Mode | str, limit: int = 50) -> list[dict[str, Any]]:
+        """The mode's versions, newest first."""
         limit, _ = _page(limit, 0)
-        query = select(RiskParameterVersionRow).order_by(RiskParameterVersionRow.version.desc())
+        query = (
+            select(RiskParameterVersionRow)
+            .where(RiskParameterVersionRow.mode == _mode(mode))
+            .order_by(RiskParameterVersionRow.version.desc())
+        )
         with self.db.session() as session:
             return [row_to_dict(r) for r in session.scalars(query.limit(limit))]
 

@@ -67,10 +67,10 @@ class DatabaseController:
         return {"message": "Trading paused: no new trades will open.", **state}
 
     def resume(self, source: str) -> ControlSummary:
-        """Store the resume."""
+        """Store the resume (un-pause; a tripped risk breaker is not cleared by this)."""
         state = self.control.resume(source)
-        self.repos.events.add(self.mode, "resumed", "trading resumed", source=source)
-        return {"message": "Trading resumed.", **state}
+        self.repos.events.add(self.mode, "resumed", "trading resumed (un-paused)", source=source)
+        return {"message": "Trading resumed (no longer paused).", **state}
 
     def flatten(self, source: str) -> ControlSummary:
         """Pause (so nothing new opens) and record a flatten request for the running bot."""

@@ -14,7 +14,6 @@ from kmg_autotrader.storage.repositories import Repositories
 
 HealthProvider = Callable[[], dict[str, Any]]
 
-DAY_MS = 86_400_000
 STALE_CANDLES = 3  # equity older than this many candles means the feed is not flowing
 
 
@@ -41,13 +40,16 @@ class DatabaseHealth:
         return settings.advisor_mode
 
     def _breaker_state(self, now: int) -> str:
-        """The risk manager's stored breaker and daily kill-switch, as the bot reports them."""
-        breaker = self.repos.risk_state.get(self.mode, "risk.breaker") or {}
-        if breaker.get("breaker_tripped"):
+        """The risk manager's stored breaker and daily kill-switch, as the bot reads them (a
+        kill-switch of an earlier UTC day is over; a manual clear counts at once)."""
+        from kmg_autotrader.risk.state import DbRiskStateStore
+        from kmg_autotrader.risk.tracking import trips
+
+        breaker, kill_switch = trips(DbRiskStateStore(self.repos.risk_state, self.mode).load(), now)
+        if breaker:
             return "tripped:drawdown"
-        day = self.repos.risk_state.get(self.mode, "risk.day") or {}
-        if day.get("kill_switch_tripped") and day.get("day") == now // DAY_MS:
-            return "tripped:daily_loss"  # a trip of an earlier UTC day is over
+        if kill_switch:
+            return "tripped:daily_loss"
         return "ok"
 
     def __call__(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -11,10 +12,15 @@ from kmg_autotrader.storage.repositories import Repositories
 
 
 class RiskStore(Protocol):
-    """``current()`` and ``update()`` of :class:`kmg_autotrader.risk.params.RiskParamsStore`."""
+    """``current()``, ``effective()`` and ``update()`` of
+    :class:`kmg_autotrader.risk.params.RiskParamsStore` (scoped to one mode)."""
 
     def current(self) -> tuple[int, Any]:
         """The newest version number and its parameters (a pydantic model)."""
+        ...
+
+    def effective(self, env: Mapping[str, str] | None = None) -> Any:
+        """Each parameter in effect with its source (an ``EffectiveParams``)."""
         ...
 
     def update(self, changes: dict[str, Any], *, source: str, comment: str = "") -> tuple[int, Any]:
@@ -23,10 +29,10 @@ class RiskStore(Protocol):
 
 
 def default_risk_store(settings: Settings, repos: Repositories) -> RiskStore:
-    """The database-backed store with defaults from the settings."""
-    from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+    """The database-backed store of the dashboard's mode, defaults from the settings."""
+    from kmg_autotrader.risk.params import RiskParamsStore
 
-    return RiskParamsStore(repos.risk_params, RiskParams.from_settings(settings))
+    return RiskParamsStore.from_settings(repos.risk_params, settings, settings.trading_mode)
 
 
 def params_model(store: RiskStore) -> type[BaseModel] | None:

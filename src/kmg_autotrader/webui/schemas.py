@@ -305,12 +305,26 @@ class RiskFieldInfo(ApiModel):
     default: Any = None
 
 
-class RiskResponse(ApiModel):
-    """The current risk parameters."""
+class RiskValueSource(ApiModel):
+    """Where one parameter's value in effect comes from."""
 
+    name: str
+    source: str = Field(
+        description="'default', '.env (SETTING)' or 'dashboard edit vN at <UTC time>'."
+    )
+    setting: str | None = Field(None, description="The .env setting behind it, if any.")
+    overrides: Any = Field(None, description="The .env value a stored edit overrides.")
+
+
+class RiskResponse(ApiModel):
+    """The risk parameters in effect for the dashboard's mode (the newest stored version of the
+    mode wins over .env, which wins over the defaults)."""
+
+    mode: Literal["paper", "live"]
     version: int
     params: dict[str, Any]
     fields: list[RiskFieldInfo]
+    sources: list[RiskValueSource] = Field(default_factory=list)
     source: str | None = None
     comment: str | None = None
     updated_at: int | None = None
@@ -366,19 +380,31 @@ class MlStatusResponse(ApiModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
+class TripState(ApiModel):
+    """The drawdown breaker or the daily kill-switch: tripped or not, and the last manual clear."""
+
+    tripped: bool
+    tripped_at: int | None = None
+    reason: str | None = None
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+
+
 class ControlState(ApiModel):
-    """Whether new trades are paused, by whom and when."""
+    """Whether new trades are paused, by whom and when; and the risk manager's two switches."""
 
     paused: bool
     by: str | None = None
     at: int | None = None
     reason: str | None = None
+    breaker: TripState | None = None
+    kill_switch: TripState | None = None
 
 
 class ControlResult(ApiModel):
     """What a control action did."""
 
-    action: Literal["pause", "resume", "flatten"]
+    action: Literal["pause", "resume", "flatten", "clear_breaker"]
     ok: bool
     paused: bool
     message: str

@@ -1,4 +1,7 @@
-"""``GET /risk`` and ``PUT /risk``: the runtime-editable risk parameters.
+"""``GET /risk`` and ``PUT /risk``: the runtime-editable risk parameters of the dashboard's mode.
+
+Each value comes with its source: the newest stored version of the mode (``dashboard edit vN
+at <time>``) wins over ``.env``, which wins over the defaults.
 
 Validation is the risk package's: an invalid change returns 422 with one error per field and
 stores nothing. Every accepted change is a new version, recorded with who made it.
@@ -11,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from kmg_autotrader.risk.params import env_sources
 from kmg_autotrader.webui.auth import Principal
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.risk_store import field_errors
@@ -58,14 +62,25 @@ def _fields(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _response(context: WebContext) -> dict[str, Any]:
-    version, params = context.risk_store.current()
-    stored = context.repos.risk_params.latest() if version else None
+    effective = context.risk_store.effective(env_sources(context.settings))
+    params = effective.params
+    stored = effective.stored
     model = type(params) if isinstance(params, BaseModel) else None
     values = params.model_dump(mode="json") if isinstance(params, BaseModel) else dict(params)
     return {
-        "version": version,
+        "mode": effective.mode.value,
+        "version": effective.version,
         "params": values,
         "fields": _fields(model) if model else [],
+        "sources": [
+            {
+                "name": value.name,
+                "source": value.source,
+                "setting": value.setting,
+                "overrides": value.overrides,
+            }
+            for value in effective.values
+        ],
         "source": stored["source"] if stored else "defaults",
         "comment": stored["comment"] if stored else None,
         "updated_at": stored["created_at"] if stored else None,

@@ -230,6 +230,27 @@
     list.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
     document.getElementById("btn-pause").disabled = !!h.paused;
     document.getElementById("btn-resume").disabled = !h.paused;
+    const tripped = String(h.breaker_state || "ok") !== "ok";
+    const clear = document.getElementById("btn-clear-breaker");
+    clear.disabled = !tripped;
+    clear.title = tripped ? "Clear the tripped breaker (asks first)" : "Nothing is tripped";
+  }
+
+  function tripLines(c) {
+    const out = [];
+    if (c.breaker && c.breaker.tripped) out.push(`Drawdown breaker tripped ${c.breaker.tripped_at ? time(c.breaker.tripped_at) : ""}: ${c.breaker.reason || ""}`);
+    if (c.kill_switch && c.kill_switch.tripped) out.push(`Daily loss kill-switch tripped ${c.kill_switch.tripped_at ? time(c.kill_switch.tripped_at) : ""}`);
+    return out.length ? out : ["Nothing is tripped now."];
+  }
+
+  async function openClearDialog(dialog) {
+    try {
+      const c = await api("/control");
+      document.getElementById("clear-breaker-trips").replaceChildren(...tripLines(c).map((t) => el("li", { text: t })));
+      dialog.showModal();
+    } catch (err) {
+      toast(err.message, true);
+    }
   }
 
   async function control(action, body) {
@@ -248,6 +269,9 @@
     const dialog = document.getElementById("flatten-dialog");
     document.getElementById("btn-flatten").addEventListener("click", () => dialog.showModal());
     dialog.addEventListener("close", () => { if (dialog.returnValue === "confirm") control("flatten", { confirm: true }); });
+    const clearDialog = document.getElementById("clear-breaker-dialog");
+    document.getElementById("btn-clear-breaker").addEventListener("click", () => openClearDialog(clearDialog));
+    clearDialog.addEventListener("close", () => { if (clearDialog.returnValue === "confirm") control("clear-breaker", { confirm: true }); });
   }
 
   const safe = (fn) => fn().catch((err) => { if (err.status !== 401) toast(err.message, true); });

@@ -13,7 +13,14 @@
     return [f.description, parts.join(", ")].filter(Boolean).join(" · ");
   }
 
-  function fieldNode(f, value) {
+  function sourceNode(src) {
+    if (!src) return el("div", { class: "hint source" });
+    let text = "source: " + src.source;
+    if (src.overrides !== null && src.overrides !== undefined) text += ` (overrides .env ${src.setting}=${src.overrides})`;
+    return el("div", { class: "hint source", text });
+  }
+
+  function fieldNode(f, value, src) {
     const id = "risk-" + f.name;
     let input;
     if (f.type === "boolean") {
@@ -21,18 +28,20 @@
       input.checked = !!value;
       return el("div", { class: "field", "data-field": f.name },
         el("label", { class: "checkbox", for: id }, input, f.name.replaceAll("_", " ")),
-        el("div", { class: "hint", text: f.description }), el("div", { class: "field-error", hidden: true }));
+        el("div", { class: "hint", text: f.description }), sourceNode(src), el("div", { class: "field-error", hidden: true }));
     }
     input = el("input", { id, name: f.name, type: "number", step: "any", inputmode: "decimal", value: String(value) });
     return el("div", { class: "field", "data-field": f.name },
       el("label", { for: id, text: f.name.replaceAll("_", " ") }), input,
-      el("div", { class: "hint", text: hint(f) }), el("div", { class: "field-error", hidden: true }));
+      el("div", { class: "hint", text: hint(f) }), sourceNode(src), el("div", { class: "field-error", hidden: true }));
   }
 
   function render(r) {
     current = r;
-    document.getElementById("risk-version").textContent = r.version ? `version ${r.version} · ${r.source} · ${time(r.updated_at)}` : "defaults (never changed)";
-    document.getElementById("risk-fields").replaceChildren(...r.fields.map((f) => fieldNode(f, r.params[f.name])));
+    const mode = (r.mode || "").toUpperCase();
+    document.getElementById("risk-version").textContent = r.version ? `${mode} version ${r.version} · ${r.source} · ${time(r.updated_at)}` : `${mode} · .env and defaults (never edited)`;
+    const sources = Object.fromEntries((r.sources || []).map((s) => [s.name, s]));
+    document.getElementById("risk-fields").replaceChildren(...r.fields.map((f) => fieldNode(f, r.params[f.name], sources[f.name])));
     document.getElementById("risk-comment").value = "";
     clearErrors();
   }
