@@ -79,6 +79,7 @@ TRADE_SOON_RISK: dict[str, Any] = {
     "cooldown_after_loss_minutes": 0,
     "max_trades_per_day": 10_000,
     "daily_loss_limit_percent": 50.0,
+    "max_drawdown_percent": 50.0,  # a stored version holds every field: MAX_DRAWDOWN's too
 }
 
 T = TypeVar("T")
@@ -532,16 +533,22 @@ class Rehearsal:
         assert self.bot.exit_seconds is not None
         return self.bot.exit_seconds
 
-    def set_risk(self, changes: Mapping[str, Any] | None = None, *, source: str = "e2e") -> int:
-        """Store a version of the risk parameters (default :data:`TRADE_SOON_RISK`) in the bot's
-        database, migrating it first, as the dashboard's risk editor does; returns the version."""
+    def set_risk(
+        self,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        modes: Sequence[Mode] = (Mode.PAPER, Mode.LIVE),
+        source: str = "e2e",
+    ) -> None:
+        """Store a version of the risk parameters of each of ``modes`` (default
+        :data:`TRADE_SOON_RISK`) in the bot's database, migrating it first, as the dashboard's
+        risk editor does."""
         database = open_database(self.db.url)
         try:
-            store = RiskParamsStore(Repositories(database).risk_params, RiskParams())
-            version, _ = store.update(
-                dict(TRADE_SOON_RISK if changes is None else changes), source=source
-            )
-            return version
+            repo = Repositories(database).risk_params
+            for mode in modes:
+                store = RiskParamsStore(repo, RiskParams(), mode=mode)
+                store.update(dict(TRADE_SOON_RISK if changes is None else changes), source=source)
         finally:
             database.dispose()
 
