@@ -232,12 +232,13 @@ class VenueConfig:
     extra_args: list[str] = field(default_factory=list)
     # sample rows (start, end) to replay, via sample_slice(): ``data`` is then that CSV
     rows: tuple[int, int] | None = None
-    control_token: str = CONTROL_TOKEN
+    give_keys: bool = True  # False: the venue generates its keys and prints them
 
     @property
     def keys(self) -> tuple[str, str]:
-        """(api key, secret) of the venue's account."""
+        """(api key, secret) of the venue's account (when given)."""
         return KEYS[self.exchange]
+    control_token: str = CONTROL_TOKEN
 
 
 class VenueProcess(_Process):
@@ -258,7 +259,9 @@ class VenueProcess(_Process):
         if c.data.endswith(".csv"):
             args += ["--symbol", "BTC/USDT"]
         args += ["--speed", f"{c.speed:g}", "--warmup", str(c.warmup)]
-        args += ["--api-key", key, "--secret", secret, "--control-token", c.control_token]
+        if c.give_keys:
+            args += ["--api-key", key, "--secret", secret]
+        args += ["--control-token", c.control_token]
         args += ["--balance", c.balance, "--quote", c.quote]
         args += ["--state", str(c.state)] if c.state is not None else ["--no-state"]
         return args + list(c.extra_args)
@@ -284,6 +287,20 @@ class VenueProcess(_Process):
         self.kill()
         raise HarnessError(f"kmg venue printed no URL within {timeout:g} s\n{self.log_tail()}")
 
+    def env_lines(self) -> dict[str, str]:
+        """The settings the venue printed for the bot's .env (under "put in .env")."""
+        lines: dict[str, str] = {}
+        block = False
+        for line in tail(self.stdout_path, 50).splitlines():
+            if "put in .env" in line:
+                block = True
+            elif block and line.startswith("    ") and "=" in line:
+                name, _, value = line.strip().partition("=")
+                lines[name] = value
+            elif block:
+                block = False
+        return lines
+
     def client(self) -> VenueClient:
         """A control-endpoint client of this venue (close it when done)."""
         return VenueClient(self.url, self.config.control_token)
@@ -293,18 +310,21 @@ class VenueProcess(_Process):
 
 
 class BotProcess(_Process):
-    """``kmg run [--live] --no-web`` (or another ``kmg`` command) with the given settings."""
+    """``kmg run [--live] [--no-web]`` with the given settings (environment variables)."""
 
     name = "kmg run"
 
-    def __init__(self, workdir: Path, settings: Mapping[str, str], *, live: bool) -> None:
+    def __init__(
+        self, workdir: Path, settings: Mapping[str, str], *, live: bool, web: bool = False
+    ) -> None:
         super().__init__(workdir, "bot")
         self.settings = dict(settings)
         self.live = live
+        self.web = web
 
     def start(self) -> BotProcess:
-        """Start ``kmg run``."""
-        args = ["run", *(["--live"] if self.live else []), "--no-web"]
+        """Start ``kmg run`` (with its dashboard when ``web``)."""
+        args = ["run", *(["--live"] if self.live else []), "--web" if self.web else "--no-web"]
         self._spawn(args, child_env(self.settings))
         return self
 
