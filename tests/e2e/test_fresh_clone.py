@@ -64,6 +64,9 @@ async def test_the_lines_the_venue_prints_are_all_a_fresh_env_needs_for_kmg_run_
             state = await client.state()
         assert equity == Decimal(balances["USDT"]["free"]) == Decimal(10_000)
         assert state["signed_requests"].get("GET /api/v3/account", 0) >= 1  # LIVE, signed
+        # one start-up reconciliation (the periodic one used to repeat it at once: on Kraken
+        # 6 s of throttled private calls ahead of the first order)
+        assert state["signed_requests"].get("GET /api/v3/openOrders", 0) == 1
         assert await _stop(bot) == 0
     finally:
         if bot is not None:

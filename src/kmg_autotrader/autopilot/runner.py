@@ -13,7 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from loguru import logger
@@ -36,6 +36,10 @@ WebStarter = Callable[
     [Settings, Repositories, BotRuntime], Awaitable[Callable[[], Awaitable[None]]]
 ]
 
+
+if TYPE_CHECKING:
+    from kmg_autotrader.execution.manager import ExecutionManager
+    from kmg_autotrader.execution.reconcile import Reconciler
 
 T = TypeVar("T")
 
@@ -66,6 +70,20 @@ async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> 
     with contextlib.suppress(asyncio.CancelledError):
         await task
     return None
+
+
+RECONCILE_EVERY_S = 180.0
+
+
+async def _reconcile_later(reconciler: Reconciler, manager: ExecutionManager) -> None:
+    """The periodic reconciliation, from one interval after the start-up pass (its loop would
+    repeat that pass at once: on Kraken 6 s of throttled private calls ahead of the first
+    order), or sooner when an order's outcome turns ambiguous."""
+    wake = asyncio.Event()
+    manager.orders.unresolved_listeners.append(lambda _coid: wake.set())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=RECONCILE_EVERY_S)
+    await reconciler.run_forever(RECONCILE_EVERY_S)
 
 
 def demo_paths(settings: Settings) -> tuple[Path, Path]:
@@ -304,7 +322,9 @@ async def run_live(
         reconciler = Reconciler(runtime.bot.p.manager, symbols=tuple(settings.symbols))
         report = await reconciler.run()
         logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
-        runtime.extra_tasks.append(asyncio.create_task(reconciler.run_forever()))
+        runtime.extra_tasks.append(
+            asyncio.create_task(_reconcile_later(reconciler, runtime.bot.p.manager))
+        )
         if exchange_clock is not None:
             runtime.extra_tasks.append(asyncio.create_task(exchange_clock.run()))
 
