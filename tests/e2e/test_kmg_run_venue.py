@@ -204,8 +204,9 @@ async def _live_rehearsal(exchange: str, workdir: Path) -> LiveRun:
         )
         if interrupt:
 
-            async def placed_unanswered() -> bool:
-                return len((await r.books())["trades"]) > len(r.db.fills(Mode.LIVE))
+            async def placed_unanswered() -> bool:  # the third order, at the venue, unanswered
+                trades = (await r.books())["trades"]
+                return len(trades) >= 3 and len(trades) > len(r.db.fills(Mode.LIVE))
 
             await r.wait_for(placed_unanswered, "an order placed, its answer late", 60)
             stops.append(await r.stop_bot())
