@@ -238,6 +238,7 @@ class VenueConfig:
     def keys(self) -> tuple[str, str]:
         """(api key, secret) of the venue's account (when given)."""
         return KEYS[self.exchange]
+
     control_token: str = CONTROL_TOKEN
 
 
