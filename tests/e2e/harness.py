@@ -2,18 +2,22 @@
 
 The venue (:class:`VenueProcess`) is the exchange: its books, read through
 :class:`~kmg_autotrader.venue.VenueClient`, are the truth. The bot (:class:`BotProcess`) is
-``python -m kmg_autotrader.cli run [--live] --no-web`` with nothing but environment settings:
+``python -m kmg_autotrader.cli run [--live] [--no-web]`` with nothing but environment settings:
 DATA_DIR in a temporary folder, the exchange, one symbol, the venue's keys and
-``EXCHANGE_API_URL`` (the one line a user adds). :class:`BotDatabase` reads what the bot
-recorded. :func:`wait_until` polls a condition with a bounded wait and fails with one clear
-line plus the tail of the bot's log. :class:`Rehearsal` ties them together.
+``EXCHANGE_API_URL``. :class:`BotDatabase` reads what the bot recorded. :func:`wait_until`
+polls a condition with a bounded wait and fails with one clear line plus the tail of the bot's
+log. :class:`Rehearsal` ties them together.
 
 No pytest here: the reliability script and a user's own checks can drive it too::
 
-    async with Rehearsal(tmp_dir, VenueConfig(exchange="kraken", speed=600)) as r:
-        bot = r.start_bot(live=True)
-        await r.wait_for_fills(2)
+    async with Rehearsal(tmp_dir, VenueConfig(exchange="kraken", speed=150)) as r:
+        r.set_risk()  # TRADE_SOON_RISK, as the dashboard's risk editor stores it
+        r.start_bot(live=True)
+        trades = await r.wait_for_venue_trades(2, timeout=120)
         await r.stop_bot()  # SIGTERM: exit 0 within 5 s, or HarnessError
+        assert fill_mismatches(trades, r.db.fills(Mode.LIVE)) == []
+
+``python -m tests.e2e.harness --exchange binance --live`` runs one and prints what it saw.
 """
 
 from __future__ import annotations
@@ -629,11 +633,6 @@ class Rehearsal:
         return await self.wait_for(trades, f"{count} trades at the venue", timeout)
 
 
-def run(coro: Awaitable[T]) -> T:
-    """Run a rehearsal coroutine from a plain script."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
 # ---- comparing our records with the venue's books --------------------------------------------
 
 FEE_TOLERANCE = Decimal("1e-8")  # the venue's books keep fees unrounded; its wire shows 8 dp
@@ -676,3 +675,38 @@ def balance_mismatches(
         if abs(a - b) > tolerance:
             out.append(f"{currency}: venue {a}, ours {b}")
     return out
+
+
+# ---- a rehearsal from the command line ----------------------------------------------------------
+
+
+async def _main(exchange: str, live: bool, seconds: float, workdir: Path) -> int:
+    mode = Mode.LIVE if live else Mode.PAPER
+    async with Rehearsal(workdir, VenueConfig(exchange=exchange, speed=600.0)) as r:
+        r.set_risk()
+        r.start_bot(live=live)
+        await r.wait_db()
+        await asyncio.sleep(seconds)
+        stop_seconds = await r.stop_bot()
+        books = await r.books()
+        problems = fill_mismatches(books["trades"], r.db.fills(mode)) if live else []
+        problems += balance_mismatches(await r.venue_totals(), r.db.balances(mode)) if live else []
+        print(f"kmg run ({mode.value}) on {exchange}: stopped in {stop_seconds:.1f} s")
+        print(f"venue: {len(books['orders'])} orders, {len(books['trades'])} trades")
+        print(f"ours: {len(r.db.orders(mode))} orders, {len(r.db.fills(mode))} fills")
+        print("\n".join(problems) or "our fills and balances equal the venue's")
+        print(f"logs and data: {workdir}")
+        return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="One LIVE (or PAPER) rehearsal against kmg venue.")
+    parser.add_argument("--exchange", choices=sorted(KEYS), default="binance")
+    parser.add_argument("--live", action="store_true", help="kmg run --live (default: PAPER)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the bot runs")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="kmg-rehearsal-"))
+    sys.exit(asyncio.run(_main(args.exchange, args.live, args.seconds, folder)))
