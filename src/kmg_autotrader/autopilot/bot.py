@@ -39,6 +39,9 @@ from kmg_autotrader.vault import SnapshotWriter, VaultKind, VaultWriter
 
 DAY_MS = 86_400_000
 RISK_MARK_EVERY_MS = 3_600_000  # an unchanged equity is re-marked to the risk manager hourly
+# Wall seconds the last look at working orders and balances may take when the bot stops
+# (a throttled exchange client may queue each call for seconds; the next start reconciles).
+FINAL_SYNC_S = 1.0
 
 # Risk rejections worth an alert (the routine ones — cooldowns, fee edge — are only recorded).
 NOTABLE_REJECTIONS = frozenset(
@@ -164,13 +167,25 @@ class Bot:
             await feed.run(self.on_candle, self.on_price, stop, on_open=self.on_open)
         finally:
             self._stopping = True
+            logger.info("stopping: no new decisions; finishing in-flight order handling")
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            async with self._lock:  # finish in-flight order handling before returning
-                await self._after_fills()
-                self._mark_equity(self.p.clock.now_ms())
+            try:  # finish in-flight order handling, bounded: SIGTERM must end the run soon
+                await asyncio.wait_for(self._final_sync(), timeout=FINAL_SYNC_S)
+            except TimeoutError:
+                logger.warning(
+                    "stopping: the last look at orders and balances took over {:g} s; cut short "
+                    "(the next start reconciles with the exchange)",
+                    FINAL_SYNC_S,
+                )
+            self._mark_equity(self.p.clock.now_ms())
+            logger.debug("stopping: fills and equity recorded")
         return self.summary
+
+    async def _final_sync(self) -> None:
+        async with self._lock:
+            await self._after_fills()
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         """Polls working orders and runs due jobs even when no candle arrives."""

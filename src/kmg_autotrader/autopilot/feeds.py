@@ -33,6 +33,12 @@ class ClosedCandle:
     gap_before: bool = False
 
 
+# Wall seconds the streams' in-flight work (a decision whose order waits for the exchange's
+# answer) may take after a stop, then it is cut short like a crash would: the order is on
+# record before it is sent, and the next start reconciles it with the exchange. An exchange
+# whose client throttles hard (ccxt allows Kraken one private call every 3 s) would otherwise
+# hold a SIGTERM for many seconds.
+STOP_GRACE_S = 2.0
 CandleHandler = Callable[[ClosedCandle], Awaitable[object]]
 PriceHandler = Callable[[str, float, int], Awaitable[None]]
 
@@ -179,12 +185,14 @@ class LiveFeed:
         store: Any = None,
         clock: Callable[[], int] | None = None,
         observe: Callable[[int], None] | None = None,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.store = store  # CandleStore: live candles are appended so history stays complete
         self.clock = clock  # epoch ms for the REST fallback's "closed by now" (default: wall)
         # told every exchange time the streams show (ExchangeClock.observe): a candle the
         # stream calls closed is then never "in the future" of the bot's clock
         self.observe = observe
+        self.stop_grace_s = stop_grace_s
         self.adapter = adapter
         self.symbols = symbols
         self.timeframe = timeframe
@@ -247,9 +255,16 @@ class LiveFeed:
         finally:
             for stream in self._streams:
                 stream.stop()
-            done, pending = await asyncio.wait(tasks, timeout=5)
-            for task in pending:
-                task.cancel()
+            done, pending = await asyncio.wait(tasks, timeout=self.stop_grace_s)
+            if pending:
+                logger.warning(
+                    "stopping: candle handling still busy after {:g} s (an order waiting for the "
+                    "exchange?); cut short, the next start reconciles it with the exchange",
+                    self.stop_grace_s,
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=0.5)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     logger.error("stream ended with {}", task.exception())

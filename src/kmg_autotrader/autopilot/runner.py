@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from loguru import logger
@@ -37,6 +37,13 @@ WebStarter = Callable[
 ]
 
 
+if TYPE_CHECKING:
+    from kmg_autotrader.execution.manager import ExecutionManager
+    from kmg_autotrader.execution.reconcile import Reconciler
+
+T = TypeVar("T")
+
+
 class ExchangeUnreachableError(RuntimeError):
     """The exchange could not be reached at start-up."""
 
@@ -46,6 +53,37 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """``work``'s result, or None when ``stop`` is set first (``work`` is then cancelled, as a
+    crash at that point would end it: nothing half-done is left that a restart cannot redo)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+RECONCILE_EVERY_S = 180.0
+
+
+async def _reconcile_later(reconciler: Reconciler, manager: ExecutionManager) -> None:
+    """The periodic reconciliation, from one interval after the start-up pass (its loop would
+    repeat that pass at once: on Kraken 6 s of throttled private calls ahead of the first
+    order), or sooner when an order's outcome turns ambiguous."""
+    wake = asyncio.Event()
+    manager.orders.unresolved_listeners.append(lambda _coid: wake.set())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=RECONCILE_EVERY_S)
+    await reconciler.run_forever(RECONCILE_EVERY_S)
 
 
 def demo_paths(settings: Settings) -> tuple[Path, Path]:
@@ -84,6 +122,7 @@ async def _drive(
         if stop_web is not None:
             await stop_web()
         await runtime.stop()
+        logger.debug("stopping: services stopped")
 
 
 async def run_demo(
@@ -220,12 +259,17 @@ async def run_live(
     if mode is Mode.LIVE or live_flag:
         ensure_live_allowed(settings, live_flag)
         mode = Mode.LIVE
+    # first of all: a SIGTERM during the start-up (downloads, reconciliation) is a clean stop
+    stop = stop or asyncio.Event()
+    _install_signal_handlers(stop)
     database = open_database(settings.database_url)
     repos = Repositories(database)
     adapter = ExchangeAdapter.from_settings(settings, mode=mode)
     exchange_clock = ExchangeClock(adapter.fetch_time) if clock is None else None
     clock = clock or exchange_clock or WallClock()
-    try:
+
+    async def prepare() -> tuple[BotRuntime, LiveFeed]:
+        assert clock is not None
         try:
             markets_all = await adapter.load_markets(
                 cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
@@ -278,7 +322,9 @@ async def run_live(
         reconciler = Reconciler(runtime.bot.p.manager, symbols=tuple(settings.symbols))
         report = await reconciler.run()
         logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
-        runtime.extra_tasks.append(asyncio.create_task(reconciler.run_forever()))
+        runtime.extra_tasks.append(
+            asyncio.create_task(_reconcile_later(reconciler, runtime.bot.p.manager))
+        )
         if exchange_clock is not None:
             runtime.extra_tasks.append(asyncio.create_task(exchange_clock.run()))
 
@@ -300,8 +346,14 @@ async def run_live(
             clock=clock.now_ms,
             observe=exchange_clock.observe if exchange_clock is not None else None,
         )
-        stop = stop or asyncio.Event()
-        _install_signal_handlers(stop)
+        return runtime, feed
+
+    try:
+        prepared = await _unless_stopped(prepare(), stop)
+        if prepared is None:
+            logger.info("stopped during the start-up: nothing was traded")
+            return BotSummary()
+        runtime, feed = prepared
         return await _drive(runtime, feed, stop, web=web, settings=settings, repos=repos)
     finally:
         await adapter.close()

@@ -153,6 +153,14 @@ class BinanceDialect(Dialect):
             rules[symbol] = market_info(entry, self.fees)
         return rules
 
+    def wire_order_id(self, paper_id: str) -> str:
+        """Binance's numeric ``orderId``."""
+        return str(_order_int(paper_id))
+
+    def wire_trade_id(self, paper_id: str) -> str:
+        """Binance's numeric trade ``id``."""
+        return str(_trade_int(paper_id))
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Binance's REST paths, the SAPI stubs ccxt touches, and the stream endpoints."""
         get, post, delete = router.add_get, router.add_post, router.add_delete

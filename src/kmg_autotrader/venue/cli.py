@@ -84,6 +84,9 @@ def venue(
     (in --state, so a restart keeps them). Point the bot at it with the printed
     EXCHANGE_API_URL=... line and keys.
 
+    The lines it prints for .env (exchange, symbols, timeframe, TRADING_MODE=live, the URL and
+    the keys) are all a .env made from .env.example needs; then run `kmg run --live`.
+
     Faults on demand: --fault KIND[:ENDPOINT][,key=value...], e.g.
     --fault rate_limit:create_order,times=3 (kinds: latency, timeout_after_accept, not_found,
     rate_limit, ban, server_error, partial_fill, ws_drop, ws_stall, ws_duplicate, ws_reorder,
@@ -144,9 +147,14 @@ def venue(
 
 def _print_banner(v: Venue, data: str, state_path: Path | None) -> None:
     account = v.default_account
+    # everything a .env made from .env.example needs for `kmg run --live` against this venue
     lines = [
         f"KMG venue ({v.exchange}) listening on {v.base_url}",
-        "  put in .env:",
+        "  put in .env (of a folder kept for the rehearsal: its LIVE records are a rehearsal's):",
+        f"    EXCHANGE={v.exchange}",
+        f"    SYMBOLS={','.join(v.market.symbols)}",
+        f"    TIMEFRAME={_timeframe(v.market.step_ms)}",
+        "    TRADING_MODE=live",
         f"    EXCHANGE_API_URL={v.base_url}",
     ]
     if v.generated_keys:
@@ -168,6 +176,14 @@ def _print_banner(v: Venue, data: str, state_path: Path | None) -> None:
     if v.faults.chaos:
         lines.append(f"  chaos: seed {v.faults.chaos_seed}, rate {v.faults.chaos_rate}")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+def _timeframe(step_ms: int) -> str:
+    """``5m``, ``1h``, ``1d`` for a candle length in ms."""
+    for unit, ms in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if step_ms % ms == 0:
+            return f"{step_ms // ms}{unit}"
+    return f"{step_ms // 60_000}m"
 
 
 async def _serve(v: Venue, port: int, data: str, state_path: Path | None) -> None:

@@ -325,6 +325,14 @@ class KrakenDialect(Dialect):
             rules[symbol] = market_info(symbol, base, quote, entry)
         return rules
 
+    def wire_order_id(self, paper_id: str) -> str:
+        """Kraken's order txid."""
+        return order_txid(paper_id)
+
+    def wire_trade_id(self, paper_id: str) -> str:
+        """Kraken's trade txid."""
+        return trade_txid(paper_id)
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """Kraken's REST paths and the WebSocket v2 endpoint."""
         public = {
@@ -1383,7 +1391,7 @@ class KrakenDialect(Dialect):
             return
         market = self.venue.market
         now = self._now()
-        last_of_data = final and row.ts + market.step_ms >= market.end_ms(symbol)
+        last_of_data = final and row.ts + market.step_ms >= market.last_ms(symbol)
         for topic in sorted(topics, key=lambda t: int(t.rsplit(":", 1)[1])):
             interval = int(topic.rsplit(":", 1)[1])
             tf = f"{interval}m"

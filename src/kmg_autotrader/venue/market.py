@@ -6,7 +6,8 @@ buckets fall where they did). From then on a candle is *closed* once venue time 
 and *forming* while venue time is inside it; the forming candle's values follow a price path
 through it (open → low → high → close for a rising candle, open → high → low → close for a
 falling one, at a constant price speed), so limits and stops are touched inside a candle and the
-candle ends exactly as recorded.
+candle ends exactly as recorded. After the last recorded candle the market is quiet: flat candles
+at the last close with no volume and no trades (streams keep ticking, as an exchange's do).
 
 Dialects read everything from here; the replay loop (``server.Venue``) moves time and calls the
 listeners (:class:`MarketListener`): ``on_tick`` at every path vertex and at the current price,
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DAY_MS = 86_400_000
+# After the recorded data ends the market goes quiet, not silent: flat candles at the last close,
+# with no volume and no trades, as an exchange shows a market nobody trades (streams keep
+# ticking, the next candle opens, so the last recorded one is seen to close). This long.
+QUIET_AFTER_END_MS = 30 * DAY_MS
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": DAY_MS}
 _VOLUME_QUANTUM = Decimal("1e-8")
 
@@ -172,14 +177,17 @@ class MarketState:
             self.shift_ms = int(shift_ms)
         self.start_ms = start_ms
         self._series: dict[str, _Series] = {}
+        self._data_end: dict[str, int] = {}  # close time of the last recorded candle
+        remaining = 0
         for symbol, frame in frames.items():
             ts = frame["timestamp"].to_numpy(dtype="int64") + self.shift_ms
             o, h, lo, c, v = (
                 frame[k].to_numpy(dtype="float64")
                 for k in ("open", "high", "low", "close", "volume")
             )
-            self._series[symbol] = _Series(ts, o, h, lo, c, v)
-        remaining = max(int((s.ts > start_ms).sum()) for s in self._series.values())
+            remaining = max(remaining, int((ts > start_ms).sum()))
+            self._data_end[symbol] = int(ts[-1]) + self.step_ms
+            self._series[symbol] = _quiet_after(_Series(ts, o, h, lo, c, v), self.step_ms)
         if remaining == 0 and shift_ms is None:
             raise ValueError(
                 f"warmup {self.warmup} leaves no candle to replay (the data has "
@@ -234,11 +242,16 @@ class MarketState:
         return int(self._series[symbol].ts[0])
 
     def end_ms(self, symbol: str) -> int:
-        """Close time of the last candle of ``symbol``: the replay ends there."""
+        """Close time of the last recorded candle of ``symbol``: the data ends there (then the
+        market is quiet: flat candles at the last close, no volume, no trades)."""
+        return self._data_end[symbol]
+
+    def last_ms(self, symbol: str) -> int:
+        """Close time of the last candle the venue serves (the quiet ones included)."""
         return int(self._series[symbol].ts[-1]) + self.step_ms
 
     def finished(self, now: int) -> bool:
-        """True once every symbol's last candle has closed."""
+        """True once every symbol's last recorded candle has closed."""
         return all(now >= self.end_ms(s) for s in self._series)
 
     def check_timeframe(self, timeframe: str) -> int:
@@ -424,6 +437,8 @@ class MarketState:
         out: list[SynthTrade] = []
         for i in range(lo, hi + 1):
             row = series.row(i)
+            if row.volume <= 0:
+                continue  # nobody traded (the quiet market after the data)
             path = _path(row.open, row.high, row.low, row.close)
             fracs = _fractions(path)
             total = Decimal(repr(row.volume))
@@ -444,6 +459,22 @@ class MarketState:
                     )
                 prev = path[k]
         return out
+
+
+def _quiet_after(series: _Series, step_ms: int) -> _Series:
+    """``series`` followed by :data:`QUIET_AFTER_END_MS` of flat, empty candles at its last
+    close."""
+    count = QUIET_AFTER_END_MS // step_ms
+    last_ts, last_close = int(series.ts[-1]), float(series.c[-1])
+    flat = np.full(count, last_close)
+    return _Series(
+        np.concatenate([series.ts, last_ts + step_ms * np.arange(1, count + 1, dtype="int64")]),
+        np.concatenate([series.o, flat]),
+        np.concatenate([series.h, flat]),
+        np.concatenate([series.lo, flat]),
+        np.concatenate([series.c, flat]),
+        np.concatenate([series.v, np.zeros(count)]),
+    )
 
 
 def _resample(base: _Series, ms: int) -> _Series:

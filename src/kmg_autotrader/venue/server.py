@@ -48,6 +48,9 @@ DIALECTS = {
     "kraken": "kmg_autotrader.venue.kraken:KrakenDialect",
 }
 TOKEN_HEADER = "X-Venue-Token"
+# What marks a request as signed (carrying an account's credentials) in either dialect: a
+# PAPER bot must never send one, and tests count them per path.
+_CREDENTIAL_HEADERS = ("X-MBX-APIKEY", "API-Key", "API-Sign")
 _LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
@@ -231,6 +234,14 @@ class Dialect:
         """The exchange's answer to a ``rate_limit``/``ban``/``server_error`` fault."""
         raise NotImplementedError
 
+    def wire_order_id(self, paper_id: str) -> str:
+        """The id clients see for the books' order ``paper_id`` (the exchange's id format)."""
+        return paper_id
+
+    def wire_trade_id(self, paper_id: str) -> str:
+        """The id clients see for the books' trade ``paper_id``."""
+        return paper_id
+
     async def on_tick(self, symbol: str, price: Decimal, ts: int) -> None:
         """Market listener: a trade price (stream tickers from here)."""
 
@@ -365,6 +376,7 @@ class Venue:
         self.port = 0
         self.listening = False  # False while stopped or restarting
         self.requests: Counter[str] = Counter()  # "METHOD /path" → count (what clients ask)
+        self.signed_requests: Counter[str] = Counter()  # the same, of requests with credentials
         self.restarts = 0
         self._finished_logged = False
 
@@ -482,7 +494,8 @@ class Venue:
         if self.market.finished(now) and not self._finished_logged:
             self._finished_logged = True
             logger.warning(
-                "venue replay reached the end of the data: prices stay at the last close"
+                "venue replay reached the end of the data: the market is quiet from now on "
+                "(flat candles at the last close, no trades)"
             )
 
     async def advance(
@@ -533,7 +546,10 @@ class Venue:
     async def _drop_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self.requests[f"{request.method} {request.path}"] += 1
+        key = f"{request.method} {request.path}"
+        self.requests[key] += 1
+        if "signature" in request.query or any(h in request.headers for h in _CREDENTIAL_HEADERS):
+            self.signed_requests[key] += 1
         try:
             return await handler(request)
         except DropConnection:
@@ -591,14 +607,23 @@ class Venue:
             "ws_connections": len(self.dialect.hub.connections),
             "ws_connects": self.dialect.hub.connects,
             "faults": sum(v for k, v in self.faults.counts.items() if k != "not_found_lookup"),
+            # control calls excluded: they are the tests', not the clients'
+            "requests": _client_counts(self.requests),
+            "signed_requests": _client_counts(self.signed_requests),
         }
 
     def books(self, api_key: str | None = None) -> dict[str, Any]:
-        """The books of one account (default: the first)."""
+        """The books of one account (default: the first); each order and trade also carries
+        ``exchange_id``, the id clients see in the exchange's format (what ccxt reports)."""
         account = self.accounts.get(api_key) if api_key else self.default_account
         if account is None:
             raise VenueError("no account with this api_key")
-        return account.books()
+        books = account.books()
+        for order in books["orders"]:
+            order["exchange_id"] = self.dialect.wire_order_id(str(order["id"]))
+        for trade in books["trades"]:
+            trade["exchange_id"] = self.dialect.wire_trade_id(str(trade["id"]))
+        return books
 
     async def _state(self, request: web.Request) -> Any:
         return self.state()
@@ -638,6 +663,10 @@ class Venue:
         # a moment later, so this answer still reaches the caller before its socket closes
         self.schedule_restart(float(body.get("delay", 0)), after=0.05)
         return {"restarting": True}
+
+
+def _client_counts(counts: Counter[str]) -> dict[str, int]:
+    return {k: v for k, v in sorted(counts.items()) if " /venue/" not in k}
 
 
 def _int_or_none(value: Any) -> int | None:
