@@ -473,20 +473,26 @@ class CandleStore:
         """Main file and pending segments as of one moment, without taking the lock.
 
         A compaction replaces the main file (new inode) before it deletes the segments it
-        folded in, so a view is consistent when the main file's identity is the same before and
-        after the segments were read and none of them vanished; otherwise read again.
+        folded in, so a view is consistent when the path still names the main file that was
+        read once the segments were read, and none of them vanished; otherwise read again.
         """
         for _ in range(_SNAPSHOT_ATTEMPTS):
-            sig = _stat_sig(path)
             main: pa.Table | None = None
-            through = 0
-            if sig is not None:
-                try:
-                    main = pq.read_table(path, columns=columns)
-                except FileNotFoundError:
-                    continue
-                except (OSError, pa.ArrowException) as exc:
-                    raise CorruptCandleFileError(path, f"cannot read parquet ({exc})") from exc
+            sig, through = None, 0
+            try:
+                # One open file for the whole read: by path, pyarrow may open it more than once
+                # and mix the old and the new file of a compaction replacing it meanwhile.
+                handle = open(path, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                pass
+            else:
+                with handle:
+                    st = os.fstat(handle.fileno())
+                    sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+                    try:
+                        main = pq.read_table(handle, columns=columns)
+                    except (OSError, pa.ArrowException) as exc:
+                        raise CorruptCandleFileError(path, f"cannot read parquet ({exc})") from exc
                 through = _through(main.schema.metadata, path)
             pending = [seg for seg in list_segments(path) if seg.seq > through]
             wanted = [
