@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import pyarrow as pa
 
 _SEQ_DIGITS = 9
-_NAME_RE = re.compile(r"^(?P<main>.+)\.seg-(?P<seq>\d+)-(?P<first>\d+)-(?P<last>\d+)\.arrow$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +55,12 @@ def list_segments(main: Path) -> list[Segment]:
     except FileNotFoundError:
         return found
     for name in names:
-        if not name.startswith(prefix):
+        if not name.startswith(prefix) or not name.endswith(".arrow"):
             continue
-        match = _NAME_RE.match(name)
-        if match is None or match["main"] != main.name:
-            continue
-        seq, first, last = int(match["seq"]), int(match["first"]), int(match["last"])
+        try:
+            seq, first, last = map(int, name[len(prefix) : -len(".arrow")].split("-"))
+        except ValueError:
+            continue  # not one of ours
         found.append(Segment(directory, name, seq, first, last))
     found.sort(key=lambda seg: seg.seq)
     return found

@@ -132,6 +132,11 @@ def empty_frame() -> pd.DataFrame:
 
 def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Select the store's columns with the store's dtypes (raises on missing/non-numeric data)."""
+    return pd.DataFrame(_normalized_columns(frame), index=pd.RangeIndex(len(frame)))
+
+
+def _normalized_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:func:`normalize_frame`'s columns as numpy arrays (the live append needs no frame)."""
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise InvalidCandlesError(f"missing column(s): {', '.join(missing)}")
@@ -147,9 +152,11 @@ def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
         raise InvalidCandlesError("timestamp column is not numeric epoch milliseconds")
     columns: dict[str, np.ndarray] = {"timestamp": ts.astype("int64")}
     for col in COLUMNS[1:]:
-        columns[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
-    # one construction, not six column inserts: this runs on every live candle
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+        series = frame[col]
+        if series.dtype != np.float64:
+            series = pd.to_numeric(series, errors="coerce")
+        columns[col] = series.to_numpy(dtype="float64")
+    return columns
 
 
 def _frame_from_table(table: pa.Table) -> pd.DataFrame:
@@ -222,6 +229,14 @@ def first_invalid_row(frame: pd.DataFrame) -> tuple[int, str] | None:
         if hits.size and (best is None or hits[0] < best[0]):
             best = (int(hits[0]), reason)
     return best
+
+
+def _validate_columns(columns: dict[str, np.ndarray], source: str) -> None:
+    """:func:`validate_frame` for normalized columns; a frame is built only to word an error."""
+    ts = columns["timestamp"]
+    if ts.size == 0 or _all_valid(ts, *(columns[c] for c in COLUMNS[1:])):
+        return
+    validate_frame(pd.DataFrame(columns), source)
 
 
 def validate_frame(frame: pd.DataFrame, source: str = "candles") -> None:
@@ -522,10 +537,11 @@ class CandleStore:
 
     def _head(self, path: Path) -> _Head | None:
         """The main file's footer facts, or None when there is no main file."""
-        if not path.is_file():
-            return None
         try:
-            meta = pq.read_metadata(path)
+            with open(path, "rb") as handle:  # one open: see _snapshot
+                meta = pq.read_metadata(handle)
+        except FileNotFoundError:
+            return None
         except (OSError, pa.ArrowException) as exc:
             raise CorruptCandleFileError(path, f"cannot read parquet ({exc})") from exc
         names = list(meta.schema.names)
@@ -564,32 +580,35 @@ class CandleStore:
         :class:`CorruptCandleFileError` when the stored main file cannot be read as parquet (a
         stored file whose candles break an invariant is reported by :meth:`read`).
         """
-        new = normalize_frame(candles)
-        validate_frame(new, source)
-        if new.empty:
+        # numpy arrays, not a frame: this runs for every closed candle of every symbol
+        columns = _normalized_columns(candles)
+        _validate_columns(columns, source)
+        ts = columns["timestamp"]
+        if ts.size == 0:
             return 0
         path = self.path_for(exchange, symbol, timeframe)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock(path):
             head = self._head(path)
             if head is None:
+                new = pd.DataFrame(columns)
                 return self._compact_locked(path, exchange, symbol, timeframe, extra=new)[1]
             segments = list_segments(path)
             pending = [seg for seg in segments if seg.seq > head.through]
             for seg in segments:
                 if seg.seq <= head.through:
                     _unlink_quietly(seg.path)  # left by a compaction killed before its clean-up
-            added = self._count_new(path, head, pending, new)
+            added = self._count_new(path, head, pending, ts)
             seq = max([head.through] + [seg.seq for seg in segments]) + 1
-            write_segment(path, seq, _table(new))
+            table = pa.Table.from_arrays([columns[c] for c in COLUMNS], schema=_SCHEMA)
+            write_segment(path, seq, table)
         self._maybe_schedule(
-            path, exchange, symbol, timeframe, len(pending) + 1, bulk=len(new) >= _BULK_ROWS
+            path, exchange, symbol, timeframe, len(pending) + 1, bulk=ts.size >= _BULK_ROWS
         )
         return added
 
-    def _count_new(self, path: Path, head: _Head, pending: list[Segment], new: pd.DataFrame) -> int:
-        """How many of ``new``'s timestamps are not stored yet (cheap when they all follow)."""
-        ts = new["timestamp"].to_numpy()
+    def _count_new(self, path: Path, head: _Head, pending: list[Segment], ts: np.ndarray) -> int:
+        """How many of the timestamps ``ts`` are not stored yet (cheap when they all follow)."""
         first, last = int(ts[0]), int(ts[-1])
         if head.last is not None or head.rows == 0:
             newest = max([head.last or -1] + [seg.last for seg in pending])
@@ -775,7 +794,8 @@ class CandleStore:
         from kmg_autotrader.config import timeframe_to_ms
 
         try:
-            schema = pq.read_schema(path)
+            with open(path, "rb") as handle:  # one open: see _snapshot
+                schema = pq.read_schema(handle)
         except (OSError, pa.ArrowException) as exc:
             raise CorruptCandleFileError(path, f"cannot read parquet ({exc})") from exc
         meta = schema.metadata or {}
