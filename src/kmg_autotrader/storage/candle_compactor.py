@@ -4,8 +4,9 @@ A compaction rewrites a whole series (tens of ms for a year of 5m candles), so a
 run one themselves: they schedule it here and return. A job waits ``delay`` seconds first so it
 lands between closed candles rather than next to the candle that triggered it; jobs are keyed by
 series, so scheduling one that is already waiting is free. At interpreter exit the waiting jobs
-run at once (bounded by :data:`EXIT_DRAIN_S`); a process killed before that leaves segments
-behind, which every reader merges and a later compaction folds in, so nothing is lost.
+run at once, for at most :data:`EXIT_DRAIN_S` (a stopping bot must exit promptly); whatever is
+not done by then, or in a process killed outright, stays as segments, which every reader merges
+and a later compaction folds in, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Hashable
 
 from loguru import logger
 
-EXIT_DRAIN_S = 30.0
+EXIT_DRAIN_S = 2.0
 
 
 class Compactor:

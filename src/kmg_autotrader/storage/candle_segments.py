@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,17 +77,27 @@ def stray_temp_files(main: Path) -> list[Path]:
 
 
 def write_segment(main: Path, seq: int, table: pa.Table) -> Segment:
-    """Write ``table`` (non-empty, sorted by timestamp) as segment ``seq``, atomically."""
+    """Write ``table`` (non-empty, sorted by timestamp) as segment ``seq``, atomically.
+
+    The caller holds the series lock, so the temp file's name needs no randomness.
+    """
     ts = table.column("timestamp")
     first, last = int(ts[0].as_py()), int(ts[-1].as_py())
     final = segment_path(main, seq, first, last)
-    fd, tmp_name = tempfile.mkstemp(prefix=main.name + ".", suffix=".tmp", dir=main.parent)
+    sink = pa.BufferOutputStream()  # serialised in memory, then one write: cheaper than a
+    with pa.ipc.new_file(sink, table.schema) as writer:  # Python file's many small writes
+        writer.write_table(table)
+    data = sink.getvalue()
+    tmp_name = f"{final}.tmp"
     try:
-        with os.fdopen(fd, "wb") as handle:
-            with pa.ipc.new_file(handle, table.schema) as writer:
-                writer.write_table(table)
-            handle.flush()
-            os.fsync(handle.fileno())
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -411,6 +411,9 @@ class CandleStore:
         self.root = Path(data_dir) / "candles"
         self.compact_after = compact_after
         self.compact_delay_s = compact_delay_s
+        # footer facts per main file, valid while its (inode, mtime, size) stay the same: only
+        # a compaction or write_all (any process) replaces it, so appends skip the footer read
+        self._heads: dict[Path, tuple[tuple[int, int, int], _Head]] = {}
 
     # ---- paths ---------------------------------------------------------------------------------
 
@@ -539,6 +542,11 @@ class CandleStore:
         """The main file's footer facts, or None when there is no main file."""
         try:
             with open(path, "rb") as handle:  # one open: see _snapshot
+                st = os.fstat(handle.fileno())
+                sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+                cached = self._heads.get(path)
+                if cached is not None and cached[0] == sig:
+                    return cached[1]
                 meta = pq.read_metadata(handle)
         except FileNotFoundError:
             return None
@@ -558,7 +566,9 @@ class CandleStore:
                 last = None  # unknown: the caller reads the timestamps instead
                 break
             last = int(stats.max) if last is None else max(last, int(stats.max))
-        return _Head(_through(meta.metadata, path), meta.num_rows, last)
+        head = _Head(_through(meta.metadata, path), meta.num_rows, last)
+        self._heads[path] = (sig, head)
+        return head
 
     # ---- writing -------------------------------------------------------------------------------
 
