@@ -6,7 +6,8 @@ named ``<main>.seg-<seq>-<first>-<last>.arrow`` (e.g.
 ``5m.parquet.seg-000000007-1672531200000-1672531500000.arrow``): ``seq`` orders segments (a
 higher one was written later and wins on equal timestamps), ``first``/``last`` are the open
 times of its first and last candle, so a writer knows the newest stored candle without opening
-any segment. A segment appears whole or not at all (temp file, fsync, ``os.replace``).
+any segment. A segment appears whole or not at all (temp file, fsync, ``os.replace``, then an
+fsync of the folder so that a power cut does not lose it either).
 
 The main file's metadata key ``kmg.through`` names the highest sequence number folded into it;
 segments at or below it are leftovers of an interrupted compaction and are ignored.
@@ -103,6 +104,7 @@ def write_segment(main: Path, seq: int, table: pa.Table) -> Segment:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    fsync_dir(main.parent)  # the rename too must survive a power cut: the candle is stored now
     return Segment(main.parent, final.name, seq, first, last)
 
 

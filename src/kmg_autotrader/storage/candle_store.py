@@ -716,11 +716,8 @@ class CandleStore:
         return len(pending), len(frame) - before
 
     def _discard(self, path: Path, segments: list[Segment]) -> None:
-        """Delete folded segments and temp files of killed writers, once the main file that
-        supersedes them is durable. Caller holds the lock."""
-        if not segments and not stray_temp_files(path):
-            return
-        fsync_dir(path.parent)  # the new main file's rename first, then the deletions
+        """Delete folded segments and temp files of killed writers (after the main file that
+        supersedes them was made durable by :meth:`_write_atomic`). Caller holds the lock."""
         for seg in segments:
             _unlink_quietly(seg.path)
         for tmp in stray_temp_files(path):
@@ -790,6 +787,7 @@ class CandleStore:
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
+        fsync_dir(path.parent)  # durable before any segment it supersedes is deleted
 
     # ---- listing -------------------------------------------------------------------------------
 
