@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kmg_autotrader.domain import Regime, Side
 from kmg_autotrader.signals.bars import Bars
@@ -44,6 +45,40 @@ def test_golden_and_death_cross() -> None:
     reason = SmaCross(P).reason(Side.BUY, bars.row(i), bars.prev_row(i))
     assert reason.startswith("SMA20 crossed above SMA50 at ") and "; RSI " in reason
     assert 0 <= hits.strength[i] <= 1
+
+
+def rise_then_flat() -> np.ndarray:
+    """A rise (fast above slow), then a market standing still at its last price: TA-Lib's
+    running sums leave the two averages of that one price 2e-11 apart, fast *below*."""
+    rise = np.linspace(20_000.37, 21_000.37, 200).round(2)
+    return np.r_[rise, np.full(80, rise[-1])]
+
+
+def test_a_market_standing_still_gives_no_cross() -> None:
+    # Regression (issue 17, e2e test_quiet_market): fast == slow, then slow a hair above
+    # counted as a death cross on flat candles.
+    bars = bars_of(rise_then_flat())
+    fast, slow = bars["sma_fast"], bars["sma_slow"]
+    assert fast[-1] < slow[-1] and slow[-1] - fast[-1] < 1e-9  # the float noise is there
+    assert (fast[199] > slow[199]) and abs(fast[-1] - 21_000.37) < 1e-9
+    hits = SmaCross(P).evaluate(bars)
+    assert not hits.sell[200:].any() and not hits.buy[200:].any()
+    # the live path (one row and the one before) decides the same on every flat candle
+    for i in range(240, 280):
+        one = SmaCross(P).evaluate(Bars.from_rows(bars.row(i), bars.prev_row(i)))
+        assert not one.sell[0] and not one.buy[0]
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-8])  # BTC prices, and a coin priced in 1e-4
+def test_a_real_cross_out_of_a_flat_market_still_counts(scale: float) -> None:
+    flat = rise_then_flat()
+    fall = flat[-1] - np.arange(1, 21) * 0.5  # half a unit a candle: a small, real move
+    bars = bars_of(np.r_[flat, fall] * scale)
+    hits = SmaCross(P).evaluate(bars)
+    assert np.flatnonzero(hits.sell[200:]).tolist() == [80]  # the first falling candle
+    assert not hits.buy[200:].any()
+    climb = bars_of(np.r_[flat, flat[-1] + np.arange(1, 21) * 0.5] * scale)
+    assert np.flatnonzero(SmaCross(P).evaluate(climb).buy[200:]).tolist() == [80]
 
 
 def test_rsi_extremes_and_exits() -> None:

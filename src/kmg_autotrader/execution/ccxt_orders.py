@@ -34,6 +34,7 @@ from kmg_autotrader.exchange.errors import (
     ExchangeAdapterError,
     RateLimitedError,
 )
+from kmg_autotrader.execution.ports import listed_trade_ids
 from kmg_autotrader.execution.rate_limit import RateLimiter, retry_after_seconds
 
 T = TypeVar("T")
@@ -241,9 +242,12 @@ class CcxtExchange:
         )
         return list(rows)
 
-    async def fetch_order_trades(self, order_id: str, symbol: str) -> list[dict[str, Any]] | None:
+    async def fetch_order_trades(
+        self, order_id: str, symbol: str, *, trade_ids: list[str] | None = None
+    ) -> list[dict[str, Any]] | None:
         """Every trade of one order (by exchange id), whatever its age; None when this exchange
-        cannot say (the caller then filters the account's trades)."""
+        cannot say (the caller then filters the account's trades). ``trade_ids``: the trade
+        ids the order lists, when the caller has them (Kraken then skips QueryOrders)."""
         client = self.adapter.client
         kind = self.quirks.order_trades
         context = f"fetch_order_trades {order_id}"
@@ -257,14 +261,15 @@ class CcxtExchange:
         elif kind == "trade_ids":
             # Kraken: QueryOrders with trades=true lists the order's trade ids (ccxt makes
             # empty stubs of them), QueryTrades returns those trades
-            raw = await self._call(
-                "query",
-                f"fetch_order {order_id} with trades",
-                lambda: client.fetch_order(order_id, symbol, {"trades": True}),
-                attempts=self.retry.attempts,
-            )
-            ids = [t.get("id") if isinstance(t, dict) else t for t in raw.get("trades") or []]
-            ids = [str(i) for i in ids if i]
+            ids = list(trade_ids or ())
+            if not ids:
+                raw = await self._call(
+                    "query",
+                    f"fetch_order {order_id} with trades",
+                    lambda: client.fetch_order(order_id, symbol, {"trades": True}),
+                    attempts=self.retry.attempts,
+                )
+                ids = listed_trade_ids(raw)
             if not ids:
                 return []
             rows = await self._call(

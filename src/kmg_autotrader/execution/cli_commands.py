@@ -204,10 +204,21 @@ def export(
 
 # ---- kmg flatten -------------------------------------------------------------------------------
 
+# How long `kmg flatten` waits for its exits to fill by default: a Kraken market sell takes a few
+# seconds of ccxt's throttle to confirm (QueryOrders, QueryTrades), more behind other calls.
+FLATTEN_WAIT_S = 30.0
+
 
 def flatten(
     live: bool = typer.Option(
         False, "--live", help="Flatten the LIVE account (also needs TRADING_MODE=live and keys)."
+    ),
+    wait: float = typer.Option(
+        FLATTEN_WAIT_S,
+        "--wait",
+        min=0,
+        help="Seconds to wait for the exits to fill (an exchange may answer before they "
+        "do), recording their fills; 0: do not wait.",
     ),
 ) -> None:
     """Emergency: cancel every open order and close every position of the current mode."""
@@ -226,7 +237,7 @@ def flatten(
             console.print("flatten (paper): nothing open — no orders, no positions")
             return
         try:
-            summary = asyncio.run(_flatten(settings, repos, mode))
+            summary = asyncio.run(_flatten(settings, repos, mode, wait))
         except ExchangeAdapterError as exc:
             fail(f"cannot reach {settings.exchange}: {exc}", EXIT_FAILURE)
     for line in summary.lines():
@@ -245,7 +256,9 @@ def _paper_is_flat(settings: Settings, repos: Repositories) -> bool:
     return not any(o.get("status") == "open" for o in book.get("orders", []))
 
 
-async def _flatten(settings: Settings, repos: Repositories, mode: Mode) -> FlattenSummary:
+async def _flatten(
+    settings: Settings, repos: Repositories, mode: Mode, wait_s: float
+) -> FlattenSummary:
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
     from kmg_autotrader.execution.flatten import flatten as flatten_all
     from kmg_autotrader.execution.runtime import build_manager, open_paper_exchange
@@ -258,6 +271,6 @@ async def _flatten(settings: Settings, repos: Repositories, mode: Mode) -> Flatt
         else:
             exchange = open_paper_exchange(settings, repos, markets, market_data=adapter)
         manager = build_manager(settings, repos, exchange, mode)
-        return await flatten_all(manager, symbols=tuple(settings.symbols))
+        return await flatten_all(manager, symbols=tuple(settings.symbols), wait_s=wait_s)
     finally:
         await adapter.close()

@@ -39,7 +39,14 @@ from kmg_autotrader.execution.book import PositionBook
 from kmg_autotrader.execution.errors import OrderRejectedError, UnresolvedOrderError
 from kmg_autotrader.execution.fees import slippage_bps
 from kmg_autotrader.execution.ids import new_client_order_id
-from kmg_autotrader.execution.ports import ExchangePort, OrderDict, TradingStore, dec, to_decimal
+from kmg_autotrader.execution.ports import (
+    ExchangePort,
+    OrderDict,
+    TradingStore,
+    dec,
+    listed_trade_ids,
+    to_decimal,
+)
 from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
 
 Hook = Callable[[str, str], None]  # (stage, client_order_id); a test may kill the process here
@@ -328,7 +335,7 @@ class OrderClient:
         if order is None:
             raise KeyError(f"no stored order {client_order_id}")
         if raw is None:
-            raw = await self.lookup(client_order_id, order.symbol)
+            raw = await self._fetch(order)
             if raw is None:
                 raise OrderNotFoundError(f"exchange does not know order {client_order_id}")
         store = self.store
@@ -388,6 +395,23 @@ class OrderClient:
         assert updated is not None
         return updated
 
+    async def _fetch(self, order: Order) -> OrderDict | None:
+        """The exchange's view of a stored order, None when it does not know it.
+
+        By exchange id when we have it: one call everywhere (Kraken's QueryOrders, which also
+        lists the order's trade ids), where a look-up by client id costs Kraken two order lists
+        (OpenOrders, ClosedOrders: 6 s of ccxt's throttle). By client id otherwise, or when
+        the exchange id is not found (then the client id decides, as it always did).
+        """
+        exchange_id = order.exchange_order_id
+        if exchange_id is not None:
+            await self.limiter.acquire("query")
+            try:
+                return await self.exchange.fetch_order(exchange_id, order.symbol)
+            except OrderNotFoundError:
+                logger.info("order {} not found by id {}", order.client_order_id, exchange_id)
+        return await self.lookup(order.client_order_id, order.symbol)
+
     async def _fetch_trades(self, order: Order, raw: OrderDict) -> list[dict[str, Any]]:
         # some exchanges (Kraken) list trade ids, not trades, in a filled order: fetch those,
         # by the order's id where the exchange can (a page of the account's trades may not
@@ -396,7 +420,13 @@ class OrderClient:
         order_id = str(raw.get("id"))
         by_order = getattr(self.exchange, "fetch_order_trades", None)
         if by_order is not None and raw.get("id") is not None:
-            trades: list[dict[str, Any]] | None = await by_order(order_id, order.symbol)
+            # the trade ids the order already lists spare the exchange a look-up of them
+            ids = listed_trade_ids(raw)
+            trades: list[dict[str, Any]] | None = (
+                await by_order(order_id, order.symbol, trade_ids=ids)
+                if ids
+                else await by_order(order_id, order.symbol)
+            )
             if trades is not None:
                 return trades
         since = int(raw.get("timestamp") or order.created_at) - 60_000

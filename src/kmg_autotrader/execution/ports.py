@@ -38,6 +38,12 @@ def dec(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+def listed_trade_ids(raw: OrderDict) -> list[str]:
+    """The trade ids an order lists (ccxt: trade dicts, or Kraken's id-only stubs of them)."""
+    listed = (t.get("id") if isinstance(t, dict) else t for t in raw.get("trades") or ())
+    return [str(i) for i in listed if i]
+
+
 @runtime_checkable
 class ExchangePort(Protocol):
     """What the execution layer needs from an exchange (paper or ccxt-backed).

@@ -85,6 +85,14 @@ class Rule(ABC):
         return {k: row[k] for k in self._snapshot_keys if k in row}
 
 
+# Two averages closer than this fraction of the price are equal. What tells them apart then is
+# float noise, not the market: TA-Lib's SMA keeps a running sum, so on a market standing still
+# the fast and slow averages of the same price differ by ~1e-15 of it, either way. Real
+# differences on the bundled sample are 2e-7 of the price and more; the noise of a long history
+# stays far below 1e-9.
+CROSS_TOLERANCE = 1e-9
+
+
 class SmaCross(Rule):
     """Golden cross (fast SMA crosses above slow: buy) and death cross (below: sell)."""
 
@@ -93,11 +101,21 @@ class SmaCross(Rule):
     _heads: tuple[SignalParams | None, str, str] = (None, "", "")
 
     def evaluate(self, bars: Bars) -> RuleHits:
-        """Cross on this candle: the sign of fast - slow changed since the previous candle."""
+        """Cross on this candle: fast - slow changed sign since the previous candle.
+
+        "Above" means above by more than :data:`CROSS_TOLERANCE` of the price: averages equal
+        but for float noise are equal, so a flat market gives no cross (fast == slow, then slow
+        a hair above, was a death cross). Each candle is compared with its own and the previous
+        candle's values only (no look-ahead).
+        """
         fast, slow = bars["sma_fast"], bars["sma_slow"]
-        pfast, pslow = bars.prev("sma_fast"), bars.prev("sma_slow")
-        buy = (fast > slow) & (pfast <= pslow)
-        sell = (fast < slow) & (pfast >= pslow)
+        pslow = bars.prev("sma_slow")
+        gap = fast - slow
+        pgap = bars.prev("sma_fast") - pslow
+        tol = CROSS_TOLERANCE * np.abs(slow)
+        ptol = CROSS_TOLERANCE * np.abs(pslow)
+        buy = (gap > tol) & (pgap <= ptol)
+        sell = (gap < -tol) & (pgap >= -ptol)
         # a cross in an already directional market (higher ADX) is worth more
         adx = np.nan_to_num(bars["adx"], nan=0.0)  # unknown ADX: a plain cross
         strength = _clip01(0.5 + np.minimum(adx, 50.0) / 100.0)
