@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from kmg_autotrader.webui.auth import LoginThrottle, SessionManager, require_aut
 from kmg_autotrader.webui.context import SafeJSONResponse, WebContext
 from kmg_autotrader.webui.control import BotController, DatabaseController
 from kmg_autotrader.webui.events import ChangeWatcher, EventBus
+from kmg_autotrader.webui.guard import RequestGuard
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
 from kmg_autotrader.webui.openapi import build_openapi
@@ -33,21 +34,6 @@ from kmg_autotrader.webui.routes import API_ROUTERS, pages
 from kmg_autotrader.webui.routes.risk import RiskValidationError
 
 PACKAGE_DIR = Path(__file__).parent
-
-# Scripts, styles and data from this origin only: no CDN, no inline script, no framing.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
 
 def _error(status_code: int, detail: str, errors: list[dict[str, str]] | None = None) -> Response:
@@ -81,21 +67,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on {} {}", request.method, request.url.path)
         return _error(500, "internal error (see the bot's log)")
-
-
-def _install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        else:
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
 
 def create_app(
@@ -170,7 +141,8 @@ def create_app(
         return build_openapi(app)
 
     _install_error_handlers(app)
-    _install_security_headers(app)
+    # outermost: caps bodies and authenticates before any route reads a body
+    app.add_middleware(RequestGuard)
     logger.info(
         "dashboard ready for {} mode ({} token)",
         settings.trading_mode.value,

@@ -148,24 +148,45 @@ def same_origin(request: Request) -> bool:
     return hmac.compare_digest(origin.encode(), expected.encode())
 
 
+UNAUTHORIZED_DETAIL = "authentication required: send 'Authorization: Bearer <API token>' or log in"
+_AUTH_KEY = "kmg.auth"  # scope key: the request's principal, worked out once
+
+
 def _unauthorized() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
-        detail="authentication required: send 'Authorization: Bearer <API token>' or log in",
+        detail=UNAUTHORIZED_DETAIL,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
 
-def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal | None:
-    """The principal of this request, or None (no CSRF check here)."""
-    sessions: SessionManager = request.app.state.sessions
-    if credentials is not None:
-        if sessions.credentials.token_matches(credentials.credentials):
-            return Principal("token")
+def bearer_token(request: Request) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header, else None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    return sessions.verify(request.cookies.get(SESSION_COOKIE))
+    return value.strip()
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The principal of this request, or None (no CSRF check here; never reads the body).
+
+    A bearer header wins over a cookie: a wrong token is refused even with a valid session.
+    The answer is kept in the request scope, so the guard and the route agree and a failure
+    is counted once.
+    """
+    if _AUTH_KEY in request.scope:
+        cached: Principal | None = request.scope[_AUTH_KEY]
+        return cached
+    sessions: SessionManager = request.app.state.sessions
+    token = bearer_token(request)
+    principal: Principal | None
+    if token is not None:
+        principal = Principal("token") if sessions.credentials.token_matches(token) else None
+    else:
+        principal = sessions.verify(request.cookies.get(SESSION_COOKIE))
+    request.scope[_AUTH_KEY] = principal
+    return principal
 
 
 def check_csrf(request: Request, principal: Principal) -> None:
@@ -183,10 +204,10 @@ def check_csrf(request: Request, principal: Principal) -> None:
 
 async def require_auth(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # documents it
 ) -> Principal:
     """FastAPI dependency: a valid bearer token or session (plus CSRF for unsafe methods)."""
-    principal = authenticate(request, credentials)
+    principal = authenticate(request)
     if principal is None:
         raise _unauthorized()
     check_csrf(request, principal)
@@ -196,7 +217,7 @@ async def require_auth(
 
 async def optional_auth(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # documents it
 ) -> Principal | None:
     """FastAPI dependency: the principal when the request is authenticated, else None."""
-    return authenticate(request, credentials)
+    return authenticate(request)
