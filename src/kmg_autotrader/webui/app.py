@@ -21,7 +21,7 @@ from kmg_autotrader import __version__
 from kmg_autotrader.config import Settings
 from kmg_autotrader.logging_setup import REDACTOR
 from kmg_autotrader.storage.repositories import Repositories
-from kmg_autotrader.webui.auth import LoginThrottle, SessionManager, require_auth
+from kmg_autotrader.webui.auth import CredentialThrottle, SessionManager, require_auth
 from kmg_autotrader.webui.context import SafeJSONResponse, WebContext
 from kmg_autotrader.webui.control import BotController, DatabaseController
 from kmg_autotrader.webui.events import ChangeWatcher, EventBus
@@ -128,7 +128,7 @@ def create_app(
     )
     app.state.context = context
     app.state.sessions = SessionManager(credentials)
-    app.state.login_throttle = LoginThrottle()
+    app.state.throttle = CredentialThrottle()
     app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     app.state.watcher = watcher
     for router in API_ROUTERS:

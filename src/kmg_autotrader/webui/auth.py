@@ -19,6 +19,7 @@ from typing import Any, Literal
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from loguru import logger
 
 from kmg_autotrader.webui.keys import WebCredentials
 
@@ -109,34 +110,69 @@ class SessionManager:
             return False
 
 
-class LoginThrottle:
-    """At most ``max_failures`` failed logins per client within ``window_seconds``."""
+CredentialKind = Literal["login", "bearer"]
+#: wrong credentials allowed per client and kind within the window; more get 429
+FAILURE_LIMITS: dict[str, int] = {"login": 5, "bearer": 20}
+MAX_TRACKED_CLIENTS = 10_000
 
-    def __init__(self, max_failures: int = 5, window_seconds: float = 60.0) -> None:
-        self.max_failures = max_failures
+
+class CredentialThrottle:
+    """Counts wrong credentials per client *and* kind (login form, bearer token).
+
+    Past its limit within ``window_seconds`` a client's wrong credentials of that kind get 429
+    instead of 401. The right token always passes, so a neighbour on 127.0.0.1 guessing cannot
+    lock the owner out; and a wrong login does not block bearer calls, nor the other way round.
+    """
+
+    def __init__(self, limits: dict[str, int] | None = None, window_seconds: float = 60.0) -> None:
+        self.limits = dict(limits or FAILURE_LIMITS)
         self.window_seconds = window_seconds
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str], deque[float]] = {}
 
-    def _recent(self, client: str) -> deque[float]:
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
         now = time.monotonic()
-        failures = self._failures.setdefault(client, deque())
+        failures = self._failures.get(key)
+        if failures is None:
+            if len(self._failures) >= MAX_TRACKED_CLIENTS:  # bound memory under a spray
+                self._prune(now)
+            # one more than the limit is all that is needed to know a client is over it
+            failures = self._failures[key] = deque(maxlen=self.limits[key[1]] + 1)
         while failures and failures[0] <= now - self.window_seconds:
             failures.popleft()
         return failures
 
-    def blocked(self, client: str) -> bool:
-        """True while this client has used up its attempts."""
-        return len(self._recent(client)) >= self.max_failures
+    def _prune(self, now: float) -> None:
+        cutoff = now - self.window_seconds
+        self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > cutoff}
+        while len(self._failures) >= MAX_TRACKED_CLIENTS:
+            self._failures.pop(next(iter(self._failures)))
 
-    def failed(self, client: str) -> None:
-        """Count one failed attempt."""
-        self._recent(client).append(time.monotonic())
-        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
-            self._failures = {k: v for k, v in self._failures.items() if v}
+    def blocked(self, client: str, kind: CredentialKind) -> bool:
+        """True while this client's wrong credentials of ``kind`` get 429."""
+        return len(self._recent((client, kind))) > self.limits[kind]
 
-    def succeeded(self, client: str) -> None:
-        """Forget the failures of a client that logged in."""
-        self._failures.pop(client, None)
+    def failed(self, client: str, kind: CredentialKind) -> bool:
+        """Count one wrong credential; True when it is the one that starts the throttling."""
+        failures = self._recent((client, kind))
+        was_blocked = len(failures) > self.limits[kind]
+        failures.append(time.monotonic())
+        return not was_blocked and len(failures) > self.limits[kind]
+
+    def retry_after(self, client: str, kind: CredentialKind) -> int:
+        """Whole seconds until this client's oldest counted failure leaves the window."""
+        failures = self._recent((client, kind))
+        if not failures:
+            return 0
+        return max(1, int(failures[0] + self.window_seconds - time.monotonic()) + 1)
+
+    def succeeded(self, client: str, kind: CredentialKind) -> None:
+        """Forget the failures of a client that presented the right credential."""
+        self._failures.pop((client, kind), None)
+
+
+def client_of(request: Request) -> str:
+    """The peer address the throttle counts by."""
+    return request.client.host if request.client else "unknown"
 
 
 def same_origin(request: Request) -> bool:
@@ -149,7 +185,9 @@ def same_origin(request: Request) -> bool:
 
 
 UNAUTHORIZED_DETAIL = "authentication required: send 'Authorization: Bearer <API token>' or log in"
+TOO_MANY_DETAIL = "too many wrong credentials from this client: wait, then try again"
 _AUTH_KEY = "kmg.auth"  # scope key: the request's principal, worked out once
+_THROTTLED_KEY = "kmg.throttled"  # scope key: Retry-After of a throttled wrong credential
 
 
 def _unauthorized() -> HTTPException:
@@ -183,10 +221,48 @@ def authenticate(request: Request) -> Principal | None:
     principal: Principal | None
     if token is not None:
         principal = Principal("token") if sessions.credentials.token_matches(token) else None
+        if principal is None:
+            _bearer_failed(request)
     else:
         principal = sessions.verify(request.cookies.get(SESSION_COOKIE))
     request.scope[_AUTH_KEY] = principal
     return principal
+
+
+def _bearer_failed(request: Request) -> None:
+    """Count and log a wrong bearer token (never the token itself)."""
+    throttle: CredentialThrottle = request.app.state.throttle
+    client = client_of(request)
+    where = f"{request.method} {request.url.path}"
+    if throttle.failed(client, "bearer"):
+        logger.warning(
+            "{} wrong API tokens from {} within {:.0f} s (last on {}): wrong tokens from it "
+            "get 429 for {} s; the right token still works",
+            throttle.limits["bearer"] + 1,
+            client,
+            throttle.window_seconds,
+            where,
+            throttle.retry_after(client, "bearer"),
+        )
+    elif not throttle.blocked(client, "bearer"):
+        logger.warning("wrong API token from {} on {}", client, where)
+    if throttle.blocked(client, "bearer"):
+        request.scope[_THROTTLED_KEY] = throttle.retry_after(client, "bearer")
+
+
+def throttled(request: Request) -> int | None:
+    """Retry-After seconds when this request's wrong credential is being throttled, else None."""
+    value: int | None = request.scope.get(_THROTTLED_KEY)
+    return value
+
+
+def too_many_attempts(retry_after: int) -> HTTPException:
+    """The 429 a throttled wrong credential gets."""
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=TOO_MANY_DETAIL,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def check_csrf(request: Request, principal: Principal) -> None:
@@ -209,6 +285,9 @@ async def require_auth(
     """FastAPI dependency: a valid bearer token or session (plus CSRF for unsafe methods)."""
     principal = authenticate(request)
     if principal is None:
+        retry_after = throttled(request)
+        if retry_after is not None:
+            raise too_many_attempts(retry_after)
         raise _unauthorized()
     check_csrf(request, principal)
     request.state.principal = principal

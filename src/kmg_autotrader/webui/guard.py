@@ -8,7 +8,8 @@ the bot's event loop:
   The rest is never read: the answer says ``Connection: close``.
 * **Authentication first.** A request that may carry a body (any method but GET/HEAD/OPTIONS)
   to a path other than the login form needs a valid bearer token or session before anything
-  reads its body; otherwise 401 at once.
+  reads its body; otherwise 401 at once. A wrong bearer token is counted (and logged, never
+  shown) on any path; past the throttle's limit it gets 429.
 * **Security headers** on every answer (CSP, no framing, ``no-store`` outside ``/static``).
 """
 
@@ -22,7 +23,13 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kmg_autotrader.webui.auth import SAFE_METHODS, UNAUTHORIZED_DETAIL, authenticate
+from kmg_autotrader.webui.auth import (
+    SAFE_METHODS,
+    TOO_MANY_DETAIL,
+    UNAUTHORIZED_DETAIL,
+    authenticate,
+    throttled,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 BODY_TOO_LARGE = f"request body too large: at most {MAX_BODY_BYTES // 1024} KB"
@@ -117,12 +124,18 @@ class RequestGuard:
                 return
         method = scope.get("method", "GET")
         needs_auth = method not in SAFE_METHODS and path not in PUBLIC_UNSAFE_PATHS
-        # Request(scope) without receive: nothing here can read the body
-        if needs_auth and authenticate(Request(scope)) is None:
-            await send_error(
-                send_secured, 401, UNAUTHORIZED_DETAIL, {"WWW-Authenticate": "Bearer", **_CLOSE}
-            )
-            return
+        if needs_auth or "authorization" in headers:
+            request = Request(scope)  # without receive: nothing here can read the body
+            if authenticate(request) is None:
+                retry_after = throttled(request)
+                if retry_after is not None:
+                    headers_429 = {"Retry-After": str(retry_after), **_CLOSE}
+                    await send_error(send_secured, 429, TOO_MANY_DETAIL, headers_429)
+                    return
+                if needs_auth:
+                    headers_401 = {"WWW-Authenticate": "Bearer", **_CLOSE}
+                    await send_error(send_secured, 401, UNAUTHORIZED_DETAIL, headers_401)
+                    return
 
         received = 0
         limit = self.max_body_bytes
