@@ -29,6 +29,7 @@ from kmg_autotrader.webui.guard import RequestGuard
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
 from kmg_autotrader.webui.openapi import build_openapi
+from kmg_autotrader.webui.revocations import REVOKED_FILE
 from kmg_autotrader.webui.risk_store import RiskStore, default_risk_store
 from kmg_autotrader.webui.routes import API_ROUTERS, pages
 from kmg_autotrader.webui.routes.risk import RiskValidationError
@@ -127,7 +128,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = context
-    app.state.sessions = SessionManager(credentials)
+    app.state.sessions = SessionManager(
+        credentials, revocations_file=Path(settings.data_dir) / REVOKED_FILE
+    )
     app.state.throttle = CredentialThrottle()
     app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     app.state.watcher = watcher

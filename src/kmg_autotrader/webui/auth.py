@@ -14,6 +14,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, HTTPException, Request, status
@@ -22,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from loguru import logger
 
 from kmg_autotrader.webui.keys import WebCredentials
+from kmg_autotrader.webui.revocations import RevokedSessions
 
 SESSION_COOKIE = "kmg_session"
 SESSION_TTL_SECONDS = 12 * 60 * 60
@@ -53,12 +55,19 @@ class Principal:
 class SessionManager:
     """Signs and checks session cookies and login-form tokens."""
 
-    def __init__(self, credentials: WebCredentials, *, ttl_seconds: int = SESSION_TTL_SECONDS):
+    def __init__(
+        self,
+        credentials: WebCredentials,
+        *,
+        ttl_seconds: int = SESSION_TTL_SECONDS,
+        revocations_file: Path | None = None,
+    ):
         self.credentials = credentials
         self.ttl_seconds = ttl_seconds
         self._sessions = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-session")
         self._login_forms = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-login")
-        self._revoked: dict[str, float] = {}  # session id -> expiry (logout before expiry)
+        # logouts before expiry; in a file under DATA_DIR so a restart does not forget them
+        self._revoked = RevokedSessions(revocations_file)
 
     def issue(self) -> tuple[str, Principal]:
         """A new signed session value and the principal it stands for."""
@@ -92,11 +101,9 @@ class SessionManager:
         return Principal("session", sid, csrf)
 
     def revoke(self, principal: Principal) -> None:
-        """Make a session unusable before it expires (logout)."""
-        now = time.monotonic()
-        self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+        """Make a session unusable before it expires (logout), across restarts too."""
         if principal.session_id:
-            self._revoked[principal.session_id] = now + self.ttl_seconds
+            self._revoked.add(principal.session_id, self.ttl_seconds)
 
     def login_form_token(self) -> str:
         """A signed, expiring token the login form must send back (login CSRF)."""
