@@ -84,10 +84,10 @@ def test_get_risk_says_where_each_value_comes_from(repos: Repositories, tmp_path
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"changes": {"max_open_positions": 0}}, "max_open_positions"),
-        ({"changes": {"max_position_percent": 1.5}}, "max_position_percent"),
-        ({"changes": {"max_open_positions": "many"}}, "max_open_positions"),
-        ({"changes": {"no_such_thing": 1}}, "no_such_thing"),
+        ({"changes": {"max_open_positions": 0}}, "changes.max_open_positions"),
+        ({"changes": {"max_position_percent": 1.5}}, "changes.max_position_percent"),
+        ({"changes": {"max_open_positions": "many"}}, "changes.max_open_positions"),
+        ({"changes": {"no_such_thing": 1}}, "changes.no_such_thing"),
         ({"changes": {"cooldown_minutes": 500, "cooldown_after_loss_minutes": 10}}, None),
         ({"changes": {}}, "changes"),
         ({"max_open_positions": 2}, None),

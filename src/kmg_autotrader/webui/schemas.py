@@ -7,9 +7,11 @@ says ``has_more``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from kmg_autotrader.risk.params import RiskParams
 
 
 class ApiModel(BaseModel):
@@ -330,15 +332,80 @@ class RiskResponse(ApiModel):
     updated_at: int | None = None
 
 
-class RiskUpdate(BaseModel):
+class ApiInput(BaseModel):
+    """Base of every request body: unknown fields and wrong JSON types are refused.
+
+    Strict: ``true`` is not 1, ``"50.0"`` is not 50, ``"yes"`` is not ``true``; an integer is
+    accepted where a number is expected (JSON has one number type). NaN and infinity are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # absent means "unchanged", not null
+
+
+def _risk_changes_model() -> type[ApiInput]:
+    """Every risk parameter as an optional, non-defaulted field with its type and range.
+
+    Built from :class:`~kmg_autotrader.risk.params.RiskParams`, so the document and the strict
+    check follow the model the risk manager reads. A field may be null only where the parameter
+    may be (``stake_amount``).
+    """
+    fields: dict[str, Any] = {}
+    for name, info in RiskParams.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]  # keep gt/le/… ranges
+        fields[name] = (
+            annotation,
+            Field(
+                None,
+                title=info.title,
+                description=info.description,
+                json_schema_extra=_drop_default,
+            ),
+        )
+    model: type[ApiInput] = create_model(
+        "RiskChanges",
+        __base__=ApiInput,
+        __doc__="Risk parameter name → new value; at least one.",
+        **fields,
+    )
+    return model
+
+
+if TYPE_CHECKING:  # a class built at run time: type checkers see its base
+    RiskChanges = ApiInput
+else:
+    RiskChanges = _risk_changes_model()
+
+
+class RiskUpdate(ApiInput):
     """A change to some risk parameters (the others keep their value)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"changes": {"max_open_positions": 2}, "comment": "fewer at once"}]
+        }
+    )
 
-    changes: dict[str, Any] = Field(
-        min_length=1, description="Parameter name → new value.", examples=[{"max_open_trades": 2}]
+    changes: RiskChanges = Field(
+        description="Parameter name → new value (at least one). Others keep their value."
     )
     comment: str = Field("", max_length=500, description="Why (kept with the new version).")
+
+    @field_validator("changes")
+    @classmethod
+    def _at_least_one(cls, changes: ApiInput) -> ApiInput:
+        if not changes.model_fields_set:
+            raise ValueError("give at least one parameter")
+        return changes
+
+    def changed(self) -> dict[str, Any]:
+        """The parameters the caller sent, with their (validated) values."""
+        return dict(self.changes.model_dump(exclude_unset=True))
 
 
 # ---- logs / ml / control -----------------------------------------------------------------------

@@ -108,7 +108,7 @@ def put_risk(
     before anything is stored; on any error nothing changes."""
     principal: Principal = request.state.principal
     try:
-        context.risk_store.update(dict(body.changes), source=principal.source, comment=body.comment)
+        context.risk_store.update(body.changed(), source=principal.source, comment=body.comment)
     except Exception as exc:
         errors = field_errors(exc)
         if errors is None:
