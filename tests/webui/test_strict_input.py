@@ -22,11 +22,11 @@ BOOLEAN = "allow_min_size_adjust"
 NULLABLE = "stake_amount"
 
 WRONG_TYPES: list[tuple[str, Any]] = [
-    *[(INTEGER, v) for v in (True, False, "5", "50.0", 5.0, 5.5, None, [], {}, "")],
+    *[(INTEGER, v) for v in (True, False, "5", "50.0", 5.5, 1e-9 + 5, None, [], {}, "")],
     *[(NUMBER, v) for v in (True, "50.0", "50", "yes", None, [4.0], {"v": 4}, "")],
     *[(BOOLEAN, v) for v in (1, 0, "yes", "true", "false", "on", None, [], 1.0)],
     *[(NULLABLE, v) for v in (True, "100", "", [], {})],
-    *[("cooldown_minutes", v) for v in (True, "30", 30.0)],
+    *[("cooldown_minutes", v) for v in (True, "30", 30.5)],
     *[("slippage_bps", v) for v in (False, "5")],
 ]
 
@@ -49,7 +49,8 @@ def test_a_comment_must_be_a_string(client: TestClient, repos: Repositories, com
 
 
 def test_the_right_types_are_accepted(client: TestClient, repos: Repositories) -> None:
-    changes = {INTEGER: 4, NUMBER: 7, BOOLEAN: True, NULLABLE: 250, "slippage_bps": 2.5}
+    # JSON Schema: an integer is a number, and 4.0 is an integer
+    changes = {INTEGER: 4.0, NUMBER: 7, BOOLEAN: True, NULLABLE: 250, "slippage_bps": 2.5}
     response = client.put("/risk", headers=AUTH, json={"changes": changes, "comment": "typed"})
     assert response.status_code == 200, response.text
     params = response.json()["params"]

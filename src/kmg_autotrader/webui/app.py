@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from kmg_autotrader import __version__
 from kmg_autotrader.config import Settings
@@ -41,12 +42,32 @@ def _error(status_code: int, detail: str, errors: list[dict[str, str]] | None = 
     return SafeJSONResponse({"detail": detail, "errors": errors or []}, status_code=status_code)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route fully matches on this path (routers may be nested)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = _error(exc.status_code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods (OPTIONS /risk said GET alone)
+            # (static files, below a mount, are the only 405 without a route here: GET, HEAD)
+            allowed = _allowed_methods(request) or ["GET", "HEAD"]
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -62,7 +83,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RiskValidationError)
     async def risk_error(request: Request, exc: RiskValidationError) -> Response:
-        return _error(422, "invalid risk parameters; nothing was changed", exc.errors)
+        return _error(
+            409,
+            "the change conflicts with the other risk parameters; nothing was changed",
+            exc.errors,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -79,6 +104,7 @@ def create_app(
     health_provider: HealthProvider | None = None,
     event_bus: EventBus | None = None,
     credentials: WebCredentials | None = None,
+    throttle: CredentialThrottle | None = None,
     poll_seconds: float = 2.0,
     stream_max_seconds: float = 300.0,
 ) -> FastAPI:
@@ -131,7 +157,7 @@ def create_app(
     app.state.sessions = SessionManager(
         credentials, revocations_file=Path(settings.data_dir) / REVOKED_FILE
     )
-    app.state.throttle = CredentialThrottle()
+    app.state.throttle = throttle or CredentialThrottle()
     app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     app.state.watcher = watcher
     for router in API_ROUTERS:

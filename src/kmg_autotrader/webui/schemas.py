@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+)
 
 from kmg_autotrader.risk.params import RiskParams
 
@@ -335,15 +342,29 @@ class RiskResponse(ApiModel):
 class ApiInput(BaseModel):
     """Base of every request body: unknown fields and wrong JSON types are refused.
 
-    Strict: ``true`` is not 1, ``"50.0"`` is not 50, ``"yes"`` is not ``true``; an integer is
-    accepted where a number is expected (JSON has one number type). NaN and infinity are refused.
+    Strict: ``true`` is not 1, ``"50.0"`` is not 50, ``"yes"`` is not ``true``; as in JSON
+    Schema, an integer is a number (5 where 5.0 is expected) and 5.0 is an integer
+    (integer parameters). NaN and infinity are refused.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" is any number without a fraction: 2.0 is one, "2" and true are not
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # absent means "unchanged", not null
+
+
+class _ChangesBase(ApiInput):
+    """Base of the risk changes model: at least one parameter."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
 
 def _risk_changes_model() -> type[ApiInput]:
@@ -356,8 +377,10 @@ def _risk_changes_model() -> type[ApiInput]:
     fields: dict[str, Any] = {}
     for name, info in RiskParams.model_fields.items():
         annotation: Any = info.annotation
-        if info.metadata:
-            annotation = Annotated[(annotation, *info.metadata)]  # keep gt/le/… ranges
+        # the ranges (gt/le/…) first, the validator last: so the schema keeps "minimum" & co.
+        extra: list[Any] = [BeforeValidator(_integral)] if annotation is int else []
+        if info.metadata or extra:
+            annotation = Annotated[(annotation, *info.metadata, *extra)]
         fields[name] = (
             annotation,
             Field(
@@ -369,7 +392,7 @@ def _risk_changes_model() -> type[ApiInput]:
         )
     model: type[ApiInput] = create_model(
         "RiskChanges",
-        __base__=ApiInput,
+        __base__=_ChangesBase,
         __doc__="Risk parameter name → new value; at least one.",
         **fields,
     )
