@@ -26,7 +26,7 @@ from kmg_autotrader.webui.auth import CredentialThrottle, SessionManager, requir
 from kmg_autotrader.webui.context import SafeJSONResponse, WebContext
 from kmg_autotrader.webui.control import BotController, DatabaseController
 from kmg_autotrader.webui.events import ChangeWatcher, EventBus
-from kmg_autotrader.webui.guard import RequestGuard
+from kmg_autotrader.webui.guard import RequestGuard, allowed_hosts
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
 from kmg_autotrader.webui.openapi import build_openapi
@@ -158,6 +158,7 @@ def create_app(
         credentials, revocations_file=Path(settings.data_dir) / REVOKED_FILE
     )
     app.state.throttle = throttle or CredentialThrottle()
+    app.state.allowed_hosts = allowed_hosts(settings)
     app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     app.state.watcher = watcher
     for router in API_ROUTERS:

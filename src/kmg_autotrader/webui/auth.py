@@ -10,6 +10,7 @@ header by themselves), so they need only the token.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import deque
@@ -182,12 +183,32 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def served_over_tls(request: Request) -> bool:
+    """True when the browser reaches us over https: directly, through the TLS proxy the
+    settings name (``WEB_TLS_PROXY=true``), or through a proxy on this machine that says so
+    (``X-Forwarded-Proto: https`` from 127.0.0.1 or ::1; a header from elsewhere is ignored)."""
+    if request.url.scheme == "https":
+        return True
+    if request.app.state.context.settings.web_tls_proxy:
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _is_loopback(client_of(request))
+
+
 def same_origin(request: Request) -> bool:
     """False when the browser says the request comes from another origin."""
     origin = request.headers.get("origin")
     if origin is None or (origin == "null" and request.method in SAFE_METHODS):
         return True
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    scheme = "https" if served_over_tls(request) else request.url.scheme
+    expected = f"{scheme}://{request.headers.get('host', '')}"
     return hmac.compare_digest(origin.encode(), expected.encode())
 
 

@@ -10,6 +10,8 @@ the bot's event loop:
   to a path other than the login form needs a valid bearer token or session before anything
   reads its body; otherwise 401 at once. A wrong bearer token is counted (and logged, never
   shown) on any path; past the throttle's limit it gets 429.
+* **Host check.** Bound to loopback, a request must name us by a loopback name (DNS-rebinding
+  guard), else 400.
 * **Security headers** on every answer (CSP, no framing, ``no-store`` outside ``/static``).
 """
 
@@ -23,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kmg_autotrader.config import Settings
 from kmg_autotrader.webui.auth import (
     SAFE_METHODS,
     TOO_MANY_DETAIL,
@@ -54,6 +57,38 @@ SECURITY_HEADERS = {
 
 
 _CLOSE = {"Connection": "close"}  # the unread rest of the body makes the connection unusable
+
+
+HOST_REFUSED = (
+    "Host header not allowed: this dashboard answers to its own address only "
+    "(127.0.0.1, localhost or WEB_HOST; DNS-rebinding guard)"
+)
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str] | None:
+    """The host names a request may carry, or None for any.
+
+    Bound to loopback, a browser may only call us by a loopback name: a page whose own name
+    was re-pointed at 127.0.0.1 (DNS rebinding) sends *its* name and is refused. Bound to a
+    public address (``API_TOKEN`` required) or behind a TLS proxy (``WEB_TLS_PROXY``: the
+    proxy's name), any name is accepted.
+    """
+    if not settings.web_is_loopback or settings.web_tls_proxy:
+        return None
+    return LOOPBACK_NAMES | {settings.web_host.strip("[]").lower()}
+
+
+def host_allowed(host: str | None, allowed: frozenset[str]) -> bool:
+    """True for a Host header (``name[:port]``, ``[v6]:port``) whose name is allowed."""
+    if host is None:
+        return True  # HTTP/1.0 without Host: no browser sends that
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1 : host.find("]")] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.rstrip(".") in allowed
 
 
 class BodyTooLarge(HTTPException):
@@ -110,6 +145,10 @@ class RequestGuard:
             await send(message)
 
         headers = Headers(scope=scope)
+        allowed: frozenset[str] | None = getattr(scope["app"].state, "allowed_hosts", None)
+        if allowed is not None and not host_allowed(headers.get("host"), allowed):
+            await send_error(send_secured, 400, HOST_REFUSED, _CLOSE)
+            return
         declared = headers.get("content-length")
         if declared is not None:
             try:

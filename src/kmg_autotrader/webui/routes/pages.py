@@ -22,6 +22,7 @@ from kmg_autotrader.webui.auth import (
     check_csrf,
     client_of,
     optional_auth,
+    served_over_tls,
 )
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.control import DatabaseController
@@ -171,7 +172,7 @@ async def login(
         max_age=sessions.ttl_seconds,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=served_over_tls(request),
         path="/",
     )
     logger.info("dashboard login from {}", client)
@@ -187,5 +188,11 @@ async def logout(
         check_csrf(request, principal)
         request.app.state.sessions.revoke(principal)
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=served_over_tls(request),
+    )
     return response
