@@ -505,7 +505,7 @@ def probe_secrets(target: Target) -> Tally:
 # ---- schemathesis -----------------------------------------------------------------------------
 
 
-def probe_schemathesis(target: Target, seed: int, *, quick: bool) -> Tally:
+def probe_schemathesis(target: Target, seed: int, *, quick: bool, workdir: Path) -> Tally:
     """``schemathesis run --checks all`` on the conformance server; cases tried, failures."""
     tally = Tally("schemathesis --checks all")
     command = [
@@ -530,7 +530,8 @@ def probe_schemathesis(target: Target, seed: int, *, quick: bool) -> Tally:
         "--request-timeout",
         "15",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    # in the throwaway folder: schemathesis keeps a .schemathesis/ cache in its working dir
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=workdir)
     output = done.stdout + done.stderr
     generated = re.search(r"(\d+) generated", output)
     unique = re.search(r"(\d+) unique failures?", output)
@@ -555,7 +556,9 @@ def run_probe(seed: int, *, quick: bool, out: Callable[[str], None] = print) -> 
         try:
             target = servers.target
             operations = _operations(target)
-            tallies.append(probe_schemathesis(servers.conformance, seed, quick=quick))
+            tallies.append(
+                probe_schemathesis(servers.conformance, seed, quick=quick, workdir=Path(tmp))
+            )
             tallies.append(probe_credentials(target, rng, quick=quick, operations=operations))
             tallies.append(probe_bodies(target, rng, quick=quick))
             tallies.append(probe_types(target, rng, quick=quick))
