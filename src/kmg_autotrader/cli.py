@@ -21,6 +21,7 @@ from kmg_autotrader.cli_support import (
 )
 from kmg_autotrader.collector import cli_commands as collector_cli
 from kmg_autotrader.execution import cli_commands as execution_cli
+from kmg_autotrader.fs import restrict_umask
 from kmg_autotrader.risk import cli_commands as risk_cli
 from kmg_autotrader.venue import cli as venue_cli
 from kmg_autotrader.webui import cli_commands as webui_cli
@@ -164,6 +165,7 @@ def chat() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    restrict_umask()  # every file the bot creates is 0600, every directory 0700
     app()
 
 

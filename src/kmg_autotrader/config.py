@@ -212,6 +212,8 @@ class Settings(BaseSettings):
     web_port: int = Field(8000, ge=1, le=65535)
     api_token: SecretStr | None = None
     web_secret_key: SecretStr | None = None
+    # Served to browsers through a TLS-terminating proxy: session cookies get `Secure`
+    web_tls_proxy: bool = False
 
     # --- Persona -----------------------------------------------------------------------------
     assistant_name: str = "Zin"

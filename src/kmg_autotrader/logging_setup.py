@@ -16,6 +16,8 @@ from typing import Any
 
 from loguru import logger
 
+from kmg_autotrader.fs import private_dir, private_opener, tighten, warn_if_shared
+
 _PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-]{12,}"),  # OpenAI-style keys
     re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@"),  # user:password@ in URLs
@@ -89,11 +91,13 @@ def setup_logging(
         logger.add(sys.stderr, level=level, format=_CONSOLE_FORMAT, diagnose=False, backtrace=False)
     if data_dir is None:
         return None
-    log_dir = Path(data_dir) / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    # owner-only: the log holds the trading history (kmg_autotrader.fs)
+    log_dir = private_dir(Path(data_dir) / "logs")
     path = log_dir / "kmg.log"
+    tighten(path)
     logger.add(
         path,
+        opener=private_opener,
         level="DEBUG",
         format=_FILE_FORMAT,
         rotation="20 MB",
@@ -104,4 +108,5 @@ def setup_logging(
         backtrace=False,
         encoding="utf-8",
     )
+    warn_if_shared(Path(data_dir))
     return path

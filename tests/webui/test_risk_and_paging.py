@@ -1,4 +1,4 @@
-"""PUT /risk validation (422, nothing changed) and paging limits of every list endpoint."""
+"""PUT /risk validation (422 or 409, nothing changed) and paging limits of every list endpoint."""
 
 from __future__ import annotations
 
@@ -84,11 +84,10 @@ def test_get_risk_says_where_each_value_comes_from(repos: Repositories, tmp_path
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"changes": {"max_open_positions": 0}}, "max_open_positions"),
-        ({"changes": {"max_position_percent": 1.5}}, "max_position_percent"),
-        ({"changes": {"max_open_positions": "many"}}, "max_open_positions"),
-        ({"changes": {"no_such_thing": 1}}, "no_such_thing"),
-        ({"changes": {"cooldown_minutes": 500, "cooldown_after_loss_minutes": 10}}, None),
+        ({"changes": {"max_open_positions": 0}}, "changes.max_open_positions"),
+        ({"changes": {"max_position_percent": 1.5}}, "changes.max_position_percent"),
+        ({"changes": {"max_open_positions": "many"}}, "changes.max_open_positions"),
+        ({"changes": {"no_such_thing": 1}}, "changes.no_such_thing"),
         ({"changes": {}}, "changes"),
         ({"max_open_positions": 2}, None),
         ({"changes": {"max_open_positions": 2}, "comment": "x" * 501}, "comment"),
@@ -104,6 +103,27 @@ def test_invalid_risk_change_is_422_and_changes_nothing(
     assert errors and all(set(e) == {"field", "message"} for e in errors)
     if field is not None:
         assert field in {e["field"] for e in errors}
+    assert repos.risk_params.latest(Mode.PAPER) is None
+    assert client.get("/risk", headers=AUTH).json() == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cooldown_minutes": 500, "cooldown_after_loss_minutes": 10},
+        {"cooldown_minutes": 500},  # against the loss cooldown in effect (120)
+        {"max_position_percent": 0.9},  # above the exposure cap in effect (0.8)
+    ],
+)
+def test_a_change_breaking_a_rule_between_parameters_is_409(
+    client: TestClient, repos: Repositories, changes: dict
+) -> None:
+    """Each value is valid (the document says so); together with the others it is not."""
+    before = client.get("/risk", headers=AUTH).json()
+    response = client.put("/risk", headers=AUTH, json={"changes": changes})
+    assert response.status_code == 409, response.text
+    errors = response.json()["errors"]
+    assert errors and all(set(e) == {"field", "message"} for e in errors)
     assert repos.risk_params.latest(Mode.PAPER) is None
     assert client.get("/risk", headers=AUTH).json() == before
 
@@ -137,7 +157,6 @@ def test_other_bounds(client: TestClient) -> None:
         "/signals/rejections?limit=101",
         "/signals?status=maybe",
         "/logs?kind=everything",
-        "/logs?kind=all&offset=990&limit=20",
     ):
         assert client.get(path, headers=AUTH).status_code == 422, path
 

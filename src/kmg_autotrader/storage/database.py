@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from loguru import logger
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from kmg_autotrader.fs import private_dir, private_file, tighten
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -51,7 +54,14 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                database_file = Path(parsed.database)
+                private_dir(database_file.parent)
+                # owner-only (0600): SQLite gives its -wal/-shm/-journal files the same mode.
+                # An unwritable place is left for SQLite to report when it connects.
+                with contextlib.suppress(OSError):
+                    private_file(database_file)
+                for suffix in ("-wal", "-shm", "-journal"):
+                    tighten(database_file.with_name(database_file.name + suffix))
             kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,42 +16,45 @@ from fastapi.templating import Jinja2Templates
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from kmg_autotrader import __version__
 from kmg_autotrader.config import Settings
 from kmg_autotrader.logging_setup import REDACTOR
 from kmg_autotrader.storage.repositories import Repositories
-from kmg_autotrader.webui.auth import LoginThrottle, SessionManager, require_auth
+from kmg_autotrader.webui.auth import CredentialThrottle, SessionManager, require_auth
 from kmg_autotrader.webui.context import SafeJSONResponse, WebContext
 from kmg_autotrader.webui.control import BotController, DatabaseController
 from kmg_autotrader.webui.events import ChangeWatcher, EventBus
+from kmg_autotrader.webui.guard import RequestGuard, allowed_hosts
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
 from kmg_autotrader.webui.openapi import build_openapi
+from kmg_autotrader.webui.revocations import REVOKED_FILE
 from kmg_autotrader.webui.risk_store import RiskStore, default_risk_store
 from kmg_autotrader.webui.routes import API_ROUTERS, pages
 from kmg_autotrader.webui.routes.risk import RiskValidationError
 
 PACKAGE_DIR = Path(__file__).parent
 
-# Scripts, styles and data from this origin only: no CDN, no inline script, no framing.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-
 
 def _error(status_code: int, detail: str, errors: list[dict[str, str]] | None = None) -> Response:
     return SafeJSONResponse({"detail": detail, "errors": errors or []}, status_code=status_code)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route fully matches on this path (routers may be nested)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -60,6 +63,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = _error(exc.status_code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods (OPTIONS /risk said GET alone)
+            # (static files, below a mount, are the only 405 without a route here: GET, HEAD)
+            allowed = _allowed_methods(request) or ["GET", "HEAD"]
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -75,27 +83,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RiskValidationError)
     async def risk_error(request: Request, exc: RiskValidationError) -> Response:
-        return _error(422, "invalid risk parameters; nothing was changed", exc.errors)
+        return _error(
+            409,
+            "the change conflicts with the other risk parameters; nothing was changed",
+            exc.errors,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on {} {}", request.method, request.url.path)
         return _error(500, "internal error (see the bot's log)")
-
-
-def _install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        else:
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
 
 def create_app(
@@ -107,6 +104,7 @@ def create_app(
     health_provider: HealthProvider | None = None,
     event_bus: EventBus | None = None,
     credentials: WebCredentials | None = None,
+    throttle: CredentialThrottle | None = None,
     poll_seconds: float = 2.0,
     stream_max_seconds: float = 300.0,
 ) -> FastAPI:
@@ -156,8 +154,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = context
-    app.state.sessions = SessionManager(credentials)
-    app.state.login_throttle = LoginThrottle()
+    app.state.sessions = SessionManager(
+        credentials, revocations_file=Path(settings.data_dir) / REVOKED_FILE
+    )
+    app.state.throttle = throttle or CredentialThrottle()
+    app.state.allowed_hosts = allowed_hosts(settings)
     app.state.templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     app.state.watcher = watcher
     for router in API_ROUTERS:
@@ -170,7 +171,8 @@ def create_app(
         return build_openapi(app)
 
     _install_error_handlers(app)
-    _install_security_headers(app)
+    # outermost: caps bodies and authenticates before any route reads a body
+    app.add_middleware(RequestGuard)
     logger.info(
         "dashboard ready for {} mode ({} token)",
         settings.trading_mode.value,

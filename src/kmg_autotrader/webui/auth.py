@@ -10,17 +10,21 @@ header by themselves), so they need only the token.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from loguru import logger
 
 from kmg_autotrader.webui.keys import WebCredentials
+from kmg_autotrader.webui.revocations import RevokedSessions
 
 SESSION_COOKIE = "kmg_session"
 SESSION_TTL_SECONDS = 12 * 60 * 60
@@ -52,12 +56,19 @@ class Principal:
 class SessionManager:
     """Signs and checks session cookies and login-form tokens."""
 
-    def __init__(self, credentials: WebCredentials, *, ttl_seconds: int = SESSION_TTL_SECONDS):
+    def __init__(
+        self,
+        credentials: WebCredentials,
+        *,
+        ttl_seconds: int = SESSION_TTL_SECONDS,
+        revocations_file: Path | None = None,
+    ):
         self.credentials = credentials
         self.ttl_seconds = ttl_seconds
         self._sessions = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-session")
         self._login_forms = URLSafeTimedSerializer(credentials.secret_key, salt="kmg-web-login")
-        self._revoked: dict[str, float] = {}  # session id -> expiry (logout before expiry)
+        # logouts before expiry; in a file under DATA_DIR so a restart does not forget them
+        self._revoked = RevokedSessions(revocations_file)
 
     def issue(self) -> tuple[str, Principal]:
         """A new signed session value and the principal it stands for."""
@@ -91,11 +102,9 @@ class SessionManager:
         return Principal("session", sid, csrf)
 
     def revoke(self, principal: Principal) -> None:
-        """Make a session unusable before it expires (logout)."""
-        now = time.monotonic()
-        self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+        """Make a session unusable before it expires (logout), across restarts too."""
         if principal.session_id:
-            self._revoked[principal.session_id] = now + self.ttl_seconds
+            self._revoked.add(principal.session_id, self.ttl_seconds)
 
     def login_form_token(self) -> str:
         """A signed, expiring token the login form must send back (login CSRF)."""
@@ -109,34 +118,88 @@ class SessionManager:
             return False
 
 
-class LoginThrottle:
-    """At most ``max_failures`` failed logins per client within ``window_seconds``."""
+CredentialKind = Literal["login", "bearer"]
+#: wrong credentials allowed per client and kind within the window; more get 429
+FAILURE_LIMITS: dict[str, int] = {"login": 5, "bearer": 20}
+MAX_TRACKED_CLIENTS = 10_000
 
-    def __init__(self, max_failures: int = 5, window_seconds: float = 60.0) -> None:
-        self.max_failures = max_failures
+
+class CredentialThrottle:
+    """Counts wrong credentials per client *and* kind (login form, bearer token).
+
+    Past its limit within ``window_seconds`` a client's wrong credentials of that kind get 429
+    instead of 401. The right token always passes, so a neighbour on 127.0.0.1 guessing cannot
+    lock the owner out; and a wrong login does not block bearer calls, nor the other way round.
+    """
+
+    def __init__(self, limits: dict[str, int] | None = None, window_seconds: float = 60.0) -> None:
+        self.limits = dict(limits or FAILURE_LIMITS)
         self.window_seconds = window_seconds
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str], deque[float]] = {}
 
-    def _recent(self, client: str) -> deque[float]:
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
         now = time.monotonic()
-        failures = self._failures.setdefault(client, deque())
+        failures = self._failures.get(key)
+        if failures is None:
+            if len(self._failures) >= MAX_TRACKED_CLIENTS:  # bound memory under a spray
+                self._prune(now)
+            # one more than the limit is all that is needed to know a client is over it
+            failures = self._failures[key] = deque(maxlen=self.limits[key[1]] + 1)
         while failures and failures[0] <= now - self.window_seconds:
             failures.popleft()
         return failures
 
-    def blocked(self, client: str) -> bool:
-        """True while this client has used up its attempts."""
-        return len(self._recent(client)) >= self.max_failures
+    def _prune(self, now: float) -> None:
+        cutoff = now - self.window_seconds
+        self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > cutoff}
+        while len(self._failures) >= MAX_TRACKED_CLIENTS:
+            self._failures.pop(next(iter(self._failures)))
 
-    def failed(self, client: str) -> None:
-        """Count one failed attempt."""
-        self._recent(client).append(time.monotonic())
-        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
-            self._failures = {k: v for k, v in self._failures.items() if v}
+    def blocked(self, client: str, kind: CredentialKind) -> bool:
+        """True while this client's wrong credentials of ``kind`` get 429."""
+        return len(self._recent((client, kind))) > self.limits[kind]
 
-    def succeeded(self, client: str) -> None:
-        """Forget the failures of a client that logged in."""
-        self._failures.pop(client, None)
+    def failed(self, client: str, kind: CredentialKind) -> bool:
+        """Count one wrong credential; True when it is the one that starts the throttling."""
+        failures = self._recent((client, kind))
+        was_blocked = len(failures) > self.limits[kind]
+        failures.append(time.monotonic())
+        return not was_blocked and len(failures) > self.limits[kind]
+
+    def retry_after(self, client: str, kind: CredentialKind) -> int:
+        """Whole seconds until this client's oldest counted failure leaves the window."""
+        failures = self._recent((client, kind))
+        if not failures:
+            return 0
+        return max(1, int(failures[0] + self.window_seconds - time.monotonic()) + 1)
+
+    def succeeded(self, client: str, kind: CredentialKind) -> None:
+        """Forget the failures of a client that presented the right credential."""
+        self._failures.pop((client, kind), None)
+
+
+def client_of(request: Request) -> str:
+    """The peer address the throttle counts by."""
+    return request.client.host if request.client else "unknown"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def served_over_tls(request: Request) -> bool:
+    """True when the browser reaches us over https: directly, through the TLS proxy the
+    settings name (``WEB_TLS_PROXY=true``), or through a proxy on this machine that says so
+    (``X-Forwarded-Proto: https`` from 127.0.0.1 or ::1; a header from elsewhere is ignored)."""
+    if request.url.scheme == "https":
+        return True
+    if request.app.state.context.settings.web_tls_proxy:
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _is_loopback(client_of(request))
 
 
 def same_origin(request: Request) -> bool:
@@ -144,28 +207,90 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or (origin == "null" and request.method in SAFE_METHODS):
         return True
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    scheme = "https" if served_over_tls(request) else request.url.scheme
+    expected = f"{scheme}://{request.headers.get('host', '')}"
     return hmac.compare_digest(origin.encode(), expected.encode())
+
+
+UNAUTHORIZED_DETAIL = "authentication required: send 'Authorization: Bearer <API token>' or log in"
+TOO_MANY_DETAIL = "too many wrong credentials from this client: wait, then try again"
+_AUTH_KEY = "kmg.auth"  # scope key: the request's principal, worked out once
+_THROTTLED_KEY = "kmg.throttled"  # scope key: Retry-After of a throttled wrong credential
 
 
 def _unauthorized() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
-        detail="authentication required: send 'Authorization: Bearer <API token>' or log in",
+        detail=UNAUTHORIZED_DETAIL,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
 
-def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal | None:
-    """The principal of this request, or None (no CSRF check here)."""
-    sessions: SessionManager = request.app.state.sessions
-    if credentials is not None:
-        if sessions.credentials.token_matches(credentials.credentials):
-            return Principal("token")
+def bearer_token(request: Request) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header, else None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    return sessions.verify(request.cookies.get(SESSION_COOKIE))
+    return value.strip()
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The principal of this request, or None (no CSRF check here; never reads the body).
+
+    A bearer header wins over a cookie: a wrong token is refused even with a valid session.
+    The answer is kept in the request scope, so the guard and the route agree and a failure
+    is counted once.
+    """
+    if _AUTH_KEY in request.scope:
+        cached: Principal | None = request.scope[_AUTH_KEY]
+        return cached
+    sessions: SessionManager = request.app.state.sessions
+    token = bearer_token(request)
+    principal: Principal | None
+    if token is not None:
+        principal = Principal("token") if sessions.credentials.token_matches(token) else None
+        if principal is None:
+            _bearer_failed(request)
+    else:
+        principal = sessions.verify(request.cookies.get(SESSION_COOKIE))
+    request.scope[_AUTH_KEY] = principal
+    return principal
+
+
+def _bearer_failed(request: Request) -> None:
+    """Count and log a wrong bearer token (never the token itself)."""
+    throttle: CredentialThrottle = request.app.state.throttle
+    client = client_of(request)
+    where = f"{request.method} {request.url.path}"
+    if throttle.failed(client, "bearer"):
+        logger.warning(
+            "{} wrong API tokens from {} within {:.0f} s (last on {}): wrong tokens from it "
+            "get 429 for {} s; the right token still works",
+            throttle.limits["bearer"] + 1,
+            client,
+            throttle.window_seconds,
+            where,
+            throttle.retry_after(client, "bearer"),
+        )
+    elif not throttle.blocked(client, "bearer"):
+        logger.warning("wrong API token from {} on {}", client, where)
+    if throttle.blocked(client, "bearer"):
+        request.scope[_THROTTLED_KEY] = throttle.retry_after(client, "bearer")
+
+
+def throttled(request: Request) -> int | None:
+    """Retry-After seconds when this request's wrong credential is being throttled, else None."""
+    value: int | None = request.scope.get(_THROTTLED_KEY)
+    return value
+
+
+def too_many_attempts(retry_after: int) -> HTTPException:
+    """The 429 a throttled wrong credential gets."""
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=TOO_MANY_DETAIL,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def check_csrf(request: Request, principal: Principal) -> None:
@@ -183,11 +308,14 @@ def check_csrf(request: Request, principal: Principal) -> None:
 
 async def require_auth(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # documents it
 ) -> Principal:
     """FastAPI dependency: a valid bearer token or session (plus CSRF for unsafe methods)."""
-    principal = authenticate(request, credentials)
+    principal = authenticate(request)
     if principal is None:
+        retry_after = throttled(request)
+        if retry_after is not None:
+            raise too_many_attempts(retry_after)
         raise _unauthorized()
     check_csrf(request, principal)
     request.state.principal = principal
@@ -196,7 +324,7 @@ async def require_auth(
 
 async def optional_auth(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),  # documents it
 ) -> Principal | None:
     """FastAPI dependency: the principal when the request is authenticated, else None."""
-    return authenticate(request, credentials)
+    return authenticate(request)

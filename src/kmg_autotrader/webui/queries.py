@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 
 from kmg_autotrader.domain import Mode
 from kmg_autotrader.storage.database import Database
 from kmg_autotrader.storage.models import (
     AdvisorCallRow,
+    AlertRow,
     EquitySnapshotRow,
+    EventRow,
     OrderRow,
     PositionRow,
     RiskDecisionRow,
@@ -314,3 +316,65 @@ def orders_updated_since(
     )
     with db.session() as session:
         return [row_to_dict(r) for r in session.scalars(query)]
+
+
+#: the unified log's sources in the order ``/logs`` merges them (ties in time keep this order)
+LOG_SOURCES = ("advisor", "order", "event", "alert")
+
+
+def log_skips(
+    db: Database,
+    mode: Mode,
+    sources: Sequence[str],
+    offset: int,
+    *,
+    symbol: str | None = None,
+    level: str | None = None,
+) -> dict[str, int]:
+    """How many rows of each source come before position ``offset`` of the merged log.
+
+    The merged order is time (``created_at``) newest first, then the source order above, then
+    newest id first: each source's own order (its repository's ``recent``), so the rows of a
+    merged page are, per source, a run starting at the returned count. The database counts
+    them; nothing but ids and times crosses the wire, however deep the page.
+    """
+    if offset <= 0 or not sources:
+        return dict.fromkeys(sources, 0)
+    parts = []
+    for rank, name in enumerate(LOG_SOURCES):
+        if name not in sources:
+            continue
+        if name == "advisor":
+            part = select(AdvisorCallRow.id, AdvisorCallRow.created_at.label("t")).where(
+                AdvisorCallRow.mode == mode.value
+            )
+            if symbol is not None:
+                part = part.where(AdvisorCallRow.symbol == symbol)
+        elif name == "order":
+            part = select(OrderRow.id, OrderRow.created_at.label("t")).where(
+                OrderRow.mode == mode.value
+            )
+            if symbol is not None:
+                part = part.where(OrderRow.symbol == symbol)
+        elif name == "event":
+            part = select(EventRow.id, EventRow.created_at.label("t")).where(
+                EventRow.mode == mode.value
+            )
+            if level is not None:
+                part = part.where(EventRow.level == level)
+        else:
+            part = select(AlertRow.id, AlertRow.created_at.label("t")).where(
+                AlertRow.mode == mode.value
+            )
+        parts.append(part.add_columns(literal(rank).label("rank")))
+    merged = union_all(*parts).subquery()
+    head = (
+        select(merged.c.rank)
+        .order_by(merged.c.t.desc(), merged.c.rank, merged.c.id.desc())
+        .limit(offset)
+        .subquery()
+    )
+    query = select(head.c.rank, func.count()).group_by(head.c.rank)
+    with db.session() as session:
+        counts = {int(rank): int(n) for rank, n in session.execute(query).all()}
+    return {name: counts.get(LOG_SOURCES.index(name), 0) for name in sources}

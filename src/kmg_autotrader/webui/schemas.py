@@ -7,9 +7,18 @@ says ``has_more``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+)
+
+from kmg_autotrader.risk.params import RiskParams
 
 
 class ApiModel(BaseModel):
@@ -330,15 +339,96 @@ class RiskResponse(ApiModel):
     updated_at: int | None = None
 
 
-class RiskUpdate(BaseModel):
+class ApiInput(BaseModel):
+    """Base of every request body: unknown fields and wrong JSON types are refused.
+
+    Strict: ``true`` is not 1, ``"50.0"`` is not 50, ``"yes"`` is not ``true``; as in JSON
+    Schema, an integer is a number (5 where 5.0 is expected) and 5.0 is an integer
+    (integer parameters). NaN and infinity are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" is any number without a fraction: 2.0 is one, "2" and true are not
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # absent means "unchanged", not null
+
+
+class _ChangesBase(ApiInput):
+    """Base of the risk changes model: at least one parameter."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+
+def _risk_changes_model() -> type[ApiInput]:
+    """Every risk parameter as an optional, non-defaulted field with its type and range.
+
+    Built from :class:`~kmg_autotrader.risk.params.RiskParams`, so the document and the strict
+    check follow the model the risk manager reads. A field may be null only where the parameter
+    may be (``stake_amount``).
+    """
+    fields: dict[str, Any] = {}
+    for name, info in RiskParams.model_fields.items():
+        annotation: Any = info.annotation
+        # the ranges (gt/le/…) first, the validator last: so the schema keeps "minimum" & co.
+        extra: list[Any] = [BeforeValidator(_integral)] if annotation is int else []
+        if info.metadata or extra:
+            annotation = Annotated[(annotation, *info.metadata, *extra)]
+        fields[name] = (
+            annotation,
+            Field(
+                None,
+                title=info.title,
+                description=info.description,
+                json_schema_extra=_drop_default,
+            ),
+        )
+    model: type[ApiInput] = create_model(
+        "RiskChanges",
+        __base__=_ChangesBase,
+        __doc__="Risk parameter name → new value; at least one.",
+        **fields,
+    )
+    return model
+
+
+if TYPE_CHECKING:  # a class built at run time: type checkers see its base
+    RiskChanges = ApiInput
+else:
+    RiskChanges = _risk_changes_model()
+
+
+class RiskUpdate(ApiInput):
     """A change to some risk parameters (the others keep their value)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"changes": {"max_open_positions": 2}, "comment": "fewer at once"}]
+        }
+    )
 
-    changes: dict[str, Any] = Field(
-        min_length=1, description="Parameter name → new value.", examples=[{"max_open_trades": 2}]
+    changes: RiskChanges = Field(
+        description="Parameter name → new value (at least one). Others keep their value."
     )
     comment: str = Field("", max_length=500, description="Why (kept with the new version).")
+
+    @field_validator("changes")
+    @classmethod
+    def _at_least_one(cls, changes: ApiInput) -> ApiInput:
+        if not changes.model_fields_set:
+            raise ValueError("give at least one parameter")
+        return changes
+
+    def changed(self) -> dict[str, Any]:
+        """The parameters the caller sent, with their (validated) values."""
+        return dict(self.changes.model_dump(exclude_unset=True))
 
 
 # ---- logs / ml / control -----------------------------------------------------------------------

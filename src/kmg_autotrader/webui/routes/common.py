@@ -14,10 +14,18 @@ MAX_LIMIT = 200
 MAX_OFFSET = 100_000
 MAX_TIME_MS = 9_999_999_999_999  # year 2286: keeps every time inside a 64-bit column
 
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many wrong tokens from this client within a minute (see "
+        "Retry-After); the right token still works.",
+    },
+}
 SECURED: dict[str, Any] = {
     "dependencies": [Depends(require_auth)],
     "responses": {
         401: {"model": ErrorResponse, "description": "Missing or invalid token or session."},
+        **THROTTLED,
     },
 }
 UNSAFE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -27,6 +35,7 @@ UNSAFE_RESPONSES: dict[int | str, dict[str, Any]] = {
 BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
     **UNSAFE_RESPONSES,
     400: {"model": ErrorResponse, "description": "The body could not be read."},
+    413: {"model": ErrorResponse, "description": "The body is larger than 64 KB (not read)."},
 }
 
 LimitQuery = Query(50, ge=1, le=MAX_LIMIT, description=f"Rows per page (1..{MAX_LIMIT}).")

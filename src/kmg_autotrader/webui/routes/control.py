@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
 from kmg_autotrader.autopilot.control import CONTROL_KEY
 from kmg_autotrader.risk.clearing import (
@@ -26,25 +26,32 @@ from kmg_autotrader.risk.clearing import (
 from kmg_autotrader.webui.auth import Principal
 from kmg_autotrader.webui.context import WebContext, get_context, maybe_await
 from kmg_autotrader.webui.routes.common import BODY_RESPONSES, SECURED, UNSAFE_RESPONSES
-from kmg_autotrader.webui.schemas import ControlResult, ControlState, ErrorResponse
+from kmg_autotrader.webui.schemas import ApiInput, ControlResult, ControlState, ErrorResponse
 
 router = APIRouter(prefix="/control", tags=["control"], **SECURED)
 
 
-class FlattenRequest(BaseModel):
+def _must_be_true(value: object) -> object:
+    # Literal[True] alone takes 1 (1 == True in Python); a confirmation must be the JSON true
+    if value is not True:
+        raise ValueError("must be true")
+    return value
+
+
+class FlattenRequest(ApiInput):
     """Flatten closes everything at market: the caller must say so explicitly."""
 
-    model_config = ConfigDict(extra="forbid")
-
     confirm: Literal[True] = Field(description="Must be true.")
 
+    _confirmed = field_validator("confirm", mode="before")(_must_be_true)
 
-class ClearRequest(BaseModel):
+
+class ClearRequest(ApiInput):
     """Clearing a breaker lets new entries open again: the caller must say so explicitly."""
 
-    model_config = ConfigDict(extra="forbid")
-
     confirm: Literal[True] = Field(description="Must be true.")
+
+    _confirmed = field_validator("confirm", mode="before")(_must_be_true)
 
 
 def _risk_status(context: WebContext) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from kmg_autotrader import __version__
 from kmg_autotrader.domain.clock import now_ms
 from kmg_autotrader.webui.auth import Principal, optional_auth
 from kmg_autotrader.webui.context import WebContext, get_context
+from kmg_autotrader.webui.routes.common import THROTTLED
 from kmg_autotrader.webui.schemas import HealthResponse
 
 router = APIRouter(tags=["health"])
@@ -18,7 +19,14 @@ router = APIRouter(tags=["health"])
 _PUBLIC = ("status", "mode", "time", "version")
 
 
-@router.get("/health", response_model=HealthResponse, response_model_exclude_none=True)
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    response_model_exclude_none=True,
+    responses=THROTTLED,
+    # public: no credentials needed (`{}`); a token adds the details
+    openapi_extra={"security": [{}, {"bearer": []}]},
+)
 def health(
     context: WebContext = Depends(get_context),
     principal: Principal | None = Depends(optional_auth),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.exceptions import RequestValidationError
 
-from kmg_autotrader.storage.repositories import MAX_PAGE
+from kmg_autotrader.webui import queries
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.routes.common import SECURED, LimitQuery, OffsetQuery, num, num0
 from kmg_autotrader.webui.schemas import LogsResponse
@@ -126,20 +125,9 @@ def logs(
     offset: int = OffsetQuery,
     context: WebContext = Depends(get_context),
 ) -> dict[str, Any]:
-    """The audit trail, newest first. ``kind=all`` merges every source (``offset + limit`` up
-    to 1000); one source pages without that bound."""
+    """The audit trail, newest first. ``kind=all`` merges every source by time; every
+    ``offset`` up to the documented bound works for one source and for the merged list."""
     repos, mode = context.repos, context.mode
-    if kind == "all" and offset + limit >= MAX_PAGE:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", "offset"),
-                    "msg": f"with kind=all, offset + limit must be below {MAX_PAGE}; "
-                    "choose one kind to page further",
-                    "type": "value_error",
-                }
-            ]
-        )
     symbol = symbol or None
     if level is not None and kind in {"all", "event"}:
         sources = ["event"]
@@ -149,29 +137,30 @@ def logs(
         sources = [k for k in ("advisor", "order") if kind in {"all", k}]
     else:
         sources = ["advisor", "order", "event", "alert"] if kind == "all" else [kind]
-    # one source pages in SQL; several are merged, so each must give its first offset+limit+1
-    single = len(sources) == 1
-    fetch, skip = (limit + 1, offset) if single else (offset + limit + 1, 0)
+    # each source's page starts where the merged page does: the database counts how many of
+    # its rows come first, so a deep page never loads the rows before it
+    if len(sources) == 1:
+        skips = {sources[0]: offset}
+    else:
+        skips = queries.log_skips(repos.db, mode, sources, offset, symbol=symbol, level=level)
+    fetch = limit + 1
     items: list[dict[str, Any]] = []
     if "advisor" in sources:
-        rows = repos.advisor_calls.recent(mode, limit=fetch, offset=skip, symbol=symbol)
+        rows = repos.advisor_calls.recent(mode, limit=fetch, offset=skips["advisor"], symbol=symbol)
         items += [_advisor(r) for r in rows]
     if "order" in sources:
-        items += [
-            _order(o) for o in repos.orders.recent(mode, limit=fetch, offset=skip, symbol=symbol)
-        ]
+        orders = repos.orders.recent(mode, limit=fetch, offset=skips["order"], symbol=symbol)
+        items += [_order(o) for o in orders]
     if "event" in sources:
-        items += [
-            _event(r) for r in repos.events.recent(mode, limit=fetch, offset=skip, level=level)
-        ]
+        events = repos.events.recent(mode, limit=fetch, offset=skips["event"], level=level)
+        items += [_event(r) for r in events]
     if "alert" in sources:
-        items += [_alert(r) for r in repos.alerts.recent(mode, limit=fetch, offset=skip)]
-    items.sort(key=lambda item: item["time"], reverse=True)
-    window = items if single else items[offset:]
+        items += [_alert(r) for r in repos.alerts.recent(mode, limit=fetch, offset=skips["alert"])]
+    items.sort(key=lambda item: item["time"], reverse=True)  # stable: ties keep source order
     return {
         "mode": mode.value,
-        "items": window[:limit],
+        "items": items[:limit],
         "limit": limit,
         "offset": offset,
-        "has_more": len(window) > limit,
+        "has_more": len(items) > limit,
     }

@@ -16,11 +16,13 @@ from loguru import logger
 from kmg_autotrader import __version__
 from kmg_autotrader.webui.auth import (
     SESSION_COOKIE,
-    LoginThrottle,
+    CredentialThrottle,
     Principal,
     SessionManager,
     check_csrf,
+    client_of,
     optional_auth,
+    served_over_tls,
 )
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.control import DatabaseController
@@ -88,10 +90,6 @@ for _path in PAGES:
     router.add_api_route(_path, _page(_path), methods=["GET"], response_class=HTMLResponse)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(
     request: Request,
@@ -127,18 +125,27 @@ async def login(
 ) -> Response:
     """Check the token; on success set the session cookie and go to ``next``."""
     sessions: SessionManager = request.app.state.sessions
-    throttle: LoginThrottle = request.app.state.login_throttle
-    client = _client(request)
+    throttle: CredentialThrottle = request.app.state.throttle
+    client = client_of(request)
     error: str | None = None
     code = status.HTTP_401_UNAUTHORIZED
-    if throttle.blocked(client):
-        error, code = "Too many attempts. Wait a minute and try again.", 429
-    elif not sessions.check_login_form_token(form_token):
+    if not sessions.check_login_form_token(form_token):
         error, code = "The form expired. Please try again.", status.HTTP_400_BAD_REQUEST
     elif not sessions.credentials.token_matches(token):
-        throttle.failed(client)
-        logger.warning("failed dashboard login from {}", client)
-        error = "That token is not right."
+        # the right token always gets in: a throttle only slows wrong ones
+        if throttle.failed(client, "login"):
+            logger.warning(
+                "{} failed dashboard logins from {} within {:.0f} s: throttling its logins",
+                throttle.limits["login"] + 1,
+                client,
+                throttle.window_seconds,
+            )
+        elif not throttle.blocked(client, "login"):
+            logger.warning("failed dashboard login from {}", client)
+        if throttle.blocked(client, "login"):
+            error, code = "Too many attempts. Wait a minute and try again.", 429
+        else:
+            error = "That token is not right."
     if error is not None:
         page = _render(
             request,
@@ -153,8 +160,10 @@ async def login(
             csrf_token="",
         )
         page.status_code = code
+        if code == 429:
+            page.headers["Retry-After"] = str(throttle.retry_after(client, "login"))
         return page
-    throttle.succeeded(client)
+    throttle.succeeded(client, "login")
     value, _ = sessions.issue()
     redirect = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     redirect.set_cookie(
@@ -163,7 +172,7 @@ async def login(
         max_age=sessions.ttl_seconds,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=served_over_tls(request),
         path="/",
     )
     logger.info("dashboard login from {}", client)
@@ -179,5 +188,11 @@ async def logout(
         check_csrf(request, principal)
         request.app.state.sessions.revoke(principal)
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=served_over_tls(request),
+    )
     return response

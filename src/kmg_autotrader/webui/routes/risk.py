@@ -25,10 +25,16 @@ router = APIRouter(tags=["risk"], **SECURED)
 
 
 class RiskValidationError(Exception):
-    """An invalid risk change; ``errors`` is ``[{"field", "message"}]``."""
+    """A risk change the store refused; ``errors`` is ``[{"field", "message"}]``.
+
+    Types and ranges are checked against the documented body first (422), so what the store
+    still refuses breaks a rule *between* parameters (``max_position_percent`` at most
+    ``max_total_exposure_percent``, the loss cooldown at least the plain one): a conflict with
+    the other values in effect, answered 409. No JSON schema can state such a rule.
+    """
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("invalid risk parameters")
+        super().__init__("risk change conflicts with the other parameters")
         self.errors = errors
 
 
@@ -98,17 +104,26 @@ def get_risk(context: WebContext = Depends(get_context)) -> dict[str, Any]:
     response_model=RiskResponse,
     responses={
         **BODY_RESPONSES,
-        422: {"model": ErrorResponse, "description": "Invalid change; nothing was stored."},
+        409: {
+            "model": ErrorResponse,
+            "description": "The new set breaks a rule between parameters (e.g. "
+            "max_position_percent above max_total_exposure_percent); nothing was stored.",
+        },
+        422: {
+            "model": ErrorResponse,
+            "description": "A value of the wrong type or out of its range; nothing was stored.",
+        },
     },
 )
 def put_risk(
     body: RiskUpdate, request: Request, context: WebContext = Depends(get_context)
 ) -> dict[str, Any]:
-    """Change some parameters. The whole new set is validated (ranges and cross-field rules)
-    before anything is stored; on any error nothing changes."""
+    """Change some parameters. Each value is checked (type, range: 422), then the whole new
+    set (rules between parameters: 409) before anything is stored; on any error nothing
+    changes."""
     principal: Principal = request.state.principal
     try:
-        context.risk_store.update(dict(body.changes), source=principal.source, comment=body.comment)
+        context.risk_store.update(body.changed(), source=principal.source, comment=body.comment)
     except Exception as exc:
         errors = field_errors(exc)
         if errors is None:

@@ -17,6 +17,16 @@ from kmg_autotrader.webui.routes.common import SECURED
 router = APIRouter(tags=["live"], **SECURED)
 
 HEARTBEAT_SECONDS = 15.0
+# One event of the stream (as OpenAPI 3.2's itemSchema describes SSE): its name and JSON data.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "hello, equity, orders, signals, trades…"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def _frame(kind: str, data: dict[str, object]) -> str:
@@ -51,7 +61,7 @@ async def _events(request: Request, context: WebContext) -> AsyncIterator[str]:
             "description": "An event stream (``hello``, ``equity``, ``orders``, ``signals``, "
             "``trades``, ``control``); the server closes it after a few minutes and the "
             "browser reconnects.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     },
 )

@@ -97,7 +97,7 @@
       render(r);
       toast(`Saved as version ${r.version}.`);
     } catch (err) {
-      if (err.status === 422) showErrors(err.body.errors || []);
+      if (err.status === 422 || err.status === 409) showErrors(err.body.errors || []);
       else toast(err.message, true);
     }
   }
