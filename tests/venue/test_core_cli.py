@@ -52,6 +52,10 @@ def test_help(tmp_path: Path) -> None:
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # a private DATA_DIR, as the kmg entry point's umask makes it (in-process, CliRunner does
+    # not run main()): a shared one would add its own warning line
+    (tmp_path / "data").mkdir(mode=0o700, exist_ok=True)
+    (tmp_path / "data").chmod(0o700)
     runner = CliRunner()
     for args, message in (
         (["--fault", "meteor"], "unknown fault kind 'meteor'"),
