@@ -2,10 +2,12 @@
 
 :class:`CandleStream` watches one symbol with ``watch_ohlcv`` (ccxt.pro) and hands every
 *closed* candle, exactly once and in order, to an async consumer. A candle is closed when the
-stream shows the next one has started. When the socket fails or stalls (no message within
-``stall_timeout``), the stream polls REST at the timeframe's cadence and retries the socket
-with exponential backoff and jitter; on every (re)connect it first backfills over REST the
-candles between the last emitted one and the first one the socket shows.
+stream shows the next one has started. A socket that was streaming and drops (exchanges close
+sockets routinely) is reconnected at once (event ``ws_dropped``). When the socket cannot be
+(re)opened, fails before it streamed, or stalls (no message within ``stall_timeout``), the
+stream polls REST at the timeframe's cadence and retries the socket with exponential backoff
+and jitter. On every (re)connect it first backfills over REST the candles between the last
+emitted one and the first one the socket shows.
 
 :class:`PriceStream` does the same for last prices (``watch_ticker`` / ``fetch_ticker``), for
 the stop monitor. Every switch is logged and passed to ``on_event(kind, message, details)``.
@@ -112,6 +114,8 @@ class CandleStream:
         self.mode = "idle"
         self._stop = asyncio.Event()
         self._ws_client: Any = None
+        self._streamed = False  # whether the current socket session delivered candles
+        self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return soon."""
@@ -136,37 +140,59 @@ class CandleStream:
                     missing=missing,
                     before=candle.timestamp,
                 )
+        logger.debug(
+            "{} {}: candle {} closed ({})", self.symbol, self.timeframe, candle.timestamp, self.mode
+        )
         await consumer(self.symbol, candle)
         self.last_emitted = candle.timestamp
 
-    async def _backfill(self, consumer: CandleConsumer, before: int) -> None:
-        """Emit REST candles after the last emitted one and before ``before`` (all closed)."""
+    async def _backfill(
+        self, consumer: CandleConsumer, before: int, *, by_clock: bool = False
+    ) -> None:
+        """Emit REST candles after the last emitted one and before ``before`` (all closed).
+
+        ``by_clock``: ``before`` comes from our clock, not from the exchange (a socket showing
+        a later candle): then a candle also needs a later one in the answer, since our clock
+        may run ahead of the exchange's (a sync is seconds old, a replaying venue pauses) and
+        the exchange's newest candle may still be forming.
+        """
         if self.last_emitted is None:
             return
         since = self.last_emitted + self.tf_ms
         while since < before:
             rows = await self.adapter.fetch_ohlcv(self.symbol, self.timeframe, since=since)
-            rows = [r for r in rows if since <= int(r[0]) < before]
+            until = before
+            if by_clock and rows:
+                until = min(until, max(int(r[0]) for r in rows))
+            rows = [r for r in rows if since <= int(r[0]) < until]
             if not rows:
                 return
             for row in rows:
                 candle = _candle(row)
                 if candle.timestamp > (self.last_emitted or -1):
+                    logger.debug(
+                        "{} {}: candle {} closed (rest)",
+                        self.symbol,
+                        self.timeframe,
+                        candle.timestamp,
+                    )
                     await consumer(self.symbol, candle)
                     self.last_emitted = candle.timestamp
             since = int(rows[-1][0]) + self.tf_ms
 
     async def _poll_rest_once(self, consumer: CandleConsumer) -> None:
-        """Emit every candle REST shows as closed by the clock."""
+        """Emit every candle REST shows as closed: closed by our clock, and followed by a
+        later candle in the exchange's answer."""
         now = self.clock()
         closed_before = now // self.tf_ms * self.tf_ms  # open time of the still-open candle
         if self.last_emitted is None:
             rows = await self.adapter.fetch_ohlcv(self.symbol, self.timeframe, limit=2)
-            closed = [r for r in rows if int(r[0]) < closed_before]
+            newest = max((int(r[0]) for r in rows), default=0)
+            closed = [r for r in rows if int(r[0]) < min(closed_before, newest)]
             if closed:
                 await self._emit(consumer, _candle(closed[-1]))
             return
-        await self._backfill(consumer, before=closed_before)
+        await self._backfill(consumer, before=closed_before, by_clock=True)
 
     # ---- modes -------------------------------------------------------------------------------
 
@@ -175,6 +201,7 @@ class CandleStream:
         self._ws_client = self.adapter.new_stream_client()
         pending: Candle | None = None
         connected = False
+        self._streamed = False
         try:
             while not self._stop.is_set():
                 rows = await self._next_message(
@@ -186,7 +213,7 @@ class CandleStream:
                 if not candles:
                     continue
                 if not connected:
-                    connected = True
+                    connected = self._streamed = True
                     self.backoff.reset()
                     self.mode = "ws"
                     # Everything before the first candle the socket shows has closed.
@@ -249,6 +276,14 @@ class CandleStream:
                     await self._ws_session(consumer)
                 except _WS_FAILURES as exc:
                     stalled = isinstance(exc, TimeoutError)
+                    if self._streamed and not stalled and not self._stop.is_set():
+                        # a working socket dropped: reconnect at once; the new session
+                        # backfills over REST whatever closed meanwhile
+                        self.drops += 1
+                        await self._event(
+                            "ws_dropped", f"WebSocket dropped ({exc}); reconnecting", error=str(exc)
+                        )
+                        continue
                     kind = "ws_stalled" if stalled else "ws_failed"
                     why = f"no message for {self.stall_timeout}s" if stalled else str(exc)
                     await self._event(kind, f"WebSocket down ({why})", error=why)
@@ -291,6 +326,8 @@ class PriceStream:
         self.use_websocket = use_websocket and adapter.has_websocket
         self.mode = "idle"
         self._stop = asyncio.Event()
+        self._streamed = False  # whether the current socket session delivered a price
+        self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return soon."""
@@ -299,6 +336,7 @@ class PriceStream:
     async def _ws_session(self, consumer: PriceConsumer) -> None:
         client = self.adapter.new_stream_client()
         tasks: list[asyncio.Task[None]] = []
+        self._streamed = False
         try:
 
             async def watch(symbol: str) -> None:
@@ -311,6 +349,7 @@ class PriceStream:
                         return
                     if first:
                         first = False
+                        self._streamed = True
                         self.backoff.reset()
                         if self.mode != "ws":
                             self.mode = "ws"
@@ -378,11 +417,17 @@ class PriceStream:
             try:
                 await self._ws_session(consumer)
             except _WS_FAILURES as exc:
-                why = (
-                    f"no message for {self.stall_timeout}s"
-                    if isinstance(exc, TimeoutError)
-                    else str(exc)
-                )
+                stalled = isinstance(exc, TimeoutError)
+                if self._streamed and not stalled and not self._stop.is_set():
+                    self.drops += 1  # a working socket dropped: reconnect at once
+                    await emit_event(
+                        self.on_event,
+                        "price_ws_dropped",
+                        f"price WebSocket dropped ({exc}); reconnecting",
+                        {"symbols": self.symbols, "error": str(exc)},
+                    )
+                    continue
+                why = f"no message for {self.stall_timeout}s" if stalled else str(exc)
                 await emit_event(
                     self.on_event,
                     "price_ws_failed",

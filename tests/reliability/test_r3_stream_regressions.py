@@ -1,0 +1,145 @@
+"""Regressions R3 found in the candle stream (collector/stream.py), against the local venue.
+
+* REST fallback judged "closed" by our clock alone: a clock running ahead of the exchange's (a
+  sync seconds old, a replaying venue that pauses) made the still-forming candle "closed", so
+  a partial candle was stored and decided on, and the real one was then skipped as already
+  handed over. A candle is now closed for REST when the answer also shows a later one.
+* A socket that was streaming and drops is reconnected at once (no second of backoff and REST
+  polling per drop), and the reconnect backfills what closed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kmg_autotrader.collector.events import Backoff
+from kmg_autotrader.collector.stream import CandleStream
+from kmg_autotrader.domain import Candle
+from kmg_autotrader.exchange import ExchangeAdapter
+from kmg_autotrader.venue import Fault, FaultPlan, Venue
+from tests.venue.conftest import START_MS, make_venue
+
+TF = 300_000
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[Venue]:
+    v = make_venue(faults=FaultPlan())
+    await v.start(0)
+    try:
+        yield v
+    finally:
+        await v.stop()
+
+
+@pytest.fixture
+async def adapter(venue: Venue) -> AsyncIterator[ExchangeAdapter]:
+    a = ExchangeAdapter("binance", api_url=venue.base_url)
+    await a.load_markets()
+    try:
+        yield a
+    finally:
+        await a.close()
+
+
+def _row(c: list[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in c[:6])
+
+
+async def _venue_candle(adapter: ExchangeAdapter, ts: int) -> tuple[float, ...]:
+    (row,) = [r for r in await adapter.fetch_ohlcv("BTC/USDT", "5m", since=ts) if r[0] == ts]
+    return _row(row)
+
+
+async def test_rest_fallback_never_hands_over_a_forming_candle_when_our_clock_is_ahead(
+    venue: Venue, adapter: ExchangeAdapter
+) -> None:
+    forming = START_MS // TF * TF  # the venue's candle still forming (2m30s into it)
+    ahead = {"ms": 4 * 60_000}  # our clock runs 4 minutes ahead: "closed" by our clock
+    got: list[Candle] = []
+
+    async def consumer(symbol: str, candle: Candle) -> None:
+        got.append(candle)
+
+    stream = CandleStream(
+        adapter,
+        "BTC/USDT",
+        "5m",
+        start_after=forming - TF,
+        clock=lambda: venue.clock.now_ms() + ahead["ms"],
+        use_websocket=False,
+    )
+    await stream._poll_rest_once(consumer)
+    assert got == []  # the exchange's newest candle may be forming: not handed over
+    await venue.advance(ms=TF)  # it closed; the next one forms
+    ahead["ms"] = 0
+    await stream._poll_rest_once(consumer)
+    assert [c.timestamp for c in got] == [forming]
+    c = got[0]
+    assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
+        adapter, forming
+    )
+
+
+async def test_a_dropped_socket_is_reconnected_at_once_and_nothing_is_missed(
+    venue: Venue, adapter: ExchangeAdapter
+) -> None:
+    first = START_MS // TF * TF
+    got: list[Candle] = []
+    events: list[str] = []
+
+    async def consumer(symbol: str, candle: Candle) -> None:
+        got.append(candle)
+
+    async def on_event(kind: str, message: str, details: dict[str, object]) -> None:
+        events.append(kind)
+
+    stream = CandleStream(
+        adapter,
+        "BTC/USDT",
+        "5m",
+        start_after=first - TF,
+        on_event=on_event,
+        clock=venue.clock.now_ms,
+        backoff=Backoff(base=30.0),  # a backoff would outlast the test: none may be taken
+    )
+    task = asyncio.create_task(stream.run(consumer))
+    try:
+        for _ in range(40):  # until the socket streams
+            if "ws_connected" in events:
+                break
+            await venue.advance(ms=1_000)
+            await asyncio.sleep(0.05)
+        for minute in range(15):  # three candles, a drop in every minute
+            await venue.advance(ms=30_000)
+            await asyncio.sleep(0.05)
+            venue.faults.add(Fault(kind="ws_drop", endpoint="ws"))
+            await venue.advance(ms=30_000)
+            for _ in range(100):
+                if venue.dialect.hub.connections and not venue.faults.faults:
+                    break
+                await asyncio.sleep(0.01)
+            assert not venue.faults.faults, f"minute {minute}: the drop never fired"
+        await venue.advance(ms=TF)
+        for _ in range(100):
+            if got and got[-1].timestamp >= first + 3 * TF:
+                break
+            await venue.advance(ms=1_000)
+            await asyncio.sleep(0.02)
+    finally:
+        stream.stop()
+        await asyncio.wait_for(task, 10)
+    assert venue.faults.counts["ws_drop"] == 15
+    # every drop was met by an immediate reconnect (ours, or ccxt's own when the socket
+    # closed between two watches): no backoff, no REST polling
+    assert stream.drops > 0 and not {"ws_failed", "rest_fallback"} & set(events), events
+    stamps = [c.timestamp for c in got]
+    assert stamps == list(range(first, stamps[-1] + TF, TF))  # each once, in order
+    assert stamps[-1] >= first + 3 * TF
+    for c in got:
+        assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
+            adapter, c.timestamp
+        )
