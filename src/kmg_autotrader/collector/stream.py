@@ -78,6 +78,32 @@ def _candle(row: list[Any]) -> Candle:
     )
 
 
+class _Closer:
+    """Closes ccxt clients in the background: ccxt's ``close()`` lingers a quarter of a second
+    (``timeout_on_exit``), which a reconnect after a drop must not wait for."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def close(self, client: Any) -> None:
+        """Start closing ``client``."""
+        task = asyncio.ensure_future(self._close(client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, client: Any) -> None:
+        try:
+            await client.close()
+        except Exception as exc:  # closing a broken socket may itself fail
+            logger.debug("closing {}: {}", self.what, exc)
+
+    async def wait(self) -> None:
+        """Until every client being closed is closed."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 class CandleStream:
     """Closed candles of one symbol from a WebSocket with REST fallback; see module docstring.
 
@@ -114,6 +140,7 @@ class CandleStream:
         self.mode = "idle"
         self._stop = asyncio.Event()
         self._ws_client: Any = None
+        self._closing = _Closer("WebSocket client")
         self._streamed = False  # whether the current socket session delivered candles
         self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
@@ -238,13 +265,13 @@ class CandleStream:
         """The socket's next message; None when stopped; TimeoutError when it stalls."""
         return await wait_or_stop(watch, self._stop, self.stall_timeout)
 
-    async def _close_ws(self) -> None:
+    async def _close_ws(self, *, wait: bool = False) -> None:
+        """Close the session's client in the background (``wait``: and every one closing)."""
         client, self._ws_client = self._ws_client, None
         if client is not None:
-            try:
-                await client.close()
-            except Exception as exc:  # closing a broken socket may itself fail
-                logger.debug("closing WebSocket client: {}", exc)
+            self._closing.close(client)
+        if wait:
+            await self._closing.wait()
 
     async def _rest_until(self, consumer: CandleConsumer, deadline: float) -> None:
         """Poll REST at the cadence until ``deadline`` (loop time) or stop."""
@@ -299,7 +326,7 @@ class CandleStream:
                         "ws_retry", "retrying WebSocket", attempt=self.backoff.attempt
                     )
         finally:
-            await self._close_ws()
+            await self._close_ws(wait=True)
             self.mode = "stopped"
 
 
@@ -326,6 +353,7 @@ class PriceStream:
         self.use_websocket = use_websocket and adapter.has_websocket
         self.mode = "idle"
         self._stop = asyncio.Event()
+        self._closing = _Closer("price WebSocket")
         self._streamed = False  # whether the current socket session delivered a price
         self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
@@ -372,10 +400,7 @@ class PriceStream:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await client.close()
-            except Exception as exc:
-                logger.debug("closing price WebSocket: {}", exc)
+            self._closing.close(client)
 
     async def _deliver(
         self, consumer: PriceConsumer, symbol: str, ticker: dict[str, Any], source: str
@@ -446,4 +471,5 @@ class PriceStream:
                     {"symbols": self.symbols, "retry_in": delay},
                 )
             await self._rest_until(consumer, loop.time() + delay)
+        await self._closing.wait()
         self.mode = "stopped"
