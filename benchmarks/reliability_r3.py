@@ -7,8 +7,8 @@ driven through its control endpoint (``--speed 0``, then one simulated minute pe
 as the bot keeps up): both runs then start on the same candle and warm up on the same history,
 so their decisions can be compared exactly. In each simulated minute the clock moves a seeded
 number of seconds, a ``ws_drop`` is queued, the clock moves the rest of the minute (the drop
-fires on the first message the venue streams) and the driver waits until the bot's sockets are
-back before the next minute.
+fires on the first message the venue streams) and the driver waits until the bot's candle
+stream is back before the next minute.
 
 Checks, for the ``hours × 12`` candles of the day:
 
@@ -167,7 +167,6 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
         await r.wait_for(lambda: "ws_connected" in kinds(), "the candle stream", timeout=90)
         await r.client.advance(to=start)  # prices move: the ticker stream shows its first
         await r.wait_for(lambda: "price_ws_connected" in kinds(), "the price stream", 30)
-        sockets = int((await r.state())["ws_connections"])
         for _ in range(config.minutes):
             first_part = rng.randrange(5, 56) * 1000  # where in the minute the drop lands
             await r.client.advance(ms=first_part)
@@ -178,7 +177,7 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
             await r.client.advance(ms=MINUTE_MS - first_part)
             await asyncio.sleep(config.pace)
             if drops:
-                await _wait_reconnected(r, sockets, config.reconnect_timeout)
+                await _wait_reconnected(r, config.reconnect_timeout)
         # one more candle and a minute, so the last one of the day is seen closed (the next
         # one has started) and marked (a mark is written when the next candle closes)
         last_close = start + config.minutes * MINUTE_MS
@@ -202,23 +201,31 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
     return record
 
 
-async def _wait_reconnected(r: Rehearsal, sockets: int, timeout: float) -> None:
-    """Until the queued drop fired and the bot's sockets are open again."""
+async def _wait_reconnected(r: Rehearsal, timeout: float) -> None:
+    """Until the queued drop fired and the bot's candle stream streams again (its next
+    ``ws_connected``: the new socket subscribed and showed candles). The price stream is not
+    waited for: dropped before its first ticker it backs off and polls REST, as it should."""
+    before = _latest_id(r, "ws_connected")
 
     async def back() -> bool:
         faults = await r.client.faults()
         if any(f["kind"] == "ws_drop" for f in faults["queued"]):
             await r.client.advance(ms=0)  # nothing streamed yet: stream the state again
             return False
-        return int((await r.state())["ws_connections"]) >= sockets
+        return _latest_id(r, "ws_connected") > before
 
     await wait_until(
         back,
-        what="the bot's sockets back after a drop",
+        what="the bot's candle stream back after a drop",
         timeout=timeout,
         watch=r.watch,
         interval=0.005,
     )
+
+
+def _latest_id(r: Rehearsal, kind: str) -> int:
+    rows = r.db.repos.events.recent(Mode.LIVE, kind=kind, limit=1)
+    return int(rows[0]["id"]) if rows else 0
 
 
 async def _collect(

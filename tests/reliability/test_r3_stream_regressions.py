@@ -143,3 +143,53 @@ async def test_a_dropped_socket_is_reconnected_at_once_and_nothing_is_missed(
         assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
             adapter, c.timestamp
         )
+
+
+async def test_a_socket_ccxt_reopens_by_itself_does_not_hand_over_a_stale_candle(
+    venue: Venue, adapter: ExchangeAdapter
+) -> None:
+    """The socket closes while the stream is busy handing over a candle (not watching): ccxt
+    opens a new one at the next watch without an error, and the updates in between are gone.
+    The candle that was forming must not be handed over with the values seen before the drop."""
+    first = START_MS // TF * TF  # forming at the start
+    got: list[Candle] = []
+    busy, release = asyncio.Event(), asyncio.Event()
+
+    async def consumer(symbol: str, candle: Candle) -> None:
+        got.append(candle)
+        if candle.timestamp == first:  # handed over when the next one starts: stay busy
+            busy.set()
+            await release.wait()
+
+    stream = CandleStream(
+        adapter, "BTC/USDT", "5m", start_after=first - TF, clock=venue.clock.now_ms
+    )
+    task = asyncio.create_task(stream.run(consumer))
+    try:
+        await asyncio.sleep(0.3)
+        await venue.advance(to=first + TF + 60_000)  # `first` closes, the next one forms
+        for _ in range(200):
+            if busy.is_set():
+                break
+            await venue.advance(ms=1_000)
+            await asyncio.sleep(0.01)
+        assert busy.is_set()
+        await venue.dialect.hub.close_all()  # the drop, while the stream is not watching
+        await venue.advance(to=first + 2 * TF + 60_000)  # the candle it held closes unseen
+        await asyncio.sleep(0.1)
+        release.set()
+        await asyncio.sleep(0.1)
+        await venue.advance(to=first + 3 * TF + 30_000)
+        for _ in range(200):
+            if got and got[-1].timestamp >= first + 2 * TF:
+                break
+            await venue.advance(ms=1_000)
+            await asyncio.sleep(0.01)
+    finally:
+        stream.stop()
+        await asyncio.wait_for(task, 10)
+    assert [c.timestamp for c in got][:3] == [first, first + TF, first + 2 * TF]
+    for c in got:
+        assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
+            adapter, c.timestamp
+        )

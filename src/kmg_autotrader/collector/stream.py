@@ -67,6 +67,11 @@ async def wait_or_stop(watch: Awaitable[Any], stop: asyncio.Event, timeout: floa
     raise TimeoutError(f"no message within {timeout}s")
 
 
+def _sockets(client: Any) -> tuple[Any, ...]:
+    """The socket connections a ccxt.pro client holds now (to notice one it replaced)."""
+    return tuple(getattr(client, "clients", {}).values())
+
+
 def _candle(row: list[Any]) -> Candle:
     return Candle(
         timestamp=int(row[0]),
@@ -228,6 +233,7 @@ class CandleStream:
         self._ws_client = self.adapter.new_stream_client()
         pending: Candle | None = None
         connected = False
+        sockets: tuple[Any, ...] | None = None
         self._streamed = False
         try:
             while not self._stop.is_set():
@@ -239,6 +245,16 @@ class CandleStream:
                 candles = sorted((_candle(r) for r in rows), key=lambda c: c.timestamp)
                 if not candles:
                     continue
+                current = _sockets(self._ws_client)
+                if connected and sockets is not None and current != sockets:
+                    # ccxt opened a new socket by itself (the old one closed while we were not
+                    # watching): updates were lost, what we hold may be stale. Resync as on a
+                    # reconnect: everything before the newest candle shown comes from REST.
+                    self.drops += 1
+                    await self._event("ws_dropped", "WebSocket reopened by the client; resyncing")
+                    connected, pending = False, None
+                    candles = candles[-1:]
+                sockets = current
                 if not connected:
                     connected = self._streamed = True
                     self.backoff.reset()
