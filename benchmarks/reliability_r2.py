@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import random
 import sys
 import tempfile
@@ -90,9 +91,15 @@ def set_risk_params(database_url: str, changes: dict[str, Any], source: str) -> 
                 max_position_percent=0.2, max_drawdown=float(TRADE_SOON["MAX_DRAWDOWN"])
             )
         )
-        RiskParamsStore(Repositories(database).risk_params, defaults).update(
-            changes, source=source, comment="reliability benchmark"
+        repo = Repositories(database).risk_params
+        # the LIVE bot's parameters (stores that keep them per mode take ``mode``)
+        per_mode = "mode" in inspect.signature(RiskParamsStore).parameters
+        store = (
+            RiskParamsStore(repo, defaults, mode=Mode.LIVE)  # type: ignore[call-arg]
+            if per_mode
+            else RiskParamsStore(repo, defaults)
         )
+        store.update(changes, source=source, comment="reliability benchmark")
     finally:
         database.dispose()
 
