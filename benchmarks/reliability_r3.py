@@ -57,6 +57,12 @@ from kmg_autotrader.domain import Mode
 from kmg_autotrader.storage.candle_store import CandleStore
 from kmg_autotrader.storage.repositories import MAX_PAGE
 
+# Stops and targets far away (20 and 40 ATR): positions then open and close on decisions at
+# candle closes only. A mental stop fires on the first price tick through it, and which tick
+# comes first against a candle's close is a race no two live runs share (the candle stream
+# and the price stream are separate sockets): such an exit would make the next decisions
+# differ for a reason that is not the candles.
+CANDLE_EXITS: dict[str, str] = {"SIGNAL_ATR_STOP_MULT": "20", "SIGNAL_ATR_TARGET_MULT": "40"}
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 WARMUP = 1100  # candles the venue shows as history (the bot downloads 1000 of them)
@@ -148,7 +154,8 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
     record = RunRecord()
     rng = random.Random(config.seed)
     venue = VenueConfig(exchange=config.exchange, speed=0, warmup=WARMUP)
-    async with Rehearsal(workdir, venue, bot_settings=bot_settings(config.exchange)) as r:
+    settings = {**bot_settings(config.exchange), **CANDLE_EXITS}
+    async with Rehearsal(workdir, venue, bot_settings=settings) as r:
         state = await r.state()
         shift = int(state["shift_ms"])
         first = int(state["symbols"][SYMBOL]["first_ms"])
