@@ -5,10 +5,10 @@ same candles: one *disturbed* (the venue's ``ws_drop`` fault closes every stream
 per simulated minute: 1,440 drops for 24 hours), one *undisturbed*. The venue's clock is
 driven through its control endpoint (``--speed 0``, then one simulated minute per step, as fast
 as the bot keeps up): both runs then start on the same candle and warm up on the same history,
-so their decisions can be compared exactly. In each simulated minute the clock moves a seeded
-number of seconds, a ``ws_drop`` is queued, the clock moves the rest of the minute (the drop
-fires on the first message the venue streams) and the driver waits until the bot's candle
-stream is back before the next minute.
+so their decisions can be compared exactly. Each simulated minute is cut in two at a seeded
+second; a ``ws_drop`` is queued before one of the two parts (seeded), fires on the first message
+the venue streams in it, and the driver waits until the bot's candle stream is back before it
+goes on.
 
 Checks, for the ``hours × 12`` candles of the day:
 
@@ -175,16 +175,21 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
         await r.client.advance(to=start)  # prices move: the ticker stream shows its first
         await r.wait_for(lambda: "price_ws_connected" in kinds(), "the price stream", 30)
         for _ in range(config.minutes):
-            first_part = rng.randrange(5, 56) * 1000  # where in the minute the drop lands
-            await r.client.advance(ms=first_part)
-            await asyncio.sleep(config.pace)
-            if drops:
-                await r.client.add_faults({"kind": "ws_drop", "endpoint": "ws"})
-                record.scheduled += 1
-            await r.client.advance(ms=MINUTE_MS - first_part)
-            await asyncio.sleep(config.pace)
-            if drops:
-                await _wait_reconnected(r, config.reconnect_timeout)
+            # the minute in two parts; the drop lands at the start of one of them (seeded):
+            # a drop late in the minute leaves the candle's close to the REST backfill of the
+            # reconnect, an early one to the new socket
+            first_part = rng.randrange(5, 56) * 1000
+            parts = (first_part, MINUTE_MS - first_part)
+            drop_in = rng.randrange(2) if drops else -1
+            for i, part in enumerate(parts):
+                if i == drop_in:
+                    connected_before = _latest_id(r, "ws_connected")
+                    await r.client.add_faults({"kind": "ws_drop", "endpoint": "ws"})
+                    record.scheduled += 1
+                await r.client.advance(ms=part)
+                await asyncio.sleep(config.pace)
+                if i == drop_in:
+                    await _wait_reconnected(r, connected_before, config.reconnect_timeout)
         # one more candle and a minute, so the last one of the day is seen closed (the next
         # one has started) and marked (a mark is written when the next candle closes)
         last_close = start + config.minutes * MINUTE_MS
@@ -208,16 +213,18 @@ async def run_once(config: R3Config, workdir: Path, *, drops: bool) -> RunRecord
     return record
 
 
-async def _wait_reconnected(r: Rehearsal, timeout: float) -> None:
-    """Until the queued drop fired and the bot's candle stream streams again (its next
-    ``ws_connected``: the new socket subscribed and showed candles). The price stream is not
-    waited for: dropped before its first ticker it backs off and polls REST, as it should."""
-    before = _latest_id(r, "ws_connected")
+async def _wait_reconnected(r: Rehearsal, before: int, timeout: float) -> None:
+    """Until the queued drop fired and the bot's candle stream streams again (a
+    ``ws_connected`` newer than event ``before``: a new socket subscribed and showed candles).
+    The price stream is not waited for: dropped before its first ticker it backs off and polls
+    REST, as it should."""
 
     async def back() -> bool:
         faults = await r.client.faults()
         if any(f["kind"] == "ws_drop" for f in faults["queued"]):
-            await r.client.advance(ms=0)  # nothing streamed yet: stream the state again
+            # no socket was subscribed when the venue last streamed (one was reconnecting):
+            # a millisecond more streams again, and the drop fires on it
+            await r.client.advance(ms=1)
             return False
         return _latest_id(r, "ws_connected") > before
 

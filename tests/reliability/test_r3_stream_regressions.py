@@ -193,3 +193,60 @@ async def test_a_socket_ccxt_reopens_by_itself_does_not_hand_over_a_stale_candle
         assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
             adapter, c.timestamp
         )
+
+
+async def test_a_candle_forming_when_the_socket_joined_is_taken_from_rest_at_its_close(
+    venue: Venue, adapter: ExchangeAdapter
+) -> None:
+    """After a reconnect the new socket shows the forming candle as it stands; if the socket
+    then misses that candle's closing update (R3 saw it, a drop a minute), its view is stale:
+    the closed candle must come from REST, not from the socket."""
+    first = START_MS // TF * TF
+    got: list[Candle] = []
+    events: list[str] = []
+
+    async def consumer(symbol: str, candle: Candle) -> None:
+        got.append(candle)
+
+    async def on_event(kind: str, message: str, details: dict[str, object]) -> None:
+        events.append(kind)
+
+    stream = CandleStream(
+        adapter,
+        "BTC/USDT",
+        "5m",
+        start_after=first - TF,
+        on_event=on_event,
+        clock=venue.clock.now_ms,
+    )
+    task = asyncio.create_task(stream.run(consumer))
+    try:
+        await asyncio.sleep(0.3)
+        await venue.advance(to=first + TF + 60_000)  # `first` closed; `first + TF` forming
+        for _ in range(100):
+            if events.count("ws_connected") and got:
+                break
+            await asyncio.sleep(0.02)
+        await venue.dialect.hub.close_all()  # a drop: the new socket joins mid-candle
+        for _ in range(200):
+            if events.count("ws_connected") >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert events.count("ws_connected") >= 2
+        # the socket misses the closing update (the venue holds its stream back meanwhile)
+        venue.faults.add(Fault(kind="ws_stall", endpoint="ws", delay=0.3))
+        await venue.advance(to=first + 2 * TF + 1_000)
+        await asyncio.sleep(0.4)
+        for _ in range(100):  # the next candle forms on the socket: `first + TF` is closed
+            if any(c.timestamp == first + TF for c in got):
+                break
+            await venue.advance(ms=1_000)
+            await asyncio.sleep(0.02)
+    finally:
+        stream.stop()
+        await asyncio.wait_for(task, 10)
+    assert [c.timestamp for c in got][:2] == [first, first + TF]
+    for c in got:
+        assert (c.timestamp, c.open, c.high, c.low, c.close, c.volume) == await _venue_candle(
+            adapter, c.timestamp
+        )

@@ -233,6 +233,7 @@ class CandleStream:
         self._ws_client = self.adapter.new_stream_client()
         pending: Candle | None = None
         connected = False
+        joined = 0  # open time of the candle that was forming when this socket joined
         sockets: tuple[Any, ...] | None = None
         self._streamed = False
         try:
@@ -257,6 +258,7 @@ class CandleStream:
                 sockets = current
                 if not connected:
                     connected = self._streamed = True
+                    joined = candles[-1].timestamp
                     self.backoff.reset()
                     self.mode = "ws"
                     # Everything before the first candle the socket shows has closed.
@@ -271,7 +273,14 @@ class CandleStream:
                         pending = None
                         await self._backfill(consumer, before=candle.timestamp)
                     if pending is not None and candle.timestamp > pending.timestamp:
-                        await self._emit(consumer, pending)
+                        if pending.timestamp <= joined:
+                            # it was forming when this socket joined (at start, after a drop):
+                            # the socket's view of it may lack an update (R3 saw its close go
+                            # missing after reconnects), so take the closed candle from REST
+                            pending = None
+                            await self._backfill(consumer, before=candle.timestamp)
+                        else:
+                            await self._emit(consumer, pending)
                     if pending is None or candle.timestamp >= pending.timestamp:
                         pending = candle
         finally:
