@@ -5,7 +5,9 @@ same candles: one *disturbed* (the venue's ``ws_drop`` fault closes every stream
 per simulated minute: 1,440 drops for 24 hours), one *undisturbed*. The venue's clock is
 driven through its control endpoint (``--speed 0``, then one simulated minute per step, as fast
 as the bot keeps up): both runs then start on the same candle and warm up on the same history,
-so their decisions can be compared exactly. Each simulated minute is cut in two at a seeded
+so their decisions can be compared exactly (the two runs go side by side). Stops and targets
+are set 20 and 40 ATR away (:data:`CANDLE_EXITS`) so that positions change on decisions at
+candle closes only. Each simulated minute is cut in two at a seeded
 second; a ``ws_drop`` is queued before one of the two parts (seeded), fires on the first message
 the venue streams in it, and the driver waits until the bot's candle stream is back before it
 goes on.

@@ -6,8 +6,11 @@ stream shows the next one has started. A socket that was streaming and drops (ex
 sockets routinely) is reconnected at once (event ``ws_dropped``). When the socket cannot be
 (re)opened, fails before it streamed, or stalls (no message within ``stall_timeout``), the
 stream polls REST at the timeframe's cadence and retries the socket with exponential backoff
-and jitter. On every (re)connect it first backfills over REST the candles between the last
-emitted one and the first one the socket shows.
+and jitter. On every (re)connect (ours, or one ccxt makes by itself) it first backfills over
+REST the candles between the last emitted one and the first one the socket shows, and the
+candle that was forming when the socket joined is taken from REST at its close: the socket's
+view of it may lack an update. REST alone calls a candle closed only when its answer shows a
+later one (our clock may run ahead of the exchange's).
 
 :class:`PriceStream` does the same for last prices (``watch_ticker`` / ``fetch_ticker``), for
 the stop monitor. Every switch is logged and passed to ``on_event(kind, message, details)``.
