@@ -318,9 +318,11 @@ async def run_live(
                 start_after[symbol] = int(frame["timestamp"].iloc[-1])
             else:
                 start_after[symbol] = None
-        resumed = runtime.bot.p.manager.resume()
         reconciler = Reconciler(runtime.bot.p.manager, symbols=tuple(settings.symbols))
+        # reconcile first: an order the last process sent but never heard back about is found
+        # (and then watched) or left to the reconciler, never polled blind
         report = await reconciler.run()
+        resumed = runtime.bot.p.manager.resume()
         logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
         runtime.extra_tasks.append(
             asyncio.create_task(_reconcile_later(reconciler, runtime.bot.p.manager))

@@ -2,10 +2,15 @@
 
 :class:`CandleStream` watches one symbol with ``watch_ohlcv`` (ccxt.pro) and hands every
 *closed* candle, exactly once and in order, to an async consumer. A candle is closed when the
-stream shows the next one has started. When the socket fails or stalls (no message within
-``stall_timeout``), the stream polls REST at the timeframe's cadence and retries the socket
-with exponential backoff and jitter; on every (re)connect it first backfills over REST the
-candles between the last emitted one and the first one the socket shows.
+stream shows the next one has started. A socket that was streaming and drops (exchanges close
+sockets routinely) is reconnected at once (event ``ws_dropped``). When the socket cannot be
+(re)opened, fails before it streamed, or stalls (no message within ``stall_timeout``), the
+stream polls REST at the timeframe's cadence and retries the socket with exponential backoff
+and jitter. On every (re)connect (ours, or one ccxt makes by itself) it first backfills over
+REST the candles between the last emitted one and the first one the socket shows, and the
+candle that was forming when the socket joined is taken from REST at its close: the socket's
+view of it may lack an update. REST alone calls a candle closed only when its answer shows a
+later one (our clock may run ahead of the exchange's).
 
 :class:`PriceStream` does the same for last prices (``watch_ticker`` / ``fetch_ticker``), for
 the stop monitor. Every switch is logged and passed to ``on_event(kind, message, details)``.
@@ -65,6 +70,11 @@ async def wait_or_stop(watch: Awaitable[Any], stop: asyncio.Event, timeout: floa
     raise TimeoutError(f"no message within {timeout}s")
 
 
+def _sockets(client: Any) -> tuple[Any, ...]:
+    """The socket connections a ccxt.pro client holds now (to notice one it replaced)."""
+    return tuple(getattr(client, "clients", {}).values())
+
+
 def _candle(row: list[Any]) -> Candle:
     return Candle(
         timestamp=int(row[0]),
@@ -74,6 +84,32 @@ def _candle(row: list[Any]) -> Candle:
         close=float(row[4]),
         volume=float(row[5]),
     )
+
+
+class _Closer:
+    """Closes ccxt clients in the background: ccxt's ``close()`` lingers a quarter of a second
+    (``timeout_on_exit``), which a reconnect after a drop must not wait for."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def close(self, client: Any) -> None:
+        """Start closing ``client``."""
+        task = asyncio.ensure_future(self._close(client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, client: Any) -> None:
+        try:
+            await client.close()
+        except Exception as exc:  # closing a broken socket may itself fail
+            logger.debug("closing {}: {}", self.what, exc)
+
+    async def wait(self) -> None:
+        """Until every client being closed is closed."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class CandleStream:
@@ -112,6 +148,9 @@ class CandleStream:
         self.mode = "idle"
         self._stop = asyncio.Event()
         self._ws_client: Any = None
+        self._closing = _Closer("WebSocket client")
+        self._streamed = False  # whether the current socket session delivered candles
+        self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return soon."""
@@ -136,37 +175,59 @@ class CandleStream:
                     missing=missing,
                     before=candle.timestamp,
                 )
+        logger.debug(
+            "{} {}: candle {} closed ({})", self.symbol, self.timeframe, candle.timestamp, self.mode
+        )
         await consumer(self.symbol, candle)
         self.last_emitted = candle.timestamp
 
-    async def _backfill(self, consumer: CandleConsumer, before: int) -> None:
-        """Emit REST candles after the last emitted one and before ``before`` (all closed)."""
+    async def _backfill(
+        self, consumer: CandleConsumer, before: int, *, by_clock: bool = False
+    ) -> None:
+        """Emit REST candles after the last emitted one and before ``before`` (all closed).
+
+        ``by_clock``: ``before`` comes from our clock, not from the exchange (a socket showing
+        a later candle): then a candle also needs a later one in the answer, since our clock
+        may run ahead of the exchange's (a sync is seconds old, a replaying venue pauses) and
+        the exchange's newest candle may still be forming.
+        """
         if self.last_emitted is None:
             return
         since = self.last_emitted + self.tf_ms
         while since < before:
             rows = await self.adapter.fetch_ohlcv(self.symbol, self.timeframe, since=since)
-            rows = [r for r in rows if since <= int(r[0]) < before]
+            until = before
+            if by_clock and rows:
+                until = min(until, max(int(r[0]) for r in rows))
+            rows = [r for r in rows if since <= int(r[0]) < until]
             if not rows:
                 return
             for row in rows:
                 candle = _candle(row)
                 if candle.timestamp > (self.last_emitted or -1):
+                    logger.debug(
+                        "{} {}: candle {} closed (rest)",
+                        self.symbol,
+                        self.timeframe,
+                        candle.timestamp,
+                    )
                     await consumer(self.symbol, candle)
                     self.last_emitted = candle.timestamp
             since = int(rows[-1][0]) + self.tf_ms
 
     async def _poll_rest_once(self, consumer: CandleConsumer) -> None:
-        """Emit every candle REST shows as closed by the clock."""
+        """Emit every candle REST shows as closed: closed by our clock, and followed by a
+        later candle in the exchange's answer."""
         now = self.clock()
         closed_before = now // self.tf_ms * self.tf_ms  # open time of the still-open candle
         if self.last_emitted is None:
             rows = await self.adapter.fetch_ohlcv(self.symbol, self.timeframe, limit=2)
-            closed = [r for r in rows if int(r[0]) < closed_before]
+            newest = max((int(r[0]) for r in rows), default=0)
+            closed = [r for r in rows if int(r[0]) < min(closed_before, newest)]
             if closed:
                 await self._emit(consumer, _candle(closed[-1]))
             return
-        await self._backfill(consumer, before=closed_before)
+        await self._backfill(consumer, before=closed_before, by_clock=True)
 
     # ---- modes -------------------------------------------------------------------------------
 
@@ -175,6 +236,9 @@ class CandleStream:
         self._ws_client = self.adapter.new_stream_client()
         pending: Candle | None = None
         connected = False
+        joined = 0  # open time of the candle that was forming when this socket joined
+        sockets: tuple[Any, ...] | None = None
+        self._streamed = False
         try:
             while not self._stop.is_set():
                 rows = await self._next_message(
@@ -185,8 +249,19 @@ class CandleStream:
                 candles = sorted((_candle(r) for r in rows), key=lambda c: c.timestamp)
                 if not candles:
                     continue
+                current = _sockets(self._ws_client)
+                if connected and sockets is not None and current != sockets:
+                    # ccxt opened a new socket by itself (the old one closed while we were not
+                    # watching): updates were lost, what we hold may be stale. Resync as on a
+                    # reconnect: everything before the newest candle shown comes from REST.
+                    self.drops += 1
+                    await self._event("ws_dropped", "WebSocket reopened by the client; resyncing")
+                    connected, pending = False, None
+                    candles = candles[-1:]
+                sockets = current
                 if not connected:
-                    connected = True
+                    connected = self._streamed = True
+                    joined = candles[-1].timestamp
                     self.backoff.reset()
                     self.mode = "ws"
                     # Everything before the first candle the socket shows has closed.
@@ -201,7 +276,14 @@ class CandleStream:
                         pending = None
                         await self._backfill(consumer, before=candle.timestamp)
                     if pending is not None and candle.timestamp > pending.timestamp:
-                        await self._emit(consumer, pending)
+                        if pending.timestamp <= joined:
+                            # it was forming when this socket joined (at start, after a drop):
+                            # the socket's view of it may lack an update (R3 saw its close go
+                            # missing after reconnects), so take the closed candle from REST
+                            pending = None
+                            await self._backfill(consumer, before=candle.timestamp)
+                        else:
+                            await self._emit(consumer, pending)
                     if pending is None or candle.timestamp >= pending.timestamp:
                         pending = candle
         finally:
@@ -211,13 +293,13 @@ class CandleStream:
         """The socket's next message; None when stopped; TimeoutError when it stalls."""
         return await wait_or_stop(watch, self._stop, self.stall_timeout)
 
-    async def _close_ws(self) -> None:
+    async def _close_ws(self, *, wait: bool = False) -> None:
+        """Close the session's client in the background (``wait``: and every one closing)."""
         client, self._ws_client = self._ws_client, None
         if client is not None:
-            try:
-                await client.close()
-            except Exception as exc:  # closing a broken socket may itself fail
-                logger.debug("closing WebSocket client: {}", exc)
+            self._closing.close(client)
+        if wait:
+            await self._closing.wait()
 
     async def _rest_until(self, consumer: CandleConsumer, deadline: float) -> None:
         """Poll REST at the cadence until ``deadline`` (loop time) or stop."""
@@ -249,6 +331,14 @@ class CandleStream:
                     await self._ws_session(consumer)
                 except _WS_FAILURES as exc:
                     stalled = isinstance(exc, TimeoutError)
+                    if self._streamed and not stalled and not self._stop.is_set():
+                        # a working socket dropped: reconnect at once; the new session
+                        # backfills over REST whatever closed meanwhile
+                        self.drops += 1
+                        await self._event(
+                            "ws_dropped", f"WebSocket dropped ({exc}); reconnecting", error=str(exc)
+                        )
+                        continue
                     kind = "ws_stalled" if stalled else "ws_failed"
                     why = f"no message for {self.stall_timeout}s" if stalled else str(exc)
                     await self._event(kind, f"WebSocket down ({why})", error=why)
@@ -264,7 +354,7 @@ class CandleStream:
                         "ws_retry", "retrying WebSocket", attempt=self.backoff.attempt
                     )
         finally:
-            await self._close_ws()
+            await self._close_ws(wait=True)
             self.mode = "stopped"
 
 
@@ -291,6 +381,9 @@ class PriceStream:
         self.use_websocket = use_websocket and adapter.has_websocket
         self.mode = "idle"
         self._stop = asyncio.Event()
+        self._closing = _Closer("price WebSocket")
+        self._streamed = False  # whether the current socket session delivered a price
+        self.drops = 0  # sockets that dropped after streaming (reconnected at once)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return soon."""
@@ -299,6 +392,7 @@ class PriceStream:
     async def _ws_session(self, consumer: PriceConsumer) -> None:
         client = self.adapter.new_stream_client()
         tasks: list[asyncio.Task[None]] = []
+        self._streamed = False
         try:
 
             async def watch(symbol: str) -> None:
@@ -311,6 +405,7 @@ class PriceStream:
                         return
                     if first:
                         first = False
+                        self._streamed = True
                         self.backoff.reset()
                         if self.mode != "ws":
                             self.mode = "ws"
@@ -333,10 +428,7 @@ class PriceStream:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await client.close()
-            except Exception as exc:
-                logger.debug("closing price WebSocket: {}", exc)
+            self._closing.close(client)
 
     async def _deliver(
         self, consumer: PriceConsumer, symbol: str, ticker: dict[str, Any], source: str
@@ -378,11 +470,17 @@ class PriceStream:
             try:
                 await self._ws_session(consumer)
             except _WS_FAILURES as exc:
-                why = (
-                    f"no message for {self.stall_timeout}s"
-                    if isinstance(exc, TimeoutError)
-                    else str(exc)
-                )
+                stalled = isinstance(exc, TimeoutError)
+                if self._streamed and not stalled and not self._stop.is_set():
+                    self.drops += 1  # a working socket dropped: reconnect at once
+                    await emit_event(
+                        self.on_event,
+                        "price_ws_dropped",
+                        f"price WebSocket dropped ({exc}); reconnecting",
+                        {"symbols": self.symbols, "error": str(exc)},
+                    )
+                    continue
+                why = f"no message for {self.stall_timeout}s" if stalled else str(exc)
                 await emit_event(
                     self.on_event,
                     "price_ws_failed",
@@ -401,4 +499,5 @@ class PriceStream:
                     {"symbols": self.symbols, "retry_in": delay},
                 )
             await self._rest_until(consumer, loop.time() + delay)
+        await self._closing.wait()
         self.mode = "stopped"

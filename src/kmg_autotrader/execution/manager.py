@@ -96,6 +96,7 @@ class _Working:
 
 _ZERO = Decimal(0)
 _UNFINISHED = (OrderStatus.CANCELED, OrderStatus.EXPIRED)  # ended before filling in full
+_UNACKNOWLEDGED = (OrderStatus.PENDING, OrderStatus.UNRESOLVED)
 
 
 def _report(
@@ -541,12 +542,16 @@ class ExecutionManager:
         """After a restart, watch again the entry and exit orders still open in the store.
 
         A resting entry gets a fresh timeout, then is cancelled and the entry finished with
-        what filled (its intent is gone, so no re-price and no market fallback). Returns how
-        many orders are watched. Run reconciliation first so their state is current.
+        what filled (its intent is gone, so no re-price and no market fallback). Orders the
+        exchange never acknowledged (PENDING, UNRESOLVED) are left to reconciliation. Returns
+        how many orders are watched. Run reconciliation first so their state is current.
         """
         now = self.clock.now_ms()
         for order in self.store.open_orders():
-            if order.client_order_id in self.working or order.status is OrderStatus.UNRESOLVED:
+            if order.client_order_id in self.working or order.status in _UNACKNOWLEDGED:
+                # never acknowledged by the exchange (the process died before the answer, or
+                # the answer was lost): reconciliation finds it or proves it lost; polling it
+                # would ask the exchange about an order it may not know on every price tick
                 continue
             position_id = self.store.order_position_id(order.client_order_id)
             if order.purpose == "take_profit" or position_id is None:

@@ -98,18 +98,24 @@ class Reconciler:
         """Ask for a pass as soon as possible (after an ambiguous error)."""
         self._wake.set()
 
-    async def run_forever(self, interval_s: float = 180.0) -> None:
-        """Reconcile now, then every ``interval_s`` or when :meth:`request` is called."""
+    async def run_forever(self, interval_s: float = 180.0, retry_s: float = 3.0) -> None:
+        """Reconcile now, then every ``interval_s`` or when :meth:`request` is called; while
+        an order is not found (not yet proven lost), again after ``retry_s``: the proof needs
+        several passes, and a process restarted within ``interval_s`` (its counts are in
+        memory) would otherwise never complete it, leaving the symbol blocked."""
         while True:
+            wait = interval_s
             try:
                 report = await self.run()
                 if not report.clean:
                     logger.warning("reconciliation: {}", " | ".join(report.lines()))
+                if report.not_found:
+                    wait = min(interval_s, retry_s)
             except Exception as exc:  # the loop must survive any single bad pass
                 logger.exception("reconciliation pass failed: {}", exc)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def run(self) -> ReconciliationReport:
         """One pass in both directions."""
