@@ -1,11 +1,11 @@
-"""R2 follow-up (strict xfail, autopilot/feeds.py is not this branch's): a candle that the bot
-was handling when ``kill -9`` came must be handed over again after the restart.
+"""R2 follow-up: a candle that the bot was handling when ``kill -9`` came must be handed over
+again after the restart.
 
-``LiveFeed`` appends each closed candle to the candle store *before* the bot handles it, and
-``run_live`` resumes the stream after the store's last candle. Killed in between, the restarted
-bot never checks that candle's stops (its low may have gone through a stop) nor decides on it.
-Here the handler never finishes one candle (the process "dies" while handling it); the store,
-the restart point, must not hold it.
+``run_live`` resumes the stream after the candle store's last candle. ``LiveFeed`` used to
+append each closed candle to the store *before* the bot handled it: killed in between, the
+restarted bot never checked that candle's stops (its low may have gone through a stop) nor
+decided on it. Here the handler never finishes one candle (the process "dies" while handling
+it); the store, the restart point, must not hold it.
 """
 
 from __future__ import annotations
@@ -35,12 +35,6 @@ async def venue() -> AsyncIterator[Venue]:
         await v.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LiveFeed stores a candle before the bot handled it and run_live resumes after "
-    "the stored ones: a kill in between skips that candle's stop check and decision "
-    "(autopilot/feeds.py + runner.py)",
-)
 async def test_a_candle_killed_mid_handling_is_not_marked_as_handled(
     venue: Venue, tmp_path: Path
 ) -> None:

@@ -220,15 +220,18 @@ class LiveFeed:
             previous = last_seen.get(symbol)
             gap = previous is not None and candle.timestamp - previous > timeframe_ms
             last_seen[symbol] = candle.timestamp
+            closed_at = candle.timestamp + timeframe_ms
+            if self.observe is not None:
+                self.observe(closed_at)
+            await on_candle(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
+            # stored only once handled: a restart resumes after the last stored candle, so a
+            # process killed mid-handling gets this candle again (its stops checked, decided)
+            # rather than skipping it; it also keeps the disk write off the candle → order path
             if self.store is not None:
                 frame = pd.DataFrame([_row(candle)])
                 await asyncio.to_thread(
                     self.store.append, self.adapter.id, symbol, self.timeframe, frame
                 )
-            closed_at = candle.timestamp + timeframe_ms
-            if self.observe is not None:
-                self.observe(closed_at)
-            await on_candle(ClosedCandle(symbol, candle, closed_at, gap_before=gap))
 
         async def price_consumer(tick: PriceTick) -> None:
             if self.observe is not None and tick.source == "ws":
