@@ -181,7 +181,9 @@ async def test_watch_ohlcv_feeds_the_bots_candle_stream_exactly_once_in_order(
         (c.open, c.high, c.low, c.close) for c in truth
     ]
     assert [c.volume for c in got] == [c.volume for c in truth]
-    assert kvenue.requests["GET /0/public/OHLC"] == rest_calls  # all through the socket
+    # all through the socket but the candle that was forming when it joined: the stream reads
+    # that one from REST at its close (the socket's view of it may lack its closing update)
+    assert kvenue.requests["GET /0/public/OHLC"] == rest_calls + 1
     assert "ws_failed" not in events and "rest_fallback" not in events
 
 
