@@ -160,4 +160,5 @@ class PositionBook:
             exit_reason=reason,
             realized_pnl=fig.realized_pnl,
             fees_paid=fig.fees_paid,
+            amount=fig.sold,  # what the exits sold: the trade's size, not the 0 left held
         )

@@ -681,11 +681,15 @@ class PositionRepository(_Repository):
         exit_reason: str,
         realized_pnl: Decimal,
         fees_paid: Decimal,
+        amount: Decimal | None = None,
     ) -> None:
-        """Mark a position closed with its exit and realised PnL."""
+        """Mark a position closed with its exit and realised PnL; ``amount`` (when given)
+        replaces the held amount (0 after the exit) by the size the position closed."""
+        sized = {} if amount is None else {"amount": amount}
         self.update(
             mode,
             position_id,
+            **sized,
             closed_at=closed_at,
             exit_price=exit_price,
             exit_reason=exit_reason,
