@@ -220,6 +220,8 @@ def build_runtime(
     )
     bot.pending_flatten = pending_flatten
     bot_ref.append(bot)
+    # the summaries' next run times live in the bot's database: a restart keeps them
+    bot.jobs.persist(repos.db.engine, namespace=mode.value)
     logger.info(
         "bot wired: {} {} on {} ({} symbols), advisor {}, execution {}",
         mode.value.upper(),

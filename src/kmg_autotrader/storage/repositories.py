@@ -7,7 +7,7 @@ open their own short transaction; values go in and come out as domain types or p
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -790,6 +790,35 @@ class EquityRepository(_Repository):
             )
             for r in rows
         ]
+
+    def between(
+        self, mode: Mode | str, start: int, end: int, *, page: int = MAX_PAGE
+    ) -> Iterator[EquityPoint]:
+        """Every point with ``start <= timestamp < end``, oldest first, read ``page`` rows at
+        a time (a week of 1-minute points is 10,080: no cap, and never all in one query)."""
+        after: tuple[int, int] | None = None
+        while True:
+            query = select(EquitySnapshotRow).where(
+                EquitySnapshotRow.mode == _mode(mode),
+                EquitySnapshotRow.timestamp >= start,
+                EquitySnapshotRow.timestamp < end,
+            )
+            if after is not None:
+                at, row_id = after
+                query = query.where(
+                    (EquitySnapshotRow.timestamp > at)
+                    | ((EquitySnapshotRow.timestamp == at) & (EquitySnapshotRow.id > row_id))
+                )
+            query = query.order_by(EquitySnapshotRow.timestamp, EquitySnapshotRow.id).limit(page)
+            with self.db.session() as session:
+                rows = list(session.scalars(query))
+            for r in rows:
+                yield EquityPoint(
+                    Mode(r.mode), r.timestamp, r.equity, r.cash, r.positions_value, dict(r.details)
+                )
+            if len(rows) < page:
+                return
+            after = (rows[-1].timestamp, rows[-1].id)
 
     def latest(self, mode: Mode | str) -> EquityPoint | None:
         """The newest point."""
