@@ -1,11 +1,11 @@
 """A closed position's trade record: its size (not the 0 left held after the exit) in the
-store, the vault's trade record, the exit alert and ``kmg paper export`` (issue 18, item 11)."""
+store, the vault's trade record, the exit alert and ``kmg paper export``; and the record says
+which mode traded (issue 18, items 11 and 14)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,12 +13,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
+from kmg_autotrader.autopilot.wiring import BotRuntime, sample_markets
 from kmg_autotrader.config import load_settings
 from kmg_autotrader.domain import Mode, OrderIntent, Side
 from kmg_autotrader.domain.clock import SimulatedClock
 from kmg_autotrader.execution import cli_commands
-from kmg_autotrader.execution.paper import PaperEngine, PaperExchange, PaperSettings
 from kmg_autotrader.execution.runtime import build_manager, open_paper_exchange
 from kmg_autotrader.execution.tracker import PositionTracker
 from kmg_autotrader.storage.database import open_database
@@ -42,34 +41,6 @@ def _intent(created_at: int, amount: str = "0.1") -> OrderIntent:
         created_at=created_at,
         reason="test",
     )
-
-
-@pytest.fixture
-async def runtime(repos: Repositories, tmp_path: Path) -> AsyncIterator[BotRuntime]:
-    """The real bot wiring over the test database, a paper exchange filling at once."""
-    settings = load_settings(None, data_dir=tmp_path / "data", advisor_mode="off", symbols=[SYMBOL])
-    clock = SimulatedClock(T0)
-    markets = sample_markets([SYMBOL], "binance")
-    engine = PaperEngine(
-        markets,
-        settings=PaperSettings(immediate_market=True),
-        clock=clock,
-        balances={"USDT": D(10_000)},
-    )
-    paper = PaperExchange(engine)
-    built = build_runtime(
-        settings,
-        repos,
-        mode=Mode.PAPER,
-        clock=clock,
-        exchange=paper,
-        markets=markets,
-        paper=paper,
-        quote="USDT",
-    )
-    built.alerts.start()
-    yield built
-    await built.stop()
 
 
 async def _round_trip(runtime: BotRuntime) -> None:
@@ -100,6 +71,13 @@ async def test_a_closed_position_keeps_its_size_in_store_vault_and_alert(
     exits = [a for a in repos.alerts.recent(Mode.PAPER) if a["event"] == "position_exited"]
     assert exits, repos.alerts.recent(Mode.PAPER)
     assert exits[0]["body"].startswith("0.1 BTC:"), exits[0]["body"]
+
+
+@pytest.mark.db
+async def test_a_trade_record_says_which_mode_traded(runtime: BotRuntime, tmp_path: Path) -> None:
+    await _round_trip(runtime)
+    (record,) = VaultReader(tmp_path / "data").read("trades")
+    assert record["data"]["mode"] == "paper"
 
 
 def test_paper_export_shows_the_closed_size(tmp_path: Path) -> None:

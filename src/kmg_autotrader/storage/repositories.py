@@ -6,11 +6,13 @@ open their own short transaction; values go in and come out as domain types or p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -1067,8 +1069,26 @@ class AlertRepository(_Repository):
             return [row_to_dict(r) for r in session.scalars(query)]
 
 
+EventObserver = Callable[[dict[str, Any]], None]
+
+
 class EventRepository(_Repository):
-    """System and error events."""
+    """System and error events. Observers (e.g. the vault's anomaly log) see every stored
+    event; one that raises is logged and never fails the caller."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._observers: list[EventObserver] = []
+
+    def observe(self, observer: EventObserver) -> Callable[[], None]:
+        """Call ``observer`` with each event stored from now on; returns the unsubscriber."""
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._observers.remove(observer)
+
+        return unsubscribe
 
     def add(
         self,
@@ -1094,7 +1114,13 @@ class EventRepository(_Repository):
         with self.db.session() as session:
             session.add(row)
             session.flush()
-            return row.id
+            stored = row_to_dict(row)
+        for observer in list(self._observers):
+            try:
+                observer(stored)
+            except Exception as exc:  # an observer must not fail the one storing the event
+                logger.warning("event observer failed: {}", exc)
+        return int(stored["id"])
 
     def recent(
         self,
