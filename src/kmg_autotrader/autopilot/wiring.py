@@ -30,7 +30,7 @@ from kmg_autotrader.autopilot.recorder import DatabaseRecorder
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.domain.clock import Clock
-from kmg_autotrader.execution.fees import fee_schedule
+from kmg_autotrader.execution.fees import FeeValuer, candle_prices, fee_schedule
 from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager
 from kmg_autotrader.execution.paper import PaperExchange
 from kmg_autotrader.execution.ports import ExchangePort
@@ -252,6 +252,7 @@ def build_runtime(
     # a risk-limit edit while running is a version change too: checked with each snapshot
     bot.jobs.watchers.append(lambda now: versions.check(now))
     detach = [repos.events.observe(AnomalyLog(vault, mode.value))]
+    manager.orders.fee_values = _fee_valuer(settings, repos, mode, bot.last_prices)
     logger.info(
         "bot wired: {} {} on {} ({} symbols), advisor {}, execution {}",
         mode.value.upper(),
@@ -270,6 +271,27 @@ def build_runtime(
         versions=versions,
         detach=detach,
     )
+
+
+def _fee_valuer(
+    settings: Settings, repos: Repositories, mode: Mode, last_prices: dict[str, Decimal]
+) -> FeeValuer:
+    """Values fees paid in a third currency (BNB) at the fill's time: the bot's last price of
+    that currency, else the stored candles; an unvalued fee is recorded as an event."""
+    from kmg_autotrader.storage.candle_store import CandleStore
+
+    def unvalued(key: str, fee: Decimal, currency: str, detail: str) -> None:
+        repos.events.add(
+            mode,
+            "fee_unvalued",
+            f"fee {fee} {currency} of fill {key} is not in the PnL: {detail}",
+            level="warning",
+            source="execution",
+            details={"fill": key, "fee": fee, "currency": currency},
+        )
+
+    candles = candle_prices(CandleStore(settings.data_dir), settings.exchange, settings.timeframe)
+    return FeeValuer(last_prices=last_prices, candles=candles, on_unvalued=unvalued)
 
 
 def _advisor_sink(vault: VaultWriter) -> Callable[[dict[str, Any]], None]:

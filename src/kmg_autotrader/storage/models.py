@@ -178,6 +178,10 @@ class FillRow(Base):
     slippage_bps: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
+    # a fee in a third currency (BNB) valued in the quote currency at the fill's time, and the
+    # rate used; NULL for a fee in the base or quote currency, or when no price was known
+    fee_quote: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    fee_rate: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class PositionRow(Base):

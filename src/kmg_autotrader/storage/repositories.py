@@ -490,6 +490,8 @@ def _fill_from_row(row: FillRow) -> Fill:
         intended_price=row.intended_price,
         slippage_bps=row.slippage_bps,
         latency_ms=row.latency_ms,
+        fee_quote=row.fee_quote,
+        fee_rate=row.fee_rate,
     )
 
 
@@ -533,6 +535,8 @@ class FillRepository(_Repository):
                     slippage_bps=fill.slippage_bps,
                     latency_ms=fill.latency_ms,
                     timestamp=fill.timestamp,
+                    fee_quote=fill.fee_quote,
+                    fee_rate=fill.fee_rate,
                 )
             )
         return True
