@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from kmg_autotrader.autopilot.reports import period_summary
+from kmg_autotrader.autopilot.reports import period_summary, snapshot_state
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
 from kmg_autotrader.config import load_settings
 from kmg_autotrader.domain import EquityPoint, Mode, Position
@@ -128,3 +128,32 @@ def test_the_weekly_summary_covers_every_point_of_a_week(repos: Repositories) ->
     assert summary["max_drawdown_pct"] == pytest.approx(50.0)
     assert summary["equity"] == 1500
     assert summary["pnl_pct"] == pytest.approx(10.0)  # 100 on the week's first 1,000
+
+
+@pytest.mark.db
+def test_the_snapshots_performance_counts_every_closed_trade(repos: Repositories) -> None:
+    """1,001 closed trades (one won): the snapshot's performance is over all of them."""
+    from kmg_autotrader.storage.models import PositionRow
+
+    with repos.db.session() as session:
+        for n in range(1001):
+            session.add(
+                PositionRow(
+                    mode="paper",
+                    symbol="BTC/USDT",
+                    amount=Decimal("0.1"),
+                    entry_price=Decimal(20000),
+                    opened_at=WEEK_BEFORE + n,
+                    closed_at=WEEK_BEFORE + HOUR + n,
+                    exit_price=Decimal(20000),
+                    exit_reason="take_profit",
+                    realized_pnl=Decimal(1001) if n == 0 else Decimal(-1),
+                    fees_paid=Decimal(1),
+                    extra={},
+                )
+            )
+    state = snapshot_state(repos, Mode.PAPER, now=MONDAY, risk={}, health={}, settings_view={})
+    performance = state["performance"]
+    assert performance["closed_trades"] == 1001
+    assert performance["realized_pnl"] == 1  # the one win is the oldest trade
+    assert performance["fees_paid"] == 1001

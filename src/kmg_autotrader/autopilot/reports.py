@@ -95,7 +95,7 @@ def snapshot_state(
     performance summary and system health (no secrets: ``settings_view`` is masked)."""
     latest = repos.equity.latest(mode)
     positions = repos.positions.open_positions(mode)
-    closed = repos.positions.closed_positions(mode, limit=1000)
+    closed = _closed_between(repos, mode, 0, now + 1)  # every trade, not the newest 1,000
     wins = [p for p in closed if p.realized_pnl > 0]
     return {
         "metadata": {
