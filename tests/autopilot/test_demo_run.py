@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -199,3 +200,13 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes(tmp_path: Path) -> None:
     assert (data / "demo" / "snapshots" / "latest.json").exists()
     versions = list((data / "demo" / "vault" / "version_changes").glob("*.jsonl"))
     assert len(versions) == 1 and len(versions[0].read_text().splitlines()) == 1
+    # the daily summaries of the replayed days, across the stop and the resume: each once,
+    # none missing (the schedule is in the demo's database)
+    days = [
+        json.loads(line)["data"]["day"]
+        for path in sorted((data / "demo" / "vault" / "daily_summaries").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert days and len(days) == len(set(days)), days
+    ordinals = [date.fromisoformat(day).toordinal() for day in days]
+    assert ordinals == list(range(ordinals[0], ordinals[0] + len(days))), days
