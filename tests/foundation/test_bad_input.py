@@ -130,3 +130,20 @@ def test_a_text_env_file_still_works(workdir: Path) -> None:
     result = _kmg("config", "check", cwd=workdir, env={"DATA_DIR": str(workdir / "d")})
     assert result.returncode == 0, result.stderr
     assert "J\u00fcrgen" in result.stdout
+
+
+def test_a_folder_without_write_permission_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # root may write anywhere, so the permission answer is taken from a stand-in os.access
+    from kmg_autotrader.config import ConfigError, load_settings
+    from kmg_autotrader.fs import unwritable_reason
+
+    monkeypatch.setattr(os, "access", lambda *_args, **_kwargs: False)
+    assert unwritable_reason(tmp_path / "d") == (
+        f"cannot create {tmp_path / 'd'}: {tmp_path} is not writable by this user"
+    )
+    assert unwritable_reason(tmp_path) == f"{tmp_path} is not writable by this user"
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, data_dir=tmp_path / "d")
+    assert [line.split(":")[0] for line in info.value.lines] == ["DATA_DIR"]
