@@ -4,6 +4,10 @@ Database tests run on both backends: SQLite (a temporary file) and a real Postgr
 The PostgreSQL URL comes from ``KMG_TEST_POSTGRES_URL`` (``.ci/run`` creates a throwaway
 database and sets it). If PostgreSQL cannot be reached the tests FAIL rather than skip, unless
 ``KMG_TEST_SKIP_POSTGRES=1`` is set explicitly (for a quick local run without a server).
+
+Every file a test reads is in the repository (``tests/data/``, ``kmg_autotrader/sample_data``):
+a guard (``tests/outside_reads.py``) fails any test that opens the shared data folder beside
+the checkout.
 """
 
 from __future__ import annotations
@@ -18,23 +22,12 @@ from sqlalchemy import text
 from kmg_autotrader.storage.database import Database, open_database
 from kmg_autotrader.storage.models import Base
 from kmg_autotrader.storage.repositories import Repositories
+from tests import outside_reads
+
+# Installed before any test module is imported, so a module-level read is refused too.
+OUTSIDE_READS = outside_reads.install()
 
 
-def _shared_data() -> Path:
-    """``KMG_SHARED_DATA``, else ``../shared/data`` beside the checkout, else the workplace's
-    ``/work/shared/data`` (a clone elsewhere, as CI makes, still finds the real candles)."""
-    candidates = [
-        Path(os.environ["KMG_SHARED_DATA"]) if os.environ.get("KMG_SHARED_DATA") else None,
-        Path(__file__).resolve().parents[2] / "shared" / "data",
-        Path("/work/shared/data"),
-    ]
-    for candidate in candidates:
-        if candidate is not None and candidate.is_dir():
-            return candidate
-    return candidates[1]  # type: ignore[return-value]
-
-
-SHARED_DATA = _shared_data()
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/kmg_test"
 
 
@@ -69,12 +62,16 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real candle files in ../shared/data."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+@pytest.fixture(autouse=True)
+def _no_reads_outside_the_repository() -> Iterator[None]:
+    """Fail a test that read the shared data folder even if the code under test swallowed the
+    guard's error (the files a test needs are in tests/data/ or sample_data/)."""
+    OUTSIDE_READS.violations.clear()
+    yield
+    if OUTSIDE_READS.violations:
+        found = OUTSIDE_READS.violations[0]
+        OUTSIDE_READS.violations.clear()
+        pytest.fail(found, pytrace=False)
 
 
 @pytest.fixture(scope="session")

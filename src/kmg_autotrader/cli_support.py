@@ -29,23 +29,28 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def settings_or_exit(*, log: bool = True, console_log: bool = True, **overrides: Any) -> Settings:
     """Load and validate the settings; on a bad value print one line per variable and exit 2."""
-    from kmg_autotrader.config import ConfigError, load_settings
+    from kmg_autotrader.config import ConfigError, EnvFileError, load_settings
     from kmg_autotrader.logging_setup import setup_logging
 
     try:
         settings = load_settings(**overrides)
+    except EnvFileError as exc:  # the file itself, not a variable: one line
+        fail(exc.lines[0])
     except ConfigError as exc:
         err_console.print("[bold red]error:[/] invalid settings (environment or .env):")
         for line in exc.lines:
             err_console.print(f"  - {line}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     if log:
-        setup_logging(
-            level=settings.log_level,
-            data_dir=settings.data_dir,
-            secrets=settings.secret_values(),
-            console=console_log,
-        )
+        try:
+            setup_logging(
+                level=settings.log_level,
+                data_dir=settings.data_dir,
+                secrets=settings.secret_values(),
+                console=console_log,
+            )
+        except OSError as exc:  # DATA_DIR passed the check but the log file cannot be made
+            fail(f"cannot write the log under DATA_DIR {settings.data_dir}: {exc.strerror or exc}")
     return settings
 
 

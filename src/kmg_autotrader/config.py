@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kmg_autotrader.domain import ExecutionMode, Mode
+from kmg_autotrader.fs import unwritable_reason
 from kmg_autotrader.signals.params import ENV_PREFIX as SIGNAL_ENV_PREFIX
 from kmg_autotrader.signals.params import SignalParams
 
@@ -145,6 +146,40 @@ class ConfigError(Exception):
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
         self.lines = lines
+
+
+class EnvFileError(ConfigError):
+    """The ``.env`` file itself cannot be read as text (binary, not UTF-8, unreadable)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
+
+
+def check_env_file(env_file: str | Path | None) -> None:
+    """Raise :class:`EnvFileError` when ``env_file`` exists but is not readable UTF-8 text.
+
+    pydantic-settings and python-dotenv would end in a ``UnicodeDecodeError`` traceback, or
+    read a binary file's bytes as garbage settings.
+    """
+    if env_file is None:
+        return
+    path = Path(env_file)
+    try:
+        if not path.is_file():
+            return  # a missing .env is normal: the environment alone is used
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EnvFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    hint = "it must be a text file of NAME=value lines (see .env.example)"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise EnvFileError(f"{path} is not a text file (NUL byte at offset {nul}); {hint}")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EnvFileError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); {hint}"
+        ) from None
 
 
 class Settings(BaseSettings):
@@ -306,6 +341,15 @@ class Settings(BaseSettings):
     def _empty_plain_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip() == "":
             return None
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, value: Path) -> Path:
+        # refuse here, not with a traceback from the first mkdir (logs, database, candles)
+        reason = unwritable_reason(value)
+        if reason is not None:
+            raise ValueError(f"{reason}; DATA_DIR must be a folder this user can write")
         return value
 
     @field_validator("postgres_url")
@@ -480,6 +524,7 @@ def _signal_params(env_file: str | Path | None) -> SignalParams:
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Read and validate the settings; raise :class:`ConfigError` with one line per bad variable."""
+    check_env_file(env_file)
     lines: list[str] = []
     settings: Settings | None = None
     try:

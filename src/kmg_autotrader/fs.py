@@ -74,6 +74,33 @@ def private_opener(path: str, flags: int) -> int:
     return os.open(path, flags, FILE_MODE)
 
 
+def unwritable_reason(path: Path) -> str | None:
+    """Why this user could not keep files in the folder ``path``, or None when it can.
+
+    Creates nothing: a missing folder is judged by its nearest existing parent (the bot creates
+    it on first use). Catches a file where a folder should be, a folder without write or enter
+    permission and a read-only file system (``os.access`` reports ``EROFS`` even for root).
+    """
+    target = Path(os.path.abspath(path))
+    existing = target
+    try:
+        while not existing.exists():
+            if existing.parent == existing:  # pragma: no cover - the root always exists
+                return None
+            existing = existing.parent
+    except OSError as exc:  # a parent this user may not enter
+        return f"cannot reach {path}: {exc.strerror or exc}"
+    if not existing.is_dir():
+        if existing == target:
+            return f"{path} is a file, not a folder"
+        return f"cannot create {path}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == target:
+            return f"{path} is not writable by this user"
+        return f"cannot create {path}: {existing} is not writable by this user"
+    return None
+
+
 def warn_if_shared(path: Path) -> None:
     """Log once per call when a directory is readable or enterable by others."""
     try:

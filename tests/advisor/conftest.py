@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +13,16 @@ from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import Candidate, Candle, Regime, Side, Signal
 from kmg_autotrader.domain.clock import SimulatedClock
 from kmg_autotrader.storage.repositories import Repositories
+from tests.data import BTC_USDT_CSV
 from tests.fakes.fake_llm_server import FakeLlmServer
 
-CANDLES_CSV = "BTCUSDT_5m_20230102_20230209.csv"
 FIVE_MIN = 300_000
 
 
-def load_candles(shared_data: Path, limit: int | None = None) -> list[Candle]:
-    """Real BTC/USDT 5m candles from ../shared/data."""
+def load_candles(limit: int | None = None) -> list[Candle]:
+    """Real BTC/USDT 5m candles (the packaged sample set, see tests/data)."""
     out: list[Candle] = []
-    with (shared_data / CANDLES_CSV).open() as handle:
+    with BTC_USDT_CSV.open() as handle:
         for row in csv.DictReader(handle):
             out.append(
                 Candle(
@@ -81,9 +80,9 @@ def make_context(candles: list[Candle], index: int) -> AdvisorContext:
 
 
 @pytest.fixture(scope="session")
-def candles(shared_data: Path) -> list[Candle]:
+def candles() -> list[Candle]:
     """The first 2,000 real candles."""
-    return load_candles(shared_data, 2000)
+    return load_candles(2000)
 
 
 @pytest.fixture

@@ -38,10 +38,10 @@ def test_local_server_starts_answers_and_stops() -> None:
     assert not server.running
 
 
-async def test_a_broken_model_file_falls_back_cleanly(shared_data: Path, tmp_path: Path) -> None:
+async def test_a_broken_model_file_falls_back_cleanly(tmp_path: Path) -> None:
     bogus = tmp_path / "broken.gguf"
     bogus.write_bytes(b"not a gguf file")
-    candles = load_candles(shared_data, 400)
+    candles = load_candles(400)
     database = open_database(f"sqlite:///{tmp_path / 'broken.sqlite'}")
     repos = Repositories(database)
     settings = Settings(_env_file=None, llm_provider="local", gguf_model_path=str(bogus))
@@ -58,8 +58,8 @@ async def test_a_broken_model_file_falls_back_cleanly(shared_data: Path, tmp_pat
 
 
 @pytest.mark.timeout(1200)  # 20 generations on 2 shared CPU cores
-async def test_advisor_on_real_candles_with_smollm2(shared_data: Path, tmp_path: Path) -> None:
-    candles = load_candles(shared_data)
+async def test_advisor_on_real_candles_with_smollm2(tmp_path: Path) -> None:
+    candles = load_candles()
     database = open_database(f"sqlite:///{tmp_path / 'local.sqlite'}")
     repos = Repositories(database)
     settings = Settings(

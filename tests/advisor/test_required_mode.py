@@ -76,7 +76,6 @@ def test_advisory_with_a_local_provider_that_has_no_model_is_still_off(
 @pytest.mark.skipif(LOCAL_MISSING is not None, reason=f"local-llm extra: {LOCAL_MISSING}")
 async def test_required_with_a_local_server_that_cannot_start(
     tmp_path: Path,
-    shared_data: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bogus = tmp_path / "broken.gguf"
@@ -93,7 +92,7 @@ async def test_required_with_a_local_server_that_cannot_start(
         line = exits_2_with_one_line(info.value, capsys)
         assert "exited during start-up" in line
         # Had the caller not started it: the first review abstains and the candidate is refused
-        candles = load_candles(shared_data, 400)
+        candles = load_candles(400)
         candidate = make_candidate(candles, 350)
         stage = AdvisorPipelineStage(advisor, lambda _c: make_context(candles, 350))
         decision = await stage.review(candidate)

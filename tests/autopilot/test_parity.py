@@ -44,10 +44,8 @@ from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
 from kmg_autotrader.sample_data import load_sample_set
 from kmg_autotrader.storage.database import open_database
 from kmg_autotrader.storage.repositories import Repositories
+from tests.data import BTC_USDT_CSV
 
-SHARED_CSV = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "BTCUSDT_5m_20230102_20230209.csv"
-)
 PAIRS = ["ETH/BTC", "LTC/BTC", "XMR/BTC"]  # 2018, volatile: every risk gate gets exercised
 
 # A fill, an order, a closed trade, as plain tuples compared with ==
@@ -83,10 +81,7 @@ class Run:
 
 
 def _btc_usdt(rows: slice) -> dict[str, pd.DataFrame]:
-    if SHARED_CSV.exists():
-        frame = pd.read_csv(SHARED_CSV)
-    else:  # the packaged copy of the same file
-        frame = load_sample_set("btc-usdt")["BTC/USDT"]
+    frame = pd.read_csv(BTC_USDT_CSV)  # the packaged real candles, read as the raw CSV
     return {"BTC/USDT": frame.iloc[rows].reset_index(drop=True)}
 
 

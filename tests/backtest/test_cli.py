@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from kmg_autotrader.backtest.cli_commands import backtest
 from kmg_autotrader.sample_data import load_sample_set
 from kmg_autotrader.storage.candle_store import CandleStore
+from tests.data import BTC_USDT_CSV
 
 app = typer.Typer()
 app.command("backtest")(backtest)
@@ -105,10 +106,9 @@ def test_help_explains_every_option() -> None:
         assert option in result.output
 
 
-REAL = Path("/work/shared/data/BTCUSDT_5m_20230102_20230209.csv")
+REAL = BTC_USDT_CSV  # the packaged real candles
 
 
-@pytest.mark.skipif(not REAL.is_file(), reason="shared real candles not present")
 def test_data_file_with_advisor_replay() -> None:
     # no recorded answers: the replayed advisor abstains and, advisory, lets the rules stand
     result = runner.invoke(

@@ -13,8 +13,8 @@ import pytest
 from kmg_autotrader.backtest.runner import BacktestRequest, run_backtest
 from kmg_autotrader.execution import SlippageModel
 from tests.backtest.helpers import LOOSE, STAKE, reference_trades, trade_keys
+from tests.data import BTC_USDT_CSV
 
-REAL = Path("/work/shared/data/BTCUSDT_5m_20230102_20230209.csv")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 REQUEST = BacktestRequest(
@@ -36,9 +36,8 @@ async def _check(frames: dict[str, pd.DataFrame]) -> None:
         assert t.amount * t.entry_price == pytest.approx(100, rel=0.01)
 
 
-@pytest.mark.skipif(not REAL.is_file(), reason="shared real candles not present")
 async def test_real_btcusdt_candles() -> None:
-    await _check({"BTC/USDT": pd.read_csv(REAL)})
+    await _check({"BTC/USDT": pd.read_csv(BTC_USDT_CSV)})
 
 
 async def test_synthetic_walk() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from kmg_autotrader.exchange import ExchangeAdapter
 from kmg_autotrader.exchange.errors import InvalidOrderError
+from tests.data import KRAKEN_SNAPSHOT
 
-KRAKEN_SNAPSHOT = "/work/shared/data/kraken/markets_snapshot_ccxt.json"
 D = Decimal
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from aiohttp import WSMsgType, web
 
-KRAKEN_DATA = Path("/work/shared/data/kraken")
+from tests.data import KRAKEN_ASSET_PAIRS
+
 INTERVAL_MS = {"1s": 1000, "1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
 
@@ -521,7 +521,7 @@ class FakeExchange:
 
     async def kraken_asset_pairs(self, request: web.Request) -> web.Response:
         await self.check_fault(request)
-        return web.json_response(json.loads((KRAKEN_DATA / "http_asset_pairs.json").read_text()))
+        return web.json_response(json.loads(KRAKEN_ASSET_PAIRS.read_text()))
 
     async def kraken_assets(self, request: web.Request) -> web.Response:
         """Kraken /0/public/Assets in its documented shape (Kraken names bitcoin XXBT/XBT)."""

@@ -9,10 +9,9 @@ import pytest
 
 from kmg_autotrader.exchange import ExchangeAdapter, RetryPolicy
 from kmg_autotrader.storage.candle_store import CandleStore
+from tests.data import KRAKEN_SNAPSHOT
 from tests.fakes.fake_exchange import FakeExchange
 
-SHARED = Path("/work/shared/data")
-KRAKEN_SNAPSHOT = SHARED / "kraken" / "markets_snapshot_ccxt.json"
 FAST_RETRY = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05)
 
 

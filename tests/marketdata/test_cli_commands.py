@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from kmg_autotrader.collector import cli_commands
 from kmg_autotrader.exchange import ExchangeAdapter, RetryPolicy
+from tests.data import BTC_PAIRS_DIR, BTC_USDT_CSV
 from tests.fakes.fake_exchange import FakeExchange, random_walk_candles
 
-SHARED = Path("/work/shared/data")
 DAY = 86_400_000
 
 app = typer.Typer()
@@ -51,7 +51,7 @@ def test_import_real_files_then_list() -> None:
         [
             "data",
             "import",
-            str(SHARED / "BTCUSDT_5m_20230102_20230209.csv"),
+            str(BTC_USDT_CSV),
             "--symbol",
             "BTC/USDT",
             "--timeframe",
@@ -60,9 +60,7 @@ def test_import_real_files_then_list() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "imported 10999" in result.output
-    result = runner.invoke(
-        app, ["data", "import", str(SHARED / "btc_pairs_2018/ADA_BTC-5m.feather")]
-    )
+    result = runner.invoke(app, ["data", "import", str(BTC_PAIRS_DIR / "ADA_BTC-5m.feather")])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["data", "list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -1,4 +1,4 @@
-"""Kraken trades→candles path, file import of the real shared files, corrupt input."""
+"""Kraken trades→candles path, file import of the real files (tests/data), corrupt input."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from kmg_autotrader.collector.importer import (
 )
 from kmg_autotrader.exchange import ExchangeAdapter, HistoryPath
 from kmg_autotrader.storage.candle_store import CandleStore, InvalidCandlesError
+from tests.data import BTC_PAIRS_DIR, BTC_USDT_CSV, KRAKEN_DIR
 from tests.fakes.fake_exchange import FakeExchange
 
-SHARED = Path("/work/shared/data")
-KRAKEN = SHARED / "kraken"
+KRAKEN = KRAKEN_DIR
 
 
 def _kraken_raw() -> tuple[list[list], list[list]]:
@@ -80,13 +80,13 @@ async def test_kraken_download_uses_trades_path_and_matches_ohlc(
 
 
 def test_import_real_csv_and_feather(store: CandleStore) -> None:
-    csv = read_candle_file(SHARED / "BTCUSDT_5m_20230102_20230209.csv", timeframe="5m")
+    csv = read_candle_file(BTC_USDT_CSV, timeframe="5m")
     assert len(csv.frame) == 10_999 and csv.kind == "csv"
     assert csv.frame["timestamp"].iat[0] == 1_672_677_900_000
     store.append("binance", "BTC/USDT", "5m", csv.frame)
-    ada = read_candle_file(SHARED / "btc_pairs_2018" / "ADA_BTC-5m.feather")
+    ada = read_candle_file(BTC_PAIRS_DIR / "ADA_BTC-5m.feather")
     assert (ada.symbol, ada.timeframe, len(ada.frame)) == ("ADA/BTC", "5m", 5720)
-    raw = pd.read_feather(SHARED / "btc_pairs_2018" / "ADA_BTC-5m.feather")
+    raw = pd.read_feather(BTC_PAIRS_DIR / "ADA_BTC-5m.feather")
     assert ada.frame["timestamp"].iat[0] == int(raw["date"].iat[0].timestamp() * 1000)
     assert np.array_equal(ada.frame["close"].to_numpy(), raw["close"].to_numpy())
     info = store.list_series()

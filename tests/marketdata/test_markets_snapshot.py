@@ -99,7 +99,7 @@ async def test_kraken_markets_load_with_the_real_class_and_map_xbt_to_btc(
     fake: FakeExchange, tmp_path: Path
 ) -> None:
     """Kraken's own names (XXBT, XBTUSDT) come out as the unified BTC/USDT, equal to the
-    offline snapshot shipped beside the shared data."""
+    offline snapshot in tests/data."""
     adapter = ExchangeAdapter("kraken", config=fake.kraken_config(), retry=FAST_RETRY)
     try:
         infos = await adapter.load_markets(cache_path=tmp_path / "kraken.json")

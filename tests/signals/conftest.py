@@ -1,4 +1,4 @@
-"""Shared fixtures: real candles from ../shared/data and small constructed series."""
+"""Shared fixtures: the packaged real candles (tests/data) and small constructed series."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-DATA = Path("/work/shared/data")
-if not DATA.exists():
-    DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.data import BTC_PAIRS_DIR, BTC_USDT_CSV
 
 
 def real_files() -> list[Path]:
     """The BTCUSDT CSV and the six 2018 feather files."""
-    files = sorted(DATA.glob("BTCUSDT_5m_*.csv")) + sorted(
-        (DATA / "btc_pairs_2018").glob("*.feather")
-    )
-    return files
+    return [BTC_USDT_CSV, *sorted(BTC_PAIRS_DIR.glob("*.feather"))]
 
 
 def load(path: Path) -> pd.DataFrame:
@@ -50,7 +45,4 @@ def candles_from_close(
 @pytest.fixture(scope="session")
 def btc() -> pd.DataFrame:
     """BTC/USDT 5m, 10,999 real candles."""
-    files = [f for f in real_files() if f.suffix == ".csv"]
-    if not files:
-        pytest.skip("real candle data not available")
-    return load(files[0])
+    return load(BTC_USDT_CSV)

@@ -13,7 +13,9 @@ Formats recognised (by extension and content):
   directory name when it is a ccxt id.
 
 A file that is out of order, has duplicate timestamps or impossible values is refused with the
-first bad row named; :func:`read_candle_file` never writes anything.
+first bad row named; :func:`read_candle_file` never writes anything. Beyond the candle store's
+invariants (finite, positive, ``low <= open, close <= high``, volume >= 0) an import also
+refuses implausible magnitudes (:func:`check_plausible`) and a file without a single candle.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ _TIME_COLUMNS = ("timestamp", "date", "time", "datetime", "open_time")
 
 class ImportFormatError(ValueError):
     """The file cannot be read as candles (unknown layout, unreadable values)."""
+
+
+# Plausibility bounds for an imported price, in quote currency per unit of base. A real market
+# stays far inside them: BTC priced in IDR or VND is ~2e9, a meme coin priced in BTC ~1e-10.
+# Outside them the file holds garbage (1e300), another unit or a shifted column.
+MAX_PRICE = 1e12
+MIN_PRICE = 1e-12
+# Base units traded in one candle: the most liquid low-priced tokens trade ~1e13 per day.
+MAX_VOLUME = 1e18
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +225,40 @@ def _read_any(path: Path, timeframe: str | None) -> tuple[pd.DataFrame, str]:
     )
 
 
+def check_plausible(frame: pd.DataFrame, source: str) -> None:
+    """Raise :class:`InvalidCandlesError` naming the first row with an implausible magnitude.
+
+    Run after :func:`validate_frame` (which refuses non-finite, non-positive and inverted
+    rows): a price outside [:data:`MIN_PRICE`, :data:`MAX_PRICE`] or a volume above
+    :data:`MAX_VOLUME`.
+    """
+    if frame.empty:
+        return
+    prices = frame[["open", "high", "low", "close"]].to_numpy()
+    volume = frame["volume"].to_numpy()
+    problems = [
+        (
+            (prices > MAX_PRICE).any(axis=1),
+            f"price above {MAX_PRICE:g} quote per unit (garbage, wrong unit or column?)",
+        ),
+        (
+            (prices < MIN_PRICE).any(axis=1),
+            f"price below {MIN_PRICE:g} quote per unit (garbage, wrong unit or column?)",
+        ),
+        (volume > MAX_VOLUME, f"volume above {MAX_VOLUME:g} units in one candle"),
+    ]
+    first: tuple[int, str] | None = None
+    for mask, reason in problems:
+        hits = np.flatnonzero(mask)
+        if hits.size and (first is None or hits[0] < first[0]):
+            first = (int(hits[0]), reason)
+    if first is None:
+        return
+    row, reason = first
+    values = ", ".join(f"{c}={frame[c].iat[row]!r}" for c in COLUMNS[1:])
+    raise InvalidCandlesError(f"{source}: row {row + 1}: {reason} [{values}]", row)
+
+
 def read_candle_file(
     path: Path | str,
     *,
@@ -223,7 +268,8 @@ def read_candle_file(
 ) -> ImportedCandles:
     """Read and validate a candle file; explicit arguments win over the file name.
 
-    Raises :class:`ImportFormatError` or :class:`InvalidCandlesError` (first bad row named).
+    Raises :class:`ImportFormatError` (also for a file without candles) or
+    :class:`InvalidCandlesError` (first bad or implausible row named).
     """
     source = Path(path)
     if not source.is_file():
@@ -239,7 +285,10 @@ def read_candle_file(
     except (ValueError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ImportFormatError(f"{source}: cannot read ({exc})") from exc
     frame = normalize_frame(frame)
+    if frame.empty:
+        raise ImportFormatError(f"{source}: no candles in the file (only a header?)")
     validate_frame(frame, str(source))
+    check_plausible(frame, str(source))
     if tf is not None and len(frame) > 1:
         step = timeframe_ms(tf)
         off = np.flatnonzero(frame["timestamp"].to_numpy() % step != 0)
