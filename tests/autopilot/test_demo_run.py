@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,17 +98,27 @@ def test_demo_replays_real_candles_and_trades(
     assert _rows(db, "SELECT COUNT(*) FROM fills")[0][0] >= 2
     equity_ts = [t for (t,) in _rows(db, "SELECT timestamp FROM equity_snapshots ORDER BY id")]
     assert equity_ts == sorted(set(equity_ts)) and len(equity_ts) >= LIMIT - 1
-    trades = list((tmp_path / "data" / "vault" / "trades").glob("*.jsonl"))
+    # the demo keeps its records in its own folder: the real bot's vault and snapshots are
+    # never written (nor rotated) by a demo
+    demo = tmp_path / "data" / "demo"
+    assert not (tmp_path / "data" / "vault").exists()
+    assert not (tmp_path / "data" / "snapshots").exists()
+    trades = list((demo / "vault" / "trades").glob("*.jsonl"))
     assert trades, "closed trades are written to the vault"
     record = json.loads(trades[0].read_text().splitlines()[0])
-    assert record["data"]["exit_reason"]
-    assert (tmp_path / "data" / "snapshots" / "latest.json").exists()
+    assert record["data"]["exit_reason"] and record["data"]["mode"] == "paper"
+    assert Decimal(record["data"]["amount"]) > 0, "a trade record carries the closed size"
+    assert list((demo / "vault" / "version_changes").glob("*.jsonl"))
+    assert (demo / "snapshots" / "latest.json").exists()
+    closed = _rows(db, "SELECT amount FROM positions WHERE closed_at IS NOT NULL")
+    assert closed and all(Decimal(str(a)) > 0 for (a,) in closed), closed
     # the alerts went out through Apprise to the loopback endpoint, with the trade in them
     titles = [m.get("title", "") for m in inbox]
     assert any("filled BTC/USDT" in t for t in titles), titles
     assert any(t.startswith("[PAPER] Exit BTC/USDT") for t in titles), titles
     exit_alert = next(m for m in inbox if m.get("title", "").startswith("[PAPER] Exit"))
     assert "USDT" in exit_alert["title"] and exit_alert.get("message")
+    assert not exit_alert["message"].startswith("0 BTC"), exit_alert["message"]
     assert _rows(db, "SELECT COUNT(*) FROM alerts")[0][0] >= 2
 
 
@@ -133,9 +144,33 @@ def _demo(data: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _real_bot_records(data: Path) -> dict[str, bytes]:
+    """The real bot's snapshots (more than a demo would keep) and vault: a demo must leave
+    them as they are. Returns every file's content by relative path."""
+    snapshots = data / "snapshots"
+    snapshots.mkdir(parents=True)
+    for n in range(60):
+        (snapshots / f"snapshot-20240101T{n // 60:02d}{n % 60:02d}00000Z.json").write_text("{}")
+    (snapshots / "latest.json").write_text('{"real": true}')
+    trades = data / "vault" / "trades"
+    trades.mkdir(parents=True)
+    (trades / "2024-01-01.jsonl").write_text('{"data": {"real": true}}\n')
+    return _files(data, ("snapshots", "vault"))
+
+
+def _files(data: Path, folders: tuple[str, ...]) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(data)): p.read_bytes()
+        for folder in folders
+        for p in (data / folder).rglob("*")
+        if p.is_file()
+    }
+
+
 def test_sigterm_stops_cleanly_and_a_restart_resumes(tmp_path: Path) -> None:
     data = tmp_path / "data"
     db = data / "demo.sqlite"
+    real = _real_bot_records(data)
     first = _demo(data, "--speed", "0")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # let it get well into the replay
@@ -160,3 +195,18 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes(tmp_path: Path) -> None:
     start = equity_ts[0]
     assert equity_ts[-1] == start + (LIMIT - 1) * TF  # ...and never skips one
     _assert_consistent(db)
+    # the demo wrote its own vault and snapshots (kept across --resume), never the real ones
+    assert _files(data, ("snapshots", "vault")) == real
+    assert (data / "demo" / "snapshots" / "latest.json").exists()
+    versions = list((data / "demo" / "vault" / "version_changes").glob("*.jsonl"))
+    assert len(versions) == 1 and len(versions[0].read_text().splitlines()) == 1
+    # the daily summaries of the replayed days, across the stop and the resume: each once,
+    # none missing (the schedule is in the demo's database)
+    days = [
+        json.loads(line)["data"]["day"]
+        for path in sorted((data / "demo" / "vault" / "daily_summaries").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert days and len(days) == len(set(days)), days
+    ordinals = [date.fromisoformat(day).toordinal() for day in days]
+    assert ordinals == list(range(ordinals[0], ordinals[0] + len(days))), days

@@ -133,7 +133,7 @@ async def test_mental_stop_and_take_profit_exit_at_market() -> None:
     assert signal.report.status == "filled"
     assert store.open_positions() == []
     closed = store.positions[1]
-    assert closed.exit_reason == "stop_loss" and closed.amount == 0
+    assert closed.exit_reason == "stop_loss" and closed.amount == D("0.1")  # its closed size
     gross = D("0.1") * (D(18990) - D(20000))
     fees = D("0.1") * D(20000) * D("0.001") + D("0.1") * D(18990) * D("0.001")
     assert closed.realized_pnl == gross - fees and closed.fees_paid == fees

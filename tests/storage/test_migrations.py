@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,8 @@ def _old_rows(database: Database) -> None:
 def test_0002_keeps_old_versions_working_in_both_modes(empty_database: Database) -> None:
     empty_database.upgrade("0001")
     _old_rows(empty_database)
-    empty_database.upgrade()
-    assert empty_database.current() == empty_database.head() == "0002"
+    empty_database.upgrade("0002")
+    assert empty_database.current() == "0002"
     repos = Repositories(empty_database)
     for mode in (Mode.PAPER, Mode.LIVE):
         history = repos.risk_params.history(mode)
@@ -103,3 +104,73 @@ def test_the_models_match_the_migrations(empty_database: Database) -> None:
     with empty_database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_0003_gives_positions_closed_before_it_their_closed_amount(
+    empty_database: Database,
+) -> None:
+    empty_database.upgrade("0002")
+    sqlite = empty_database.engine.dialect.name == "sqlite"
+
+    def money(value: str) -> object:
+        return value if sqlite else Decimal(value)
+
+    with empty_database.engine.begin() as connection:
+        for pid, closed_at in ((1, 2_000), (2, 2_000), (3, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO positions (id, mode, symbol, amount, entry_price, opened_at, "
+                    "fees_paid, realized_pnl, closed_at, exiting, extra) VALUES "
+                    "(:id, 'paper', 'BTC/USDT', :zero, :price, 1000, :zero, :zero, :closed, "
+                    ":no, '{}')"
+                ),
+                {
+                    "id": pid,
+                    "zero": money("0"),
+                    "price": money("20000"),
+                    "closed": closed_at,
+                    "no": False,
+                },
+            )
+        orders = [("b1", 1, "buy"), ("s1", 1, "sell"), ("s1b", 1, "sell"), ("b3", 3, "buy")]
+        for coid, pid, side in orders:
+            connection.execute(
+                text(
+                    "INSERT INTO orders (mode, client_order_id, symbol, side, type, amount, "
+                    "status, filled, fee, purpose, position_id, created_at, updated_at) VALUES "
+                    "('paper', :coid, 'BTC/USDT', :side, 'market', :amount, 'filled', :amount, "
+                    ":zero, 'entry', :pid, 1000, 1000)"
+                ),
+                {
+                    "coid": coid,
+                    "side": side,
+                    "amount": money("0.1"),
+                    "zero": money("0"),
+                    "pid": pid,
+                },
+            )
+        fills = [("b1", "buy", "0.1"), ("s1", "sell", "0.06"), ("s1b", "sell", "0.04")]
+        fills.append(("b3", "buy", "0.1"))
+        for n, (coid, side, amount) in enumerate(fills):
+            connection.execute(
+                text(
+                    "INSERT INTO fills (mode, client_order_id, trade_id, symbol, side, amount, "
+                    "price, fee, fee_currency, is_maker, timestamp) VALUES ('paper', :coid, "
+                    ":trade, 'BTC/USDT', :side, :amount, :price, :zero, 'USDT', :no, 1500)"
+                ),
+                {
+                    "coid": coid,
+                    "trade": f"t{n}",
+                    "side": side,
+                    "amount": money(amount),
+                    "price": money("20000"),
+                    "zero": money("0"),
+                    "no": False,
+                },
+            )
+    empty_database.upgrade("0003")
+    repos = Repositories(empty_database)
+    # sold in two fills: their sum; never bought (closed as a failed entry): still 0; open: as is
+    assert repos.positions.get(Mode.PAPER, 1).amount == Decimal("0.1")  # type: ignore[union-attr]
+    assert repos.positions.get(Mode.PAPER, 2).amount == 0  # type: ignore[union-attr]
+    assert repos.positions.get(Mode.PAPER, 3).amount == 0  # type: ignore[union-attr]

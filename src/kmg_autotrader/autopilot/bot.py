@@ -456,6 +456,7 @@ class Bot:
         self.summary.exits += 1
         closed_at = position.closed_at or self.p.clock.now_ms()
         record = {
+            "mode": self.p.mode.value,
             "position_id": position.id,
             "symbol": position.symbol,
             "entry_time": position.opened_at,

@@ -29,22 +29,25 @@ def period_summary(
     closed = _closed_between(repos, mode, start, end)
     pnl = sum((p.realized_pnl for p in closed), Decimal(0))
     fees = sum((p.fees_paid for p in closed), Decimal(0))
-    series = repos.equity.series(mode, since=start, limit=1000)
-    inside = [p for p in series if p.timestamp < end]
-    equity_start = inside[0].equity if inside else None
-    equity_end = inside[-1].equity if inside else None
+    # every point of the period, streamed (a week of 5-minute candles is 2,016 points)
+    equity_start: Decimal | None = None
+    equity_end: Decimal | None = None
+    peak: Decimal | None = None
+    worst: float | None = None  # the deepest fall from a positive peak so far, in %
+    for point in repos.equity.between(mode, start, end):
+        if equity_start is None:
+            equity_start = point.equity
+        equity_end = point.equity
+        peak = point.equity if peak is None else max(peak, point.equity)
+        if peak > 0:
+            fall = float((peak - point.equity) / peak * 100)
+            worst = fall if worst is None else max(worst, fall)
     # a percentage of nothing is undefined: an account marked at 0 (e.g. a LIVE account
     # before its first balance) gives None ("n/a"), never a division error
     pnl_pct = (
         float(pnl / equity_start * 100) if equity_start is not None and equity_start > 0 else None
     )
-    peak = max((p.equity for p in inside), default=None)
-    drawdowns = [
-        float((peak_so_far - p.equity) / peak_so_far * 100)
-        for peak_so_far, p in _peaks(inside)
-        if peak_so_far > 0
-    ]
-    trough_dd = max(drawdowns) if drawdowns else (None if inside else 0.0)
+    trough_dd = worst if worst is not None else (None if equity_start is not None else 0.0)
     return {
         "start": start,
         "end": end,
@@ -79,15 +82,6 @@ def summary_line(summary: dict[str, Any], key: str = "day") -> str:
     )
 
 
-def _peaks(points: list[Any]) -> list[tuple[Decimal, Any]]:
-    out = []
-    peak = Decimal(0)
-    for point in points:
-        peak = max(peak, point.equity)
-        out.append((peak, point))
-    return out
-
-
 def snapshot_state(
     repos: Repositories,
     mode: Mode,
@@ -101,7 +95,7 @@ def snapshot_state(
     performance summary and system health (no secrets: ``settings_view`` is masked)."""
     latest = repos.equity.latest(mode)
     positions = repos.positions.open_positions(mode)
-    closed = repos.positions.closed_positions(mode, limit=1000)
+    closed = _closed_between(repos, mode, 0, now + 1)  # every trade, not the newest 1,000
     wins = [p for p in closed if p.realized_pnl > 0]
     return {
         "metadata": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
@@ -32,6 +33,7 @@ from kmg_autotrader.storage.repositories import Repositories
 
 DEMO_DB = "demo.sqlite"
 DEMO_BOOK = "demo_paper_exchange.json"
+DEMO_RECORDS = "demo"  # DATA_DIR/demo/vault and DATA_DIR/demo/snapshots: never the real bot's
 WebStarter = Callable[
     [Settings, Repositories, BotRuntime], Awaitable[Callable[[], Awaitable[None]]]
 ]
@@ -156,9 +158,11 @@ async def run_demo(
     )
     db_path, book_path = demo_paths(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    records_dir = settings.data_dir / DEMO_RECORDS
     if not resume:
         for path in (db_path, book_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
             path.unlink(missing_ok=True)
+        shutil.rmtree(records_dir, ignore_errors=True)  # the previous demo's vault, snapshots
     database = open_database(f"sqlite:///{db_path.resolve()}")
     repos = Repositories(database)
     first = min(int(f["timestamp"].iloc[0]) for f in frames.values())
@@ -198,6 +202,7 @@ async def run_demo(
         markets=markets,
         paper=paper,
         quote=quote,
+        records_dir=records_dir,
     )
     for symbol, history in warmup.items():
         if len(history):

@@ -7,12 +7,16 @@ LIVE uses the ccxt exchange and is only reachable through ``ensure_live_allowed`
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from kmg_autotrader import __version__
 from kmg_autotrader.advisor.factory import build_advisor
 from kmg_autotrader.advisor.service import Advisor
 from kmg_autotrader.advisor.stage import AdvisorPipelineStage
@@ -26,7 +30,7 @@ from kmg_autotrader.autopilot.recorder import DatabaseRecorder
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.domain.clock import Clock
-from kmg_autotrader.execution.fees import fee_schedule
+from kmg_autotrader.execution.fees import FeeValuer, candle_prices, fee_schedule
 from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager
 from kmg_autotrader.execution.paper import PaperExchange
 from kmg_autotrader.execution.ports import ExchangePort
@@ -41,7 +45,9 @@ from kmg_autotrader.risk.params import RiskParamsStore
 from kmg_autotrader.risk.state import DbRiskStateStore
 from kmg_autotrader.signals.engine import SignalEngine
 from kmg_autotrader.storage.repositories import Repositories
-from kmg_autotrader.vault import SnapshotWriter, VaultWriter
+from kmg_autotrader.vault import SCHEMA_VERSION, SnapshotWriter, VaultKind, VaultWriter
+from kmg_autotrader.vault.anomalies import AnomalyLog
+from kmg_autotrader.vault.versions import VersionRecorder, Versions
 
 # Binance-like market rules for the packaged sample sets (no network to ask the exchange):
 # amount step, price step, minimum amount and minimum cost (quote) per base currency.
@@ -89,12 +95,17 @@ class BotRuntime:
     risk: RiskManager
     params: RiskParamsStore
     extra_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    versions: VersionRecorder | None = None
+    # undo what the runtime hooked into shared objects (the events observer), at stop
+    detach: list[Callable[[], None]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Read the LIVE balances from the exchange (raises if it cannot), start the advisor (a
         local model server starts now, not at the first review; in ``required`` mode one that
         cannot start stops the run here), then the background services (alerts worker)."""
         await self.bot.refresh_balances(strict=True)
+        if self.versions is not None:
+            self.versions.check(self.bot.p.clock.now_ms(), reason="start")
         await self.advisor.start()
         self.alerts.start()
         self.alerts.send(
@@ -110,6 +121,9 @@ class BotRuntime:
         self.alerts.send("system", message="KMG Autotrader stopped")
         await self.alerts.stop(timeout=3)
         await self.advisor.aclose()
+        for undo in self.detach:
+            undo()
+        self.detach.clear()
 
 
 def build_runtime(
@@ -123,10 +137,13 @@ def build_runtime(
     paper: PaperExchange | None,
     quote: str,
     replay_advisor: bool = False,
+    records_dir: Path | None = None,
 ) -> BotRuntime:
-    """Wire every stage for one run."""
+    """Wire every stage for one run. ``records_dir`` holds the vault and the snapshots
+    (default ``DATA_DIR``; ``kmg demo`` gives its own, so it never touches the real bot's)."""
     health = HealthState(mode=mode.value, started_at=clock.now_ms())
-    vault = VaultWriter(settings.data_dir, clock=clock)
+    records = settings.data_dir if records_dir is None else records_dir
+    vault = VaultWriter(records, clock=clock)
     alerts = AlertService.from_settings(settings, repos.alerts)
     history = CandleHistory()
     pending_flatten: list[RiskEvent] = []
@@ -164,7 +181,14 @@ def build_runtime(
     )
     tracker = PositionTracker(manager)
     engine = SignalEngine.from_settings(settings)
-    advisor = build_advisor(settings, repos, clock, mode=mode, replay=replay_advisor)
+    advisor = build_advisor(
+        settings,
+        repos,
+        clock,
+        mode=mode,
+        replay=replay_advisor,
+        audit_sink=None if replay_advisor else _advisor_sink(vault),
+    )
     health.advisor_status = advisor.mode if advisor.mode != "off" else "off"
     stage = AdvisorPipelineStage(
         advisor,
@@ -210,7 +234,7 @@ def build_runtime(
             paper=paper,
             alerts=alerts,
             vault=vault,
-            snapshots=SnapshotWriter(settings.data_dir, clock=clock),
+            snapshots=SnapshotWriter(records, clock=clock),
             settings_view=settings.masked(),
             advisor_status=advisor.status,
             history=history,
@@ -220,6 +244,15 @@ def build_runtime(
     )
     bot.pending_flatten = pending_flatten
     bot_ref.append(bot)
+    versions = VersionRecorder(
+        vault, lambda: _versions(settings, mode, engine, params, advisor, advisor_mode)
+    )
+    # the summaries' next run times live in the bot's database: a restart keeps them
+    bot.jobs.persist(repos.db.engine, namespace=mode.value)
+    # a risk-limit edit while running is a version change too: checked with each snapshot
+    bot.jobs.watchers.append(lambda now: versions.check(now))
+    detach = [repos.events.observe(AnomalyLog(vault, mode.value))]
+    manager.orders.fee_values = _fee_valuer(settings, repos, mode, bot.last_prices)
     logger.info(
         "bot wired: {} {} on {} ({} symbols), advisor {}, execution {}",
         mode.value.upper(),
@@ -229,4 +262,71 @@ def build_runtime(
         advisor_mode,
         settings.execution_mode.value,
     )
-    return BotRuntime(bot=bot, advisor=advisor, alerts=alerts, risk=risk, params=params)
+    return BotRuntime(
+        bot=bot,
+        advisor=advisor,
+        alerts=alerts,
+        risk=risk,
+        params=params,
+        versions=versions,
+        detach=detach,
+    )
+
+
+def _fee_valuer(
+    settings: Settings, repos: Repositories, mode: Mode, last_prices: dict[str, Decimal]
+) -> FeeValuer:
+    """Values fees paid in a third currency (BNB) at the fill's time: the bot's last price of
+    that currency, else the stored candles; an unvalued fee is recorded as an event."""
+    from kmg_autotrader.storage.candle_store import CandleStore
+
+    def unvalued(key: str, fee: Decimal, currency: str, detail: str) -> None:
+        repos.events.add(
+            mode,
+            "fee_unvalued",
+            f"fee {fee} {currency} of fill {key} is not in the PnL: {detail}",
+            level="warning",
+            source="execution",
+            details={"fill": key, "fee": fee, "currency": currency},
+        )
+
+    candles = candle_prices(CandleStore(settings.data_dir), settings.exchange, settings.timeframe)
+    return FeeValuer(last_prices=last_prices, candles=candles, on_unvalued=unvalued)
+
+
+def _advisor_sink(vault: VaultWriter) -> Callable[[dict[str, Any]], None]:
+    """Advisor calls into the run's vault, filed under the day of the call."""
+
+    def sink(record: dict[str, Any]) -> None:
+        vault.try_append(VaultKind.ADVISOR_CALLS, record, ts_ms=record.get("created_at"))
+
+    return sink
+
+
+def _versions(
+    settings: Settings,
+    mode: Mode,
+    engine: SignalEngine,
+    params: RiskParamsStore,
+    advisor: Advisor,
+    advisor_mode: str,
+) -> Versions:
+    """What the bot trades with: code, record format, strategy (and a hash of its
+    parameters), risk-limit version, advisor model and prompts."""
+    strategy_params = engine.params.model_dump_json().encode()
+    risk_version, _ = params.current()
+    status = advisor.status()
+    return {
+        "app": __version__,
+        "vault_schema": SCHEMA_VERSION,
+        "mode": mode.value,
+        "exchange": settings.exchange,
+        "timeframe": settings.timeframe,
+        "execution_mode": settings.execution_mode.value,
+        "strategy": settings.strategy,
+        "strategy_params": hashlib.sha256(strategy_params).hexdigest()[:16],
+        "risk_params_version": risk_version,
+        "advisor_mode": advisor_mode,
+        "advisor_model": status.get("model") if advisor_mode != "off" else None,
+        "advisor_prompt_version": status.get("prompt_version") if advisor_mode != "off" else None,
+    }

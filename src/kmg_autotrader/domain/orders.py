@@ -75,6 +75,10 @@ class Fill:
     intended_price: Decimal | None = None
     slippage_bps: float | None = None
     latency_ms: int | None = None
+    # a fee paid in a third currency (BNB), valued in the quote currency at the fill's time,
+    # and the price used (fee currency in quote); None when not needed or not known
+    fee_quote: Decimal | None = None
+    fee_rate: Decimal | None = None
 
 
 @fast_init

@@ -107,6 +107,8 @@ class PositionBook:
         fig = self._figures(orders, market)
         extra = dict(position.extra)
         gross_pnl = extra["gross_pnl"] = str(fig.gross_pnl)
+        if fig.unvalued_fees:  # fees no price could value: not in fees_paid, so say so
+            extra["unvalued_fees"] = ", ".join(f"{v} {c}" for c, v in fig.unvalued_fees.items())
         realized_pnl = fig.realized_pnl
         fields: dict[str, object] = {
             "amount": fig.amount,
@@ -160,4 +162,5 @@ class PositionBook:
             exit_reason=reason,
             realized_pnl=fig.realized_pnl,
             fees_paid=fig.fees_paid,
+            amount=fig.sold,  # what the exits sold: the trade's size, not the 0 left held
         )

@@ -1,12 +1,15 @@
-"""Fee schedules per exchange, the slippage model and order-book walking for simulated fills."""
+"""Fee schedules per exchange, the slippage model and order-book walking for simulated fills,
+and the valuation of fees paid in a third currency (BNB)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
+
+from loguru import logger
 
 from kmg_autotrader.domain import Side
 from kmg_autotrader.execution.precision import is_buy
@@ -122,3 +125,89 @@ def slippage_bps(side: Side | str, price: Decimal, intended: Decimal | None) -> 
     buy = side is Side.BUY or (side is not Side.SELL and is_buy(side))
     diff = price - intended if buy else intended - price
     return float(diff / intended * BPS)
+
+
+# ---- fees paid in a third currency (BNB) ----------------------------------------------------
+
+#: how far back a stored candle may lie from a fill and still price its fee currency
+FEE_CANDLE_LOOKBACK_MS = 86_400_000
+
+PriceAt = Callable[[str, int], Decimal | None]  # (symbol, epoch ms) -> a price, or None
+Unvalued = Callable[[str, Decimal, str, str], None]  # (key, fee, fee currency, detail)
+
+
+class FeeValuer:
+    """Values a fee paid in a third currency (Binance's BNB discount) in the quote currency,
+    at the fill's time: ``fee × price of FEE/QUOTE`` (or ``÷ QUOTE/FEE``).
+
+    The price comes from ``last_prices`` (what the bot has seen on its feed, keyed by symbol)
+    or else from ``candles`` (a look-up of the stored candle at the fill's time). With no price
+    anywhere the fee is left in its own currency and ``on_unvalued`` is told once per fill (the
+    bot records an event, and so an anomaly) instead of the fee silently counting as nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        last_prices: Mapping[str, Decimal] | None = None,
+        candles: PriceAt | None = None,
+        on_unvalued: Unvalued | None = None,
+    ) -> None:
+        self.last_prices = last_prices if last_prices is not None else {}
+        self.candles = candles
+        self.on_unvalued = on_unvalued
+        self._flagged: set[str] = set()
+
+    def rate(self, currency: str, quote: str, at_ms: int) -> tuple[Decimal, str] | None:
+        """The price of one ``currency`` in ``quote`` at ``at_ms``, and where it came from."""
+        direct, inverse = f"{currency}/{quote}", f"{quote}/{currency}"
+        price = self.last_prices.get(direct)
+        if price is not None and price > 0:
+            return price, f"last price {direct}"
+        price = self.last_prices.get(inverse)
+        if price is not None and price > 0:
+            return _ONE / price, f"last price {inverse} (inverted)"
+        if self.candles is not None:
+            for symbol, invert in ((direct, False), (inverse, True)):
+                try:
+                    price = self.candles(symbol, at_ms)
+                except Exception as exc:  # a candle look-up must not fail the fill
+                    logger.warning("fee valuation: candle look-up of {} failed: {}", symbol, exc)
+                    price = None
+                if price is not None and price > 0:
+                    return (_ONE / price if invert else price), f"candle {symbol}"
+        return None
+
+    def value(
+        self, key: str, fee: Decimal, currency: str, quote: str, at_ms: int
+    ) -> tuple[Decimal, Decimal] | None:
+        """``(fee in quote, rate)`` for the fill ``key`` (its order and trade id), or None
+        when no price is known (then flagged once)."""
+        if fee == 0:
+            return _ZERO, _ZERO
+        found = self.rate(currency, quote, at_ms)
+        if found is None:
+            if key not in self._flagged:
+                self._flagged.add(key)
+                detail = f"no {currency}/{quote} price at {at_ms}"
+                logger.warning("fee {} {} of {} not valued: {}", fee, currency, key, detail)
+                if self.on_unvalued is not None:
+                    self.on_unvalued(key, fee, currency, detail)
+            return None
+        rate, source = found
+        logger.debug("fee {} {} of {} = {} {} ({})", fee, currency, key, fee * rate, quote, source)
+        return fee * rate, rate
+
+
+def candle_prices(store: Any, exchange: str, timeframe: str) -> PriceAt:
+    """A :data:`PriceAt` over a :class:`~kmg_autotrader.storage.candle_store.CandleStore`:
+    the close of the newest candle that opened at or before the time (at most
+    :data:`FEE_CANDLE_LOOKBACK_MS` earlier)."""
+
+    def price_at(symbol: str, at_ms: int) -> Decimal | None:
+        frame = store.read(exchange, symbol, timeframe, at_ms - FEE_CANDLE_LOOKBACK_MS, at_ms + 1)
+        if not len(frame):
+            return None
+        return Decimal(str(frame["close"].iloc[-1]))
+
+    return price_at

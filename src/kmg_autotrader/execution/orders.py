@@ -37,7 +37,7 @@ from kmg_autotrader.exchange.errors import (
 )
 from kmg_autotrader.execution.book import PositionBook
 from kmg_autotrader.execution.errors import OrderRejectedError, UnresolvedOrderError
-from kmg_autotrader.execution.fees import slippage_bps
+from kmg_autotrader.execution.fees import FeeValuer, slippage_bps
 from kmg_autotrader.execution.ids import new_client_order_id
 from kmg_autotrader.execution.ports import (
     ExchangePort,
@@ -117,6 +117,7 @@ class OrderClient:
         self.book = PositionBook(store)
         self.intended: dict[str, Decimal] = {}  # client id → price the decision was made at
         self.unresolved_listeners: list[Callable[[str], None]] = []  # e.g. the reconciler
+        self.fee_values: FeeValuer | None = None  # values fees paid in a third currency (BNB)
 
     # ---- create -----------------------------------------------------------------------------
 
@@ -448,6 +449,13 @@ class OrderClient:
         intended = self.intended.get(coid) or order.price
         timestamp = int(get("timestamp") or self.clock.now_ms())
         latency = timestamp - order.created_at
+        fee_currency = str(fee_info.get("currency") or self.exchange.market(order.symbol).quote)
+        valued = None
+        if self.fee_values is not None:  # a fee in neither currency of the pair: value it now
+            market = self.exchange.market(order.symbol)
+            if fee_currency != market.quote and fee_currency != market.base:
+                key = f"{coid}/{get('id')}"
+                valued = self.fee_values.value(key, fee, fee_currency, market.quote, timestamp)
         return Fill(
             mode=self.store.mode,
             client_order_id=coid,
@@ -456,13 +464,15 @@ class OrderClient:
             amount=amount,
             price=price,
             fee=fee,
-            fee_currency=str(fee_info.get("currency") or self.exchange.market(order.symbol).quote),
+            fee_currency=fee_currency,
             timestamp=timestamp,
             trade_id=str(get("id")),
             is_maker=get("takerOrMaker") == "maker",
             intended_price=intended,
             slippage_bps=slippage_bps(order.side, price, intended),
             latency_ms=latency if latency > 0 else 0,
+            fee_quote=None if valued is None else valued[0],
+            fee_rate=None if valued is None else valued[1],
         )
 
     # ---- cancel -----------------------------------------------------------------------------

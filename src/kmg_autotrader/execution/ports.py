@@ -208,8 +208,9 @@ class TradingStore(Protocol):
         exit_reason: str,
         realized_pnl: Decimal,
         fees_paid: Decimal,
+        amount: Decimal | None = None,
     ) -> None:
-        """Mark a position closed."""
+        """Mark a position closed; ``amount`` (when given) is stored as its closed size."""
         ...
 
     def add_event(

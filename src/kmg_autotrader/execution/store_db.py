@@ -120,6 +120,7 @@ class RepositoryStore:
         exit_reason: str,
         realized_pnl: Decimal,
         fees_paid: Decimal,
+        amount: Decimal | None = None,
     ) -> None:
         """Mark a position closed."""
         self.repos.positions.close(
@@ -130,6 +131,7 @@ class RepositoryStore:
             exit_reason=exit_reason,
             realized_pnl=realized_pnl,
             fees_paid=fees_paid,
+            amount=amount,
         )
 
     def add_event(

@@ -255,10 +255,13 @@ class MemoryStore:
         exit_reason: str,
         realized_pnl: Decimal,
         fees_paid: Decimal,
+        amount: Decimal | None = None,
     ) -> None:
-        """Mark a position closed."""
+        """Mark a position closed (``amount``, when given, is its closed size)."""
+        sized = {} if amount is None else {"amount": amount}
         self.update_position(
             position_id,
+            **sized,
             closed_at=closed_at,
             exit_price=exit_price,
             exit_reason=exit_reason,

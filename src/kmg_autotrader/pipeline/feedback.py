@@ -74,11 +74,13 @@ class PositionFeedback:
         if self._pending and symbol in self._pending.values():
             for pid in [p for p, s in self._pending.items() if s == symbol]:
                 position = self.store.get_position(pid)
-                if position is not None and position.amount > 0:
-                    del self._pending[pid]  # filled: recorded as an entry below
-                elif position is None or position.closed_at is not None:
-                    del self._pending[pid]  # closed holding nothing: the entry never filled
+                if position is None or position.closed_at is not None:
+                    # closed before a sync saw it hold anything (a closed position keeps its
+                    # closed size as its amount, so test the close first)
+                    del self._pending[pid]
                     self.risk.cancel_entry(symbol)
+                elif position.amount > 0:
+                    del self._pending[pid]  # filled: recorded as an entry below
         if positions is None:
             positions = self.store.open_positions(symbol)
         known = self._open.get(symbol, _NOTHING)

@@ -21,7 +21,9 @@ class PositionFigures(NamedTuple):
     """Amount, average entry and PnL of a position after a sequence of fills.
 
     ``realized_pnl`` is net of every fee paid so far (entry and exit); ``gross_pnl`` excludes
-    fees. Fees paid in a third currency (e.g. BNB) cannot be valued here and are not counted.
+    fees. A fee paid in a third currency (e.g. BNB) counts at the value its fill recorded in
+    the quote currency (``Fill.fee_quote``, converted at the fill's time); one with no recorded
+    value is listed in ``unvalued_fees`` (currency → amount) rather than silently dropped.
 
     A named tuple, not a frozen dataclass: every position refresh makes one, and a frozen
     dataclass stores each field through ``object.__setattr__`` (several times a tuple's cost).
@@ -34,6 +36,7 @@ class PositionFigures(NamedTuple):
     sold_value: Decimal
     fees_paid: Decimal
     gross_pnl: Decimal
+    unvalued_fees: dict[str, Decimal] | None = None
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -50,6 +53,7 @@ def figures_from_fills(fills: Iterable[Fill], base: str, quote: str) -> Position
     """Replay ``fills`` (any order; sorted by time here) into position figures."""
     amount = cost_basis = bought = sold = sold_value = fees = gross = ZERO
     entry = ZERO
+    unvalued: dict[str, Decimal] | None = None
     if type(fills) is not list or len(fills) > 1:  # none or one fill: nothing to sort
         fills = sorted(fills, key=_FILL_ORDER)
     for fill in fills:
@@ -58,8 +62,12 @@ def figures_from_fills(fills: Iterable[Fill], base: str, quote: str) -> Position
             base_fee = fill.fee
         elif fill.fee_currency == quote:
             fee_quote, base_fee = fill.fee, ZERO
-        else:
-            fee_quote, base_fee = ZERO, ZERO
+        else:  # a third currency (BNB): its value at the fill's time, if one was recorded
+            base_fee = ZERO
+            fee_quote = fill.fee_quote if fill.fee_quote is not None else ZERO
+            if fill.fee_quote is None and fill.fee:
+                unvalued = unvalued or {}
+                unvalued[fill.fee_currency] = unvalued.get(fill.fee_currency, ZERO) + fill.fee
         fees += fee_quote
         if fill.side is Side.BUY:
             amount += fill.amount - base_fee
@@ -79,6 +87,7 @@ def figures_from_fills(fills: Iterable[Fill], base: str, quote: str) -> Position
         sold_value=sold_value,
         fees_paid=fees,
         gross_pnl=gross,
+        unvalued_fees=unvalued,
     )
 
 

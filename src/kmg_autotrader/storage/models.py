@@ -18,9 +18,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -176,6 +178,10 @@ class FillRow(Base):
     slippage_bps: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
+    # a fee in a third currency (BNB) valued in the quote currency at the fill's time, and the
+    # rate used; NULL for a fee in the base or quote currency, or when no price was known
+    fee_quote: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    fee_rate: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
 
 class PositionRow(Base):
@@ -314,3 +320,13 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[JsonDict] = mapped_column(JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SchedulerJobRow(Base):
+    """A scheduled job in APScheduler's ``SQLAlchemyJobStore`` layout: the daily and weekly
+    summaries per mode, with their next run time (UTC epoch seconds) and pickled state."""
+
+    __tablename__ = "apscheduler_jobs"
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), nullable=True, index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

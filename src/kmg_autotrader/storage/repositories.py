@@ -6,11 +6,13 @@ open their own short transaction; values go in and come out as domain types or p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -488,6 +490,8 @@ def _fill_from_row(row: FillRow) -> Fill:
         intended_price=row.intended_price,
         slippage_bps=row.slippage_bps,
         latency_ms=row.latency_ms,
+        fee_quote=row.fee_quote,
+        fee_rate=row.fee_rate,
     )
 
 
@@ -531,6 +535,8 @@ class FillRepository(_Repository):
                     slippage_bps=fill.slippage_bps,
                     latency_ms=fill.latency_ms,
                     timestamp=fill.timestamp,
+                    fee_quote=fill.fee_quote,
+                    fee_rate=fill.fee_rate,
                 )
             )
         return True
@@ -681,11 +687,15 @@ class PositionRepository(_Repository):
         exit_reason: str,
         realized_pnl: Decimal,
         fees_paid: Decimal,
+        amount: Decimal | None = None,
     ) -> None:
-        """Mark a position closed with its exit and realised PnL."""
+        """Mark a position closed with its exit and realised PnL; ``amount`` (when given)
+        replaces the held amount (0 after the exit) by the size the position closed."""
+        sized = {} if amount is None else {"amount": amount}
         self.update(
             mode,
             position_id,
+            **sized,
             closed_at=closed_at,
             exit_price=exit_price,
             exit_reason=exit_reason,
@@ -786,6 +796,35 @@ class EquityRepository(_Repository):
             )
             for r in rows
         ]
+
+    def between(
+        self, mode: Mode | str, start: int, end: int, *, page: int = MAX_PAGE
+    ) -> Iterator[EquityPoint]:
+        """Every point with ``start <= timestamp < end``, oldest first, read ``page`` rows at
+        a time (a week of 1-minute points is 10,080: no cap, and never all in one query)."""
+        after: tuple[int, int] | None = None
+        while True:
+            query = select(EquitySnapshotRow).where(
+                EquitySnapshotRow.mode == _mode(mode),
+                EquitySnapshotRow.timestamp >= start,
+                EquitySnapshotRow.timestamp < end,
+            )
+            if after is not None:
+                at, row_id = after
+                query = query.where(
+                    (EquitySnapshotRow.timestamp > at)
+                    | ((EquitySnapshotRow.timestamp == at) & (EquitySnapshotRow.id > row_id))
+                )
+            query = query.order_by(EquitySnapshotRow.timestamp, EquitySnapshotRow.id).limit(page)
+            with self.db.session() as session:
+                rows = list(session.scalars(query))
+            for r in rows:
+                yield EquityPoint(
+                    Mode(r.mode), r.timestamp, r.equity, r.cash, r.positions_value, dict(r.details)
+                )
+            if len(rows) < page:
+                return
+            after = (rows[-1].timestamp, rows[-1].id)
 
     def latest(self, mode: Mode | str) -> EquityPoint | None:
         """The newest point."""
@@ -1034,8 +1073,26 @@ class AlertRepository(_Repository):
             return [row_to_dict(r) for r in session.scalars(query)]
 
 
+EventObserver = Callable[[dict[str, Any]], None]
+
+
 class EventRepository(_Repository):
-    """System and error events."""
+    """System and error events. Observers (e.g. the vault's anomaly log) see every stored
+    event; one that raises is logged and never fails the caller."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._observers: list[EventObserver] = []
+
+    def observe(self, observer: EventObserver) -> Callable[[], None]:
+        """Call ``observer`` with each event stored from now on; returns the unsubscriber."""
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._observers.remove(observer)
+
+        return unsubscribe
 
     def add(
         self,
@@ -1061,7 +1118,13 @@ class EventRepository(_Repository):
         with self.db.session() as session:
             session.add(row)
             session.flush()
-            return row.id
+            stored = row_to_dict(row)
+        for observer in list(self._observers):
+            try:
+                observer(stored)
+            except Exception as exc:  # an observer must not fail the one storing the event
+                logger.warning("event observer failed: {}", exc)
+        return int(stored["id"])
 
     def recent(
         self,
