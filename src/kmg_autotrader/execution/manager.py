@@ -627,37 +627,59 @@ class ExecutionManager:
         return reports
 
     def resume(self) -> int:
-        """After a restart, watch again the entry and exit orders still open in the store.
+        """After a restart, watch again every order still open in the store.
 
-        A resting entry gets a fresh timeout, then is cancelled and the entry finished with
-        what filled (its intent is gone, so no re-price and no market fallback). Orders the
-        exchange never acknowledged (PENDING, UNRESOLVED) are left to reconciliation. Returns
-        how many orders are watched. Run reconciliation first so their state is current.
+        Run :func:`~kmg_autotrader.execution.recovery.recover` (reconciliation first, then
+        this) so their state is current. Each order is handed to :meth:`adopt`. Returns how
+        many orders are watched.
         """
-        now = self.clock.now_ms()
         for order in self.store.open_orders():
-            if order.client_order_id in self.working or order.status in _UNACKNOWLEDGED:
-                # never acknowledged by the exchange (the process died before the answer, or
-                # the answer was lost): reconciliation finds it or proves it lost; polling it
-                # would ask the exchange about an order it may not know on every price tick
-                continue
-            position_id = self.store.order_position_id(order.client_order_id)
-            if order.purpose == "take_profit" or position_id is None:
-                continue  # the tracker watches take-profits through the position
-            if order.side is Side.BUY:
-                kind = "entry_limit" if order.type is OrderType.LIMIT else "entry_market"
-            else:
-                kind = "exit"
-            self.working[order.client_order_id] = _Working(
-                order.client_order_id,
-                kind,
-                order.intent_id,
-                position_id,
-                deadline=now + self.config.limit_timeout_ms,
-                target=order.amount,
-                resumed=True,
-            )
+            self.adopt(order)
         return len(self.working)
+
+    def adopt(self, order: Order) -> bool:
+        """Watch a working order this process is not watching (after a restart, or once
+        reconciliation resolved it); True when it is now in the working set.
+
+        A resting or partly filled entry gets a fresh timeout, then is cancelled and the entry
+        finished with what filled: the position opens with its stop and bracket (its intent is
+        gone, so no re-price and no market fallback). An exit (any purpose: a stop, a signal,
+        a take-profit at market) is polled until it ends. A resting take-profit limit is the
+        tracker's, through its position (linked again if the link was lost). Orders the
+        exchange never acknowledged (PENDING, UNRESOLVED) are left to reconciliation: polling
+        one would ask the exchange about an order it may not know on every price tick.
+        """
+        coid = order.client_order_id
+        if coid in self.working or order.status in _UNACKNOWLEDGED or order.status.is_terminal:
+            return coid in self.working
+        position_id = self.store.order_position_id(coid)
+        if position_id is None:
+            return False  # not ours to finish (reconciliation reports it)
+        if order.side is Side.SELL and order.type is OrderType.LIMIT:
+            position = self.store.get_position(position_id)
+            if (
+                position is not None
+                and position.closed_at is None
+                and TP_ORDER not in position.extra
+            ):
+                extra = dict(position.extra)
+                extra[TP_ORDER] = coid  # died between placing it and linking it
+                self.store.update_position(position_id, extra=extra)
+            return False
+        if order.side is Side.BUY:
+            kind = "entry_limit" if order.type is OrderType.LIMIT else "entry_market"
+        else:
+            kind = "exit"
+        self.working[coid] = _Working(
+            coid,
+            kind,
+            order.intent_id,
+            position_id,
+            deadline=self.clock.now_ms() + self.config.limit_timeout_ms,
+            target=order.amount,
+            resumed=True,
+        )
+        return True
 
     def working_count(self) -> int:
         """How many orders are waiting for the market."""
