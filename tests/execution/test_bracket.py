@@ -173,3 +173,23 @@ async def test_limit_entry_without_funds_is_rejected_without_fallback() -> None:
     (order,) = store.orders.values()  # one refused limit, no re-price, no market fallback
     assert order.status is OrderStatus.REJECTED
     assert store.open_positions() == []
+
+
+async def test_resume_links_a_take_profit_its_position_lost_and_leaves_it_resting() -> None:
+    """A restart after the take-profit was placed but before it was linked to its position:
+    resume() links it again (the tracker syncs it through the link), and does not poll it."""
+    clock, paper, store, _ = await _bracketed()
+    (position,) = store.open_positions()
+    assert position.id is not None
+    tp_coid = position.extra[TP_ORDER]
+    unlinked = {k: v for k, v in position.extra.items() if k != TP_ORDER}
+    store.update_position(position.id, extra=unlinked)  # the process died before linking it
+    restarted = manager(
+        PaperExchange(paper),  # type: ignore[arg-type]
+        store=store,
+        clock=clock,
+        execution_mode=BRACKET,
+    )
+    assert restarted.resume() == 0  # a resting take-profit is the tracker's, not polled
+    (position,) = store.open_positions()
+    assert position.extra[TP_ORDER] == tp_coid

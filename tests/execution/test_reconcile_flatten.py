@@ -240,3 +240,28 @@ def test_concurrent_exit_claims_have_one_winner(repos: Repositories) -> None:
     for thread in threads:
         thread.join(30)
     assert sorted(results) == [False] * 7 + [True]
+
+
+async def test_resume_watches_an_exit_of_every_purpose_after_restart() -> None:
+    """Issue 20 item 2: a take-profit exit at market (MARKET_ONLY: the mental take-profit) that
+    was still waiting for its fill when the process died is watched again, like any exit.
+    Before the fix resume() skipped every order whose purpose was take_profit: its fill was
+    never recorded and its position stayed claimed."""
+    clock = SimulatedClock(1_000)
+    paper = engine(clock=clock)  # market orders fill on the next price (as in the demo)
+    paper.on_price("BTC/USDT", D(20000), 900)
+    store = MemoryStore()
+    first = manager(PaperExchange(paper), store=store, clock=clock)
+    await first.execute(intent())
+    paper.on_price("BTC/USDT", D(20000), 1_000)
+    await first.poll()
+    (position,) = store.open_positions()
+    assert position.id is not None and position.amount == D("0.1")
+    exit_ = await first.exit_position(position.id, "take_profit", intended_price=D(22000))
+    assert exit_.status == "working"
+    paper.on_price("BTC/USDT", D(22000), 2_000)  # fills in the book; then the process dies
+    second = manager(PaperExchange(paper), store=store, clock=clock)
+    assert second.resume() == 1
+    (report,) = await second.poll()
+    assert report.status == "filled"
+    assert store.open_positions() == []

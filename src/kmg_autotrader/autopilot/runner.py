@@ -208,7 +208,14 @@ async def run_demo(
         if len(history):
             runtime.bot.p.engine.warm_up(symbol, history)
             runtime.bot.last_prices[symbol] = Decimal(str(history["close"].iloc[-1]))
-    runtime.bot.p.manager.resume()
+    from kmg_autotrader.execution.reconcile import Reconciler
+    from kmg_autotrader.execution.recovery import recover
+
+    # the same start-up recovery as `kmg run`; the paper book is local and never late, so
+    # one "not found" proves an order absent
+    manager = runtime.bot.p.manager
+    reconciler = Reconciler(manager, symbols=tuple(symbols), lost_after=1, lost_window_ms=0)
+    await recover(manager, reconciler, runtime.risk)
     feed = ReplayFeed(frames, tf_ms, clock=clock, speed=speed)
     stop = stop or asyncio.Event()
     _install_signal_handlers(stop)
@@ -257,6 +264,7 @@ async def run_live(
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
     from kmg_autotrader.execution.live_guard import ensure_live_allowed
     from kmg_autotrader.execution.reconcile import Reconciler
+    from kmg_autotrader.execution.recovery import recover
     from kmg_autotrader.execution.runtime import open_paper_exchange
     from kmg_autotrader.storage.candle_store import CandleStore
 
@@ -326,9 +334,7 @@ async def run_live(
         reconciler = Reconciler(runtime.bot.p.manager, symbols=tuple(settings.symbols))
         # reconcile first: an order the last process sent but never heard back about is found
         # (and then watched) or left to the reconciler, never polled blind
-        report = await reconciler.run()
-        resumed = runtime.bot.p.manager.resume()
-        logger.info("start-up reconciliation: {} (resumed {} open orders)", report, resumed)
+        await recover(runtime.bot.p.manager, reconciler, runtime.risk)
         runtime.extra_tasks.append(
             asyncio.create_task(_reconcile_later(reconciler, runtime.bot.p.manager))
         )

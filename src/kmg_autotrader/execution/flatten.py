@@ -108,7 +108,7 @@ async def flatten(
     for position in positions:
         assert position.id is not None
         try:
-            report = await manager.exit_position(position.id, "flatten")
+            report = await manager.exit_position(position.id, "flatten", force=True)
         except (ExchangeAdapterError, ExecutionError) as exc:
             summary.errors.append(f"close position {position.id} {position.symbol}: {exc}")
             continue

@@ -48,6 +48,7 @@ from kmg_autotrader.execution.precision import check_limits, round_amount, round
 from kmg_autotrader.execution.rate_limit import NoRateLimit, RateLimiter
 
 TP_ORDER = "tp_order"  # position.extra key: client id of the resting take-profit
+BACKING_OFF = "backing off"  # how a skipped exit says it waits after a refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ class ExecutionConfig:
     market_fallback: bool = True
     trailing_stop_pct: Decimal | None = None
     retry: RetrySettings = field(default_factory=RetrySettings)
+    # after a refused exit, the next try waits this long, doubling up to the maximum
+    exit_backoff_ms: int = 10_000
+    exit_backoff_max_ms: int = 15 * 60_000
 
 
 class ExecutionReport(NamedTuple):
@@ -154,6 +158,8 @@ class ExecutionManager:
         )
         self.working: dict[str, _Working] = {}
         self._intents: dict[str, OrderIntent] = {}  # resting limit entry → its intent
+        # position id → (refused exits in a row, clock ms before which no exit is tried)
+        self._exit_backoff: dict[int, tuple[int, int]] = {}
 
     # ---- intents ----------------------------------------------------------------------------
 
@@ -455,10 +461,30 @@ class ExecutionManager:
     # ---- exits ------------------------------------------------------------------------------
 
     async def exit_position(
-        self, position_id: int, reason: str, *, intended_price: Decimal | None = None
+        self,
+        position_id: int,
+        reason: str,
+        *,
+        intended_price: Decimal | None = None,
+        force: bool = False,
     ) -> ExecutionReport:
         """Close a position at market, once: the exit is claimed atomically first, so of two
-        processes (the bot and ``kmg flatten``) only one ever sends an exit."""
+        processes (the bot and ``kmg flatten``) only one ever sends an exit.
+
+        The sell is sized to what the exchange says is free (never more than the position):
+        coins that left the account cannot be sold, and a sell of them is refused. After a
+        refused exit the next one waits (``exit_backoff_ms``, doubling per refusal up to
+        ``exit_backoff_max_ms``) instead of being re-sent on every price tick; ``force`` (a
+        flatten asked for by a human) tries at once.
+        """
+        backoff = self._exit_backoff.get(position_id)
+        if backoff is not None and not force and self.clock.now_ms() < backoff[1]:
+            return ExecutionReport(
+                "skipped",
+                position_id=position_id,
+                message=f"{BACKING_OFF} after {backoff[0]} refused exit(s), next try at "
+                f"{backoff[1]}",
+            )
         if not self.store.claim_exit(position_id):
             return ExecutionReport(
                 "skipped", position_id=position_id, message="already exiting or closed"
@@ -487,6 +513,7 @@ class ExecutionManager:
                     self.working.pop(order.client_order_id, None)
             position = self._refresh(position_id, position.symbol)
             if position is None or position.closed_at is not None:
+                self._exit_backoff.pop(position_id, None)
                 return ExecutionReport(
                     "filled", position_id=position_id, message="closed while cancelling its orders"
                 )
@@ -504,9 +531,31 @@ class ExecutionManager:
                     realized_pnl=figures.realized_pnl,
                     fees_paid=figures.fees_paid,
                 )
+                self._exit_backoff.pop(position_id, None)
                 return ExecutionReport(
                     "skipped", position_id=position_id, message=f"left as dust: {exc}"
                 )
+            free = await self._free(market.base)
+            if free is not None and free < amount:
+                held = round_amount(market, free)
+                logger.warning(
+                    "exit of position {}: {} {} free on the exchange, the position holds {}",
+                    position_id,
+                    free,
+                    market.base,
+                    amount,
+                )
+                try:
+                    check_limits(market, held, intended_price or position.entry_price)
+                except InvalidOrderError as exc:
+                    self.store.release_exit(position_id)
+                    message = (
+                        f"exit of position {position_id} not sent: {free} {market.base} free on "
+                        f"the exchange, the position holds {amount} ({exc})"
+                    )
+                    self._exit_refused(position_id, position.symbol, message)
+                    return _report("rejected", [], position_id=position_id, message=message)
+                amount = held
             report = await self._market(
                 position.symbol,
                 Side.SELL,
@@ -522,7 +571,46 @@ class ExecutionManager:
             raise
         if report.status == "rejected":
             self.store.release_exit(position_id)
+            self._exit_refused(position_id, position.symbol, report.message)
+        else:
+            self._exit_backoff.pop(position_id, None)
         return report
+
+    async def _free(self, currency: str) -> Decimal | None:
+        """What the exchange says is free of ``currency``; None when it cannot be read (the
+        exit then goes out sized to the position: a failed read must not block a stop)."""
+        try:
+            await self.orders.limiter.acquire("query")
+            balance = await self.exchange.fetch_balance()
+        except ExchangeAdapterError as exc:
+            logger.warning("balance before an exit could not be read: {}", exc)
+            return None
+        free = (balance.get("free") or {}).get(currency)
+        # not listed: unknown rather than zero (a currency code the client maps differently
+        # must never keep a stop from firing; a refused sell then backs off)
+        return None if free is None else dec(free)
+
+    def _exit_refused(self, position_id: int, symbol: str, message: str) -> None:
+        """Count a refused exit, schedule the next try (exponential back-off), record it."""
+        count = self._exit_backoff.get(position_id, (0, 0))[0] + 1
+        wait = min(self.config.exit_backoff_ms * 2 ** (count - 1), self.config.exit_backoff_max_ms)
+        retry_at = self.clock.now_ms() + wait
+        self._exit_backoff[position_id] = (count, retry_at)
+        logger.error(
+            "exit of position {} ({}) refused ({} in a row), next try in {} s: {}",
+            position_id,
+            symbol,
+            count,
+            wait // 1000,
+            message,
+        )
+        self.store.add_event(
+            "exit_rejected",
+            f"exit of position {position_id} ({symbol}) refused, next try in {wait // 1000} s: "
+            f"{message}"[:1000],
+            level="error",
+            details={"position_id": position_id, "refusals": count, "retry_at": retry_at},
+        )
 
     # ---- waiting work -----------------------------------------------------------------------
 
@@ -539,37 +627,59 @@ class ExecutionManager:
         return reports
 
     def resume(self) -> int:
-        """After a restart, watch again the entry and exit orders still open in the store.
+        """After a restart, watch again every order still open in the store.
 
-        A resting entry gets a fresh timeout, then is cancelled and the entry finished with
-        what filled (its intent is gone, so no re-price and no market fallback). Orders the
-        exchange never acknowledged (PENDING, UNRESOLVED) are left to reconciliation. Returns
-        how many orders are watched. Run reconciliation first so their state is current.
+        Run :func:`~kmg_autotrader.execution.recovery.recover` (reconciliation first, then
+        this) so their state is current. Each order is handed to :meth:`adopt`. Returns how
+        many orders are watched.
         """
-        now = self.clock.now_ms()
         for order in self.store.open_orders():
-            if order.client_order_id in self.working or order.status in _UNACKNOWLEDGED:
-                # never acknowledged by the exchange (the process died before the answer, or
-                # the answer was lost): reconciliation finds it or proves it lost; polling it
-                # would ask the exchange about an order it may not know on every price tick
-                continue
-            position_id = self.store.order_position_id(order.client_order_id)
-            if order.purpose == "take_profit" or position_id is None:
-                continue  # the tracker watches take-profits through the position
-            if order.side is Side.BUY:
-                kind = "entry_limit" if order.type is OrderType.LIMIT else "entry_market"
-            else:
-                kind = "exit"
-            self.working[order.client_order_id] = _Working(
-                order.client_order_id,
-                kind,
-                order.intent_id,
-                position_id,
-                deadline=now + self.config.limit_timeout_ms,
-                target=order.amount,
-                resumed=True,
-            )
+            self.adopt(order)
         return len(self.working)
+
+    def adopt(self, order: Order) -> bool:
+        """Watch a working order this process is not watching (after a restart, or once
+        reconciliation resolved it); True when it is now in the working set.
+
+        A resting or partly filled entry gets a fresh timeout, then is cancelled and the entry
+        finished with what filled: the position opens with its stop and bracket (its intent is
+        gone, so no re-price and no market fallback). An exit (any purpose: a stop, a signal,
+        a take-profit at market) is polled until it ends. A resting take-profit limit is the
+        tracker's, through its position (linked again if the link was lost). Orders the
+        exchange never acknowledged (PENDING, UNRESOLVED) are left to reconciliation: polling
+        one would ask the exchange about an order it may not know on every price tick.
+        """
+        coid = order.client_order_id
+        if coid in self.working or order.status in _UNACKNOWLEDGED or order.status.is_terminal:
+            return coid in self.working
+        position_id = self.store.order_position_id(coid)
+        if position_id is None:
+            return False  # not ours to finish (reconciliation reports it)
+        if order.side is Side.SELL and order.type is OrderType.LIMIT:
+            position = self.store.get_position(position_id)
+            if (
+                position is not None
+                and position.closed_at is None
+                and TP_ORDER not in position.extra
+            ):
+                extra = dict(position.extra)
+                extra[TP_ORDER] = coid  # died between placing it and linking it
+                self.store.update_position(position_id, extra=extra)
+            return False
+        if order.side is Side.BUY:
+            kind = "entry_limit" if order.type is OrderType.LIMIT else "entry_market"
+        else:
+            kind = "exit"
+        self.working[coid] = _Working(
+            coid,
+            kind,
+            order.intent_id,
+            position_id,
+            deadline=self.clock.now_ms() + self.config.limit_timeout_ms,
+            target=order.amount,
+            resumed=True,
+        )
+        return True
 
     def working_count(self) -> int:
         """How many orders are waiting for the market."""

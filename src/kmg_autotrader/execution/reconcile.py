@@ -187,6 +187,10 @@ class Reconciler:
         report.adopted_fills += len(self.store.fills_for_order(coid)) - before
         if order.status is OrderStatus.UNRESOLVED and updated.status is not OrderStatus.UNRESOLVED:
             report.resolved.append(coid)
+        # still working and nobody watching it (e.g. a limit entry resolved as resting): the
+        # manager times it out, finishes the entry, brackets it; never left "opening"
+        if coid not in self.manager.working and self.manager.adopt(updated):
+            report.notes.append(f"{coid}: working on the exchange, now watched")
         self._check_order(coid, raw, report)
 
     def _check_order(self, coid: str, raw: OrderDict, report: ReconciliationReport) -> None:

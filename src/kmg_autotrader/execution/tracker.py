@@ -19,7 +19,12 @@ from kmg_autotrader.domain import Position
 from kmg_autotrader.exchange.errors import ExchangeAdapterError
 from kmg_autotrader.execution.book import OPENING
 from kmg_autotrader.execution.errors import UnresolvedOrderError
-from kmg_autotrader.execution.manager import TP_ORDER, ExecutionManager, ExecutionReport
+from kmg_autotrader.execution.manager import (
+    BACKING_OFF,
+    TP_ORDER,
+    ExecutionManager,
+    ExecutionReport,
+)
 from kmg_autotrader.portfolio.positions import trailed_stop
 
 
@@ -113,6 +118,10 @@ class PositionTracker:
         except (ExchangeAdapterError, UnresolvedOrderError) as exc:
             logger.error("exit of position {} ({}) failed: {}", pid, reason, exc)
             return ExitSignal(pid, reason, price, None, str(exc))
-        if report.status == "skipped" and report.message.startswith("already exiting"):
-            return None  # an exit is already under way (ours or another process's)
+        if report.status == "skipped" and report.message.startswith(
+            ("already exiting", BACKING_OFF)
+        ):
+            return None  # an exit is under way (ours or another process's), or waits
+        if report.status == "rejected":  # recorded and backed off by the manager; say so
+            return ExitSignal(pid, reason, price, report, report.message)
         return ExitSignal(pid, reason, price, report)

@@ -316,6 +316,25 @@ class RiskManager:
                 state.pending_costs.pop(symbol, None)
                 self._state.save(state, ("day",))
 
+    def release_orphaned_entries(self, held: set[str]) -> list[str]:
+        """At start-up, after reconciliation: release approved entries of symbols with no
+        position (``held``: the symbols that have one). The process that approved them died
+        before recording their position and order, so no order exists; left pending they would
+        reject the symbol's next candidates as ``ALREADY_IN_POSITION`` for
+        ``pending_entry_minutes``. An approval released is not a trade (see
+        :func:`.rules.release_entry`). Returns the symbols released.
+        """
+        with self._lock:
+            state = self._state.load()
+            orphans = rules.orphaned_entries(state, held)
+            if not orphans:
+                return []
+            for symbol in orphans:
+                rules.release_entry(state, symbol)
+            self._state.save(state, _DAY_AND_SYMBOLS)
+        logger.warning("risk: approved entries with no order released: {}", ", ".join(orphans))
+        return orphans
+
     def record_trade_closed(self, symbol: str, pnl: Decimal | float, at_ms: int) -> None:
         """A position closed at ``at_ms`` with realised ``pnl`` (quote).
 

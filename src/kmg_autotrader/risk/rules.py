@@ -147,6 +147,27 @@ def pending_entries(
     }
 
 
+def orphaned_entries(state: RiskState, held: set[str]) -> list[str]:
+    """Pending entries with no position behind them (``held``: symbols with a position,
+    opening or open, once reconciled): at start-up, approvals whose process died before the
+    entry's position and order were recorded. No order exists for them, and none will."""
+    return sorted(symbol for symbol in state.pending_entries if symbol not in held)
+
+
+def release_entry(state: RiskState, symbol: str) -> None:
+    """Undo an approval that never became an order: it frees its slot and exposure, and is
+    not a trade (today's count and the symbol's cooldown are what they were before it)."""
+    approved_at = state.pending_entries.pop(symbol, None)
+    state.pending_costs.pop(symbol, None)
+    if approved_at is None:
+        return
+    if state.day == approved_at // (24 * 60 * _MINUTE_MS) and state.trades_today > 0:
+        state.trades_today -= 1
+    if state.last_entry_ms.get(symbol) == approved_at:
+        # the approval set it; the entry before it is older than the last exit (or none)
+        del state.last_entry_ms[symbol]
+
+
 def check_max_positions(open_count: int, params: RiskParams) -> Rejection | None:
     """At most ``max_open_positions`` open positions (approved entries in flight included)."""
     if open_count < params.max_open_positions:
