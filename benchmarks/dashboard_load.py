@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -34,6 +35,7 @@ from typing import Any
 TOKEN = "bench-token-0123456789abcdefghijkl"
 ENDPOINTS = ("/metrics", "/equity", "/signals", "/trades")
 ROOT = Path(__file__).resolve().parents[1]
+WARM_UP_S = 1.0  # the load runs this long before the candles start; not counted
 
 
 def _free_port() -> int:
@@ -70,6 +72,16 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         advisor_mode="off",
     )
     loop = asyncio.get_running_loop()
+    gc_pauses: list[float] = []
+    gc_started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[:] = [time.perf_counter()]
+        elif gc_started and "go" in marks:
+            gc_pauses.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
     marks: dict[str, float] = {}
     lags: list[float] = []
     feeds: list[Any] = []
@@ -84,6 +96,7 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
             if feeds and feeds[0].steps_done >= feeds[0].total_steps and "end" not in marks:
                 marks["end"] = now
                 marks["steps"] = feeds[0].steps_done
+                print("END", flush=True)  # the load stops before the dashboard does
 
     async def web(*args: Any) -> Any:
         stop = await start_web(*args)
@@ -112,6 +125,7 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         "lag_p50_ms": _pct(lags, 0.5) * 1000,
         "lag_p99_ms": _pct(lags, 0.99) * 1000,
         "lag_max_ms": max(lags) * 1000,
+        "gc_max_ms": max(gc_pauses, default=0.0) * 1000,
     }
 
 
@@ -140,6 +154,7 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
     """Ask the endpoints in turn at ``rate`` per second until stdin closes."""
     idle: list[_Connection] = []
     latencies: list[float] = []
+    worst: list[tuple[float, float, str]] = []  # (latency, when after the start, path)
     statuses: dict[int, int] = {}
     requests = [
         (
@@ -152,7 +167,7 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
     done = loop.run_in_executor(None, sys.stdin.read)
     pending: set[asyncio.Task[None]] = set()
 
-    async def one(request: bytes, due: float) -> None:
+    async def one(request: bytes, due: float, path: str) -> None:
         connection = (
             idle.pop() if idle else _Connection(*await asyncio.open_connection("127.0.0.1", port))
         )
@@ -161,7 +176,10 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
         except (OSError, asyncio.IncompleteReadError, ValueError):
             statuses[0] = statuses.get(0, 0) + 1
             return
-        latencies.append(time.perf_counter() - due)
+        latency = time.perf_counter() - due
+        if due - start >= WARM_UP_S:  # the first answers open connections and fill caches
+            latencies.append(latency)
+            worst.append((latency, due - start, path))
         statuses[status] = statuses.get(status, 0) + 1
         idle.append(connection)
 
@@ -173,11 +191,12 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(one(requests[n % len(requests)], due))
+        i = n % len(requests)
+        task = asyncio.create_task(one(requests[i], due, ENDPOINTS[i]))
         pending.add(task)
         task.add_done_callback(pending.discard)
         n += 1
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - WARM_UP_S
     await asyncio.gather(*pending, return_exceptions=True)
     return {
         "requests": len(latencies),
@@ -187,6 +206,10 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
         "p99_ms": _pct(latencies, 0.99) * 1000,
         "max_ms": max(latencies, default=float("nan")) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+        "worst": [
+            f"{path} at {when:.1f} s: {latency * 1000:.0f} ms"
+            for latency, when, path in sorted(worst, reverse=True)[:5]
+        ],
     }
 
 
@@ -232,14 +255,14 @@ def run_once(src: Path, candles: int, rate: float | None) -> dict[str, Any]:
             if rate is not None:
                 load = _child(["--load", "--port", str(port), "--rate", str(rate)], src)
                 _expect(load, "LOADING")
-                time.sleep(1.0)  # the load is at its rate before the candles start
+                time.sleep(WARM_UP_S)  # the load is at its rate before the candles start
             assert bot.stdin is not None
             bot.stdin.write("GO\n")
             bot.stdin.flush()
             bot.stdin.close()
-            result = {"bot": _result(bot)}
-            if load is not None:
-                result["api"] = _result(load)
+            _expect(bot, "END")
+            result = {"api": _result(load)} if load is not None else {}
+            result["bot"] = _result(bot)
             return result
         finally:
             for process in (bot, load):
@@ -253,6 +276,7 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=3000, help="candles per replay")
     parser.add_argument("--rate", type=float, default=100.0, help="API requests per second")
     parser.add_argument("--repeat", type=int, default=1, help="idle/loaded pairs, interleaved")
+    parser.add_argument("--verbose", action="store_true", help="name the slowest answers")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the code to run")
     parser.add_argument("--bot", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
@@ -269,13 +293,18 @@ def main() -> None:
         f"code: {args.src}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; "
         f"{args.candles} candles per replay; {args.rate:g} requests/s on {', '.join(ENDPOINTS)}"
     )
-    idle_rates, loaded_rates = [], []
+    idle_rates, loaded_rates, p99s = [], [], []
     for i in range(args.repeat):
-        idle = run_once(args.src, args.candles, None)["bot"]
-        loaded = run_once(args.src, args.candles, args.rate)
+        if i % 2 == 0:  # alternate which replay runs first (the machine's load drifts)
+            idle = run_once(args.src, args.candles, None)["bot"]
+            loaded = run_once(args.src, args.candles, args.rate)
+        else:
+            loaded = run_once(args.src, args.candles, args.rate)
+            idle = run_once(args.src, args.candles, None)["bot"]
         bot, api = loaded["bot"], loaded["api"]
         idle_rates.append(idle["rate"])
         loaded_rates.append(bot["rate"])
+        p99s.append(api["p99_ms"])
         print(
             f"[{i + 1}] idle: {idle['rate']:.0f} candles/s (loop lag p99 "
             f"{idle['lag_p99_ms']:.1f} ms, max {idle['lag_max_ms']:.0f} ms) | under load: "
@@ -284,11 +313,18 @@ def main() -> None:
             f" | API {api['rate']:.0f} req/s answered, p50 {api['p50_ms']:.1f} ms, p99 "
             f"{api['p99_ms']:.1f} ms, max {api['max_ms']:.0f} ms, statuses {api['statuses']}"
         )
+        if args.verbose:
+            print("    slowest answers:", "; ".join(api["worst"]))
+            print(
+                f"    longest garbage collection in the bot's process: idle "
+                f"{idle['gc_max_ms']:.0f} ms, under load {bot['gc_max_ms']:.0f} ms"
+            )
     if args.repeat > 1:
         idle_m, loaded_m = statistics.median(idle_rates), statistics.median(loaded_rates)
         print(
             f"median: idle {idle_m:.0f} candles/s, under load {loaded_m:.0f} candles/s, "
-            f"slowdown {100 * (1 - loaded_m / idle_m):.1f} % (load average "
+            f"slowdown {100 * (1 - loaded_m / idle_m):.1f} %; API p99 median "
+            f"{statistics.median(p99s):.1f} ms, worst {max(p99s):.1f} ms (load average "
             f"{os.getloadavg()[0]:.1f})"
         )
 

@@ -4,11 +4,13 @@ Beside the running bot the records change with every candle, and each ``/metrics
 ``/equity``, ``/signals`` or ``/trades`` answer reads and serialises hundreds of rows. Polled at
 100 requests/s that work (in the bot's process: it shares the interpreter with the bot) was
 what slowed the bot (issue 18). This ASGI middleware answers an authenticated ``GET`` of those
-paths from a copy at most ``max_age`` seconds old; concurrent askers of the same URL wait for
-one computation. The copy is dropped when a request that may change something (any method but
-GET/HEAD/OPTIONS) passes, and when the live-update watcher sees new records (it calls
-:meth:`ReadCache.invalidate` before it tells the browsers), so the dashboard's own actions and
-its live updates read fresh answers.
+paths from a copy: a copy younger than ``max_age`` seconds is the answer; an older one (up to
+:data:`STALE_FACTOR` max_ages) is the answer while a new copy is computed in the background,
+so no request waits for a computation the copy was there to spare; concurrent askers of a URL
+without a copy wait for one computation. The copies are dropped when a request that may
+change something (any method but GET/HEAD/OPTIONS) passes, and when the live-update watcher
+sees new records (it calls :meth:`ReadCache.invalidate` before it tells the browsers), so the
+dashboard's own actions and its live updates read fresh answers.
 
 It sits inside :class:`~kmg_autotrader.webui.guard.RequestGuard` (Host check, body cap, security
 headers) and serves only a request that authenticates, by the same check the routes make;
@@ -22,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from loguru import logger
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +32,9 @@ from kmg_autotrader.webui.auth import SAFE_METHODS, authenticate
 
 CACHED_PATHS = frozenset({"/metrics", "/equity", "/signals", "/trades", "/positions"})
 MAX_ENTRIES = 256  # distinct URLs (query strings) kept at once
+# A copy older than max_age is still the answer while a new one is computed in the background,
+# up to this many max_ages old (then the request computes its own answer).
+STALE_FACTOR = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,7 @@ class ReadCacheMiddleware:
     def __init__(self, app: ASGIApp, *, cache: ReadCache) -> None:
         self.app = app
         self.cache = cache
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer from the copy when allowed; otherwise pass the request on."""
@@ -88,9 +95,13 @@ class ReadCacheMiddleware:
             return
         key = (path, scope.get("query_string", b""))
         entry = self.cache.entries.get(key)
-        if entry is not None and time.monotonic() - entry.at <= self.cache.max_age:
-            await _replay(entry, send)
-            return
+        if entry is not None:
+            age = time.monotonic() - entry.at
+            if age <= self.cache.max_age * STALE_FACTOR:
+                if age > self.cache.max_age and key not in self.cache.inflight:
+                    self._refresh(key, scope)  # nobody waits for the new copy
+                await _replay(entry, send)
+                return
         pending = self.cache.inflight.get(key)
         if pending is not None:
             entry = await asyncio.shield(pending)
@@ -100,6 +111,31 @@ class ReadCacheMiddleware:
             await self.app(scope, receive, send)
             return
         await self._compute(key, scope, receive, send)
+
+    def _refresh(self, key: tuple[str, bytes], scope: Scope) -> None:
+        """Compute a new copy of ``key`` in the background (the request's own answer is the
+        copy it found)."""
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(message: Message) -> None:
+            return None
+
+        async def refresh() -> None:
+            try:
+                await self._compute(key, dict(scope), receive, discard)
+            except Exception as exc:  # the next request computes it in its own answer
+                logger.warning("refreshing {} failed: {}: {}", key[0], type(exc).__name__, exc)
+
+        task = asyncio.create_task(refresh())
+        self._tasks.add(task)  # a reference until it ends (the loop holds tasks weakly)
+        task.add_done_callback(self._tasks.discard)
 
     async def _compute(
         self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send
