@@ -95,6 +95,7 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
             lags.append(now - t0 - 0.01)
             if feeds and feeds[0].steps_done >= feeds[0].total_steps and "end" not in marks:
                 marks["end"] = now
+                marks["end_cpu"] = time.process_time()
                 marks["steps"] = feeds[0].steps_done
                 print("END", flush=True)  # the load stops before the dashboard does
 
@@ -103,6 +104,7 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         print("READY", flush=True)
         await loop.run_in_executor(None, sys.stdin.readline)  # the load runs (or not)
         marks["go"] = time.perf_counter()
+        marks["go_cpu"] = time.process_time()
         marks["go_steps"] = feeds[0].steps_done
         watcher.append(asyncio.create_task(watch()))
         return stop
@@ -126,6 +128,7 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         "lag_p99_ms": _pct(lags, 0.99) * 1000,
         "lag_max_ms": max(lags) * 1000,
         "gc_max_ms": max(gc_pauses, default=0.0) * 1000,
+        "cpu_per_candle_ms": (marks["end_cpu"] - marks["go_cpu"]) / steps * 1000,
     }
 
 
@@ -315,6 +318,10 @@ def main() -> None:
         )
         if args.verbose:
             print("    slowest answers:", "; ".join(api["worst"]))
+            print(
+                f"    the bot's process CPU per candle: idle {idle['cpu_per_candle_ms']:.2f} ms, "
+                f"under load {bot['cpu_per_candle_ms']:.2f} ms (the dashboard's share)"
+            )
             print(
                 f"    longest garbage collection in the bot's process: idle "
                 f"{idle['gc_max_ms']:.0f} ms, under load {bot['gc_max_ms']:.0f} ms"

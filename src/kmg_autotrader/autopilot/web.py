@@ -30,9 +30,10 @@ from kmg_autotrader.storage.repositories import Repositories
 # A call into the bot waits at most this long for the bot's loop (it answers within a candle's
 # handling; longer means the loop is stuck, and the dashboard says so rather than hanging).
 CALL_TIMEOUT_S = 10.0
-# The heavy reads (/metrics, /equity, /signals, /trades) are answered from a copy at most this
-# old: a dashboard polled hard then costs the bot a few computations a second, not one per request.
-READ_CACHE_SECONDS = 1.0
+# The heavy reads (/metrics, /equity, /signals, /trades) are answered from a copy this fresh (the
+# live watcher's poll interval): a dashboard polled hard costs the bot's process a few
+# computations a second, not one per request (it shares the interpreter with the bot).
+READ_CACHE_SECONDS = 2.0
 
 
 class BotLoop:

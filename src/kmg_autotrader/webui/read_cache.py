@@ -34,7 +34,7 @@ CACHED_PATHS = frozenset({"/metrics", "/equity", "/signals", "/trades", "/positi
 MAX_ENTRIES = 256  # distinct URLs (query strings) kept at once
 # A copy older than max_age is still the answer while a new one is computed in the background,
 # up to this many max_ages old (then the request computes its own answer).
-STALE_FACTOR = 5
+STALE_FACTOR = 2
 
 
 @dataclass(frozen=True, slots=True)
