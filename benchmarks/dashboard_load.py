@@ -107,7 +107,12 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         marks["go_cpu"] = time.process_time()
         marks["go_steps"] = feeds[0].steps_done
         watcher.append(asyncio.create_task(watch()))
-        return stop
+
+        async def stop_when_told() -> None:
+            await loop.run_in_executor(None, sys.stdin.readline)  # after the load ended
+            await stop()
+
+        return stop_when_told
 
     def on_feed(feed: Any) -> Any:
         feeds.append(feed)
@@ -262,10 +267,9 @@ def run_once(src: Path, candles: int, rate: float | None) -> dict[str, Any]:
             assert bot.stdin is not None
             bot.stdin.write("GO\n")
             bot.stdin.flush()
-            bot.stdin.close()
             _expect(bot, "END")
             result = {"api": _result(load)} if load is not None else {}
-            result["bot"] = _result(bot)
+            result["bot"] = _result(bot)  # closing its stdin stops the dashboard
             return result
         finally:
             for process in (bot, load):
