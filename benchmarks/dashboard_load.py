@@ -158,6 +158,10 @@ class _Connection:
         return status
 
 
+async def _connect(port: int) -> _Connection:
+    return _Connection(*await asyncio.open_connection("127.0.0.1", port))
+
+
 async def _load(port: int, rate: float) -> dict[str, Any]:
     """Ask the endpoints in turn at ``rate`` per second until stdin closes."""
     idle: list[_Connection] = []
@@ -176,11 +180,17 @@ async def _load(port: int, rate: float) -> dict[str, Any]:
     pending: set[asyncio.Task[None]] = set()
 
     async def one(request: bytes, due: float, path: str) -> None:
-        connection = (
-            idle.pop() if idle else _Connection(*await asyncio.open_connection("127.0.0.1", port))
-        )
+        reused = bool(idle)
+        connection = idle.pop() if idle else await _connect(port)
         try:
-            status = await connection.get(request)
+            try:
+                status = await connection.get(request)
+            except (OSError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # uvicorn closes a keep-alive connection idle for 5 s: ask on a new one
+                connection = await _connect(port)
+                status = await connection.get(request)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             statuses[0] = statuses.get(0, 0) + 1
             return
@@ -300,7 +310,7 @@ def main() -> None:
         f"code: {args.src}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; "
         f"{args.candles} candles per replay; {args.rate:g} requests/s on {', '.join(ENDPOINTS)}"
     )
-    idle_rates, loaded_rates, p99s = [], [], []
+    slowdowns, cpu_shares, p99s = [], [], []
     for i in range(args.repeat):
         if i % 2 == 0:  # alternate which replay runs first (the machine's load drifts)
             idle = run_once(args.src, args.candles, None)["bot"]
@@ -309,8 +319,8 @@ def main() -> None:
             loaded = run_once(args.src, args.candles, args.rate)
             idle = run_once(args.src, args.candles, None)["bot"]
         bot, api = loaded["bot"], loaded["api"]
-        idle_rates.append(idle["rate"])
-        loaded_rates.append(bot["rate"])
+        slowdowns.append(100 * (1 - bot["rate"] / idle["rate"]))
+        cpu_shares.append(100 * (bot["cpu_per_candle_ms"] / idle["cpu_per_candle_ms"] - 1))
         p99s.append(api["p99_ms"])
         print(
             f"[{i + 1}] idle: {idle['rate']:.0f} candles/s (loop lag p99 "
@@ -331,10 +341,10 @@ def main() -> None:
                 f"{idle['gc_max_ms']:.0f} ms, under load {bot['gc_max_ms']:.0f} ms"
             )
     if args.repeat > 1:
-        idle_m, loaded_m = statistics.median(idle_rates), statistics.median(loaded_rates)
         print(
-            f"median: idle {idle_m:.0f} candles/s, under load {loaded_m:.0f} candles/s, "
-            f"slowdown {100 * (1 - loaded_m / idle_m):.1f} %; API p99 median "
+            f"median of {args.repeat} pairs: slowdown {statistics.median(slowdowns):.1f} % "
+            f"(each: {', '.join(f'{x:.0f}' for x in slowdowns)}); the process's CPU per candle "
+            f"+{statistics.median(cpu_shares):.1f} % under load; API p99 median "
             f"{statistics.median(p99s):.1f} ms, worst {max(p99s):.1f} ms (load average "
             f"{os.getloadavg()[0]:.1f})"
         )
