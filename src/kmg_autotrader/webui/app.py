@@ -30,6 +30,7 @@ from kmg_autotrader.webui.guard import RequestGuard, allowed_hosts
 from kmg_autotrader.webui.health import DatabaseHealth, HealthProvider
 from kmg_autotrader.webui.keys import WebCredentials, prepare_credentials
 from kmg_autotrader.webui.openapi import build_openapi
+from kmg_autotrader.webui.read_cache import ReadCache, ReadCacheMiddleware
 from kmg_autotrader.webui.revocations import REVOKED_FILE
 from kmg_autotrader.webui.risk_store import RiskStore, default_risk_store
 from kmg_autotrader.webui.routes import API_ROUTERS, pages
@@ -107,6 +108,7 @@ def create_app(
     throttle: CredentialThrottle | None = None,
     poll_seconds: float = 2.0,
     stream_max_seconds: float = 300.0,
+    read_cache_seconds: float = 0.0,
 ) -> FastAPI:
     """Build the dashboard app over ``repos`` for ``settings.trading_mode``.
 
@@ -114,6 +116,8 @@ def create_app(
     (a non-loopback host without ``API_TOKEN``). ``controller``, ``risk_store``,
     ``health_provider`` and ``event_bus`` come from the running bot; without them the app
     records requests in the database and reads health from the records.
+    ``read_cache_seconds`` > 0 answers the heavy reads from a copy at most that old
+    (:mod:`~kmg_autotrader.webui.read_cache`; beside the running bot).
     """
     credentials = credentials or prepare_credentials(settings)
     REDACTOR.add([*settings.secret_values(), credentials.api_token])
@@ -127,7 +131,14 @@ def create_app(
         bus=bus,
         stream_max_seconds=stream_max_seconds,
     )
-    watcher = ChangeWatcher(repos.db, settings.trading_mode, bus, interval_seconds=poll_seconds)
+    cache = ReadCache(read_cache_seconds) if read_cache_seconds > 0 else None
+    watcher = ChangeWatcher(
+        repos.db,
+        settings.trading_mode,
+        bus,
+        interval_seconds=poll_seconds,
+        on_change=cache.invalidate if cache is not None else None,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -171,6 +182,8 @@ def create_app(
         return build_openapi(app)
 
     _install_error_handlers(app)
+    if cache is not None:  # inside the guard: Host check, body cap and headers come first
+        app.add_middleware(ReadCacheMiddleware, cache=cache)
     # outermost: caps bodies and authenticates before any route reads a body
     app.add_middleware(RequestGuard)
     logger.info(

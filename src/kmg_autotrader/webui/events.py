@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,12 +78,19 @@ class ChangeWatcher:
     """Polls the records while someone listens and publishes what is new."""
 
     def __init__(
-        self, db: Database, mode: Mode, bus: EventBus, *, interval_seconds: float = 2.0
+        self,
+        db: Database,
+        mode: Mode,
+        bus: EventBus,
+        *,
+        interval_seconds: float = 2.0,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.mode = mode
         self.bus = bus
         self.interval_seconds = interval_seconds
+        self.on_change = on_change  # told first (e.g. to drop cached answers) when records moved
         self._markers: dict[str, int] | None = None
 
     async def run(self) -> None:
@@ -103,6 +111,8 @@ class ChangeWatcher:
         previous, self._markers = self._markers, markers
         if previous is None:
             return
+        if markers != previous and self.on_change is not None:
+            self.on_change()
         if markers["equity"] > previous["equity"]:
             points = queries.equity_since_id(self.db, self.mode, previous["equity"])
             self.bus.publish("equity", {"points": points})

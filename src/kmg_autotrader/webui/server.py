@@ -1,4 +1,5 @@
-"""Running the dashboard with uvicorn: alone (``kmg web``) or beside the bot (``kmg run``)."""
+"""Running the dashboard with uvicorn: alone (``kmg web``: :func:`serve` in the running loop)
+or beside the bot (``kmg run``/``kmg demo``: :class:`BackgroundServer`, its own thread and loop)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import contextlib
 import socket
 import threading
 import time
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -61,8 +61,10 @@ async def serve(
 ) -> None:
     """Serve the dashboard in the running event loop until cancelled or stopped.
 
-    Run it as a task beside the bot (``asyncio.create_task(serve(...))``); cancelling the task
-    shuts the server down. Unsafe settings raise ``WebSecurityError`` before anything binds.
+    ``kmg web`` runs it alone; as a task (``asyncio.create_task(serve(...))``) cancelling the task
+    shuts the server down. Beside the bot use :class:`BackgroundServer` instead: this loop's
+    requests would wait for the bot's candles, and its candles for them. Unsafe settings raise
+    ``WebSecurityError`` before anything binds.
     """
     app = create_app(
         settings,
@@ -122,22 +124,47 @@ async def _serve_on(server: uvicorn.Server, sock: socket.socket) -> None:
 
 
 class BackgroundServer:
-    """The dashboard in a daemon thread with its own event loop (tests, synchronous callers)."""
+    """The dashboard in a daemon thread with its own event loop.
 
-    def __init__(self, app: FastAPI, settings: Settings, *, host: str | None = None, port: int = 0):
+    ``kmg run`` / ``kmg demo`` serve the dashboard this way beside the bot: every request
+    (parsing, authentication, queries, JSON) runs on this thread's loop and its worker threads,
+    never on the bot's event loop, so a busy dashboard cannot delay a candle. The socket is
+    bound here, in the caller: a taken port raises :class:`WebStartError` at once.
+    """
+
+    def __init__(
+        self, app: FastAPI, settings: Settings, *, host: str | None = None, port: int = 0
+    ) -> None:
         self.server = build_server(app, settings, host=host, port=port)
-        self._thread = threading.Thread(target=self.server.run, name="kmg-web", daemon=True)
+        self._sock = bind_socket(self.server.config.host, self.server.config.port)
+        self.port = int(self._sock.getsockname()[1])
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's loop, once running
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kmg-web", daemon=True)
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread the server runs in."""
+        return self._thread
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8000`` (the real port when 0 was asked for)."""
         host = self.server.config.host
-        servers: Any = getattr(self.server, "servers", [])
-        port = self.server.config.port
-        for server in servers:
-            for sock in server.sockets:
-                port = sock.getsockname()[1]
-        return f"http://{host}:{port}"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # kept for start() and the log, not lost
+            self.error = exc
+            logger.error("the dashboard stopped: {}: {}", type(exc).__name__, exc)
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await _serve_on(self.server, self._sock)
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:
         """Start and wait until the server accepts connections."""
@@ -145,11 +172,21 @@ class BackgroundServer:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard server did not start")
+                self.stop(timeout=1.0)
+                reason = f": {self.error}" if self.error is not None else ""
+                raise WebStartError(f"the dashboard did not start{reason}")
             time.sleep(0.02)
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the server to stop and wait for its thread."""
+    def stop(self, timeout: float = SHUTDOWN_GRACE_SECONDS + 2) -> None:
+        """Ask the server to stop and wait for its thread (open streams get the grace period;
+        past ``timeout`` the server is told to quit at once)."""
         self.server.should_exit = True
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.server.force_exit = True
+            self._thread.join(1.0)
+            logger.warning("the dashboard did not stop within {:g} s", timeout)
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._sock.close()  # never started: _serve_on did not take the socket
