@@ -202,6 +202,7 @@ async def run_demo(
     for symbol, history in warmup.items():
         if len(history):
             runtime.bot.p.engine.warm_up(symbol, history)
+            runtime.bot.p.history.warm(symbol, history)
             runtime.bot.last_prices[symbol] = Decimal(str(history["close"].iloc[-1]))
     runtime.bot.p.manager.resume()
     feed = ReplayFeed(frames, tf_ms, clock=clock, speed=speed)
@@ -315,6 +316,8 @@ async def run_live(
             frame = frame.iloc[-warmup_candles:]
             if len(frame):
                 bot.p.engine.warm_up(symbol, frame)
+                # the advisor's market context too: else its prompts say "n/a" for a day
+                bot.p.history.warm(symbol, frame)
                 start_after[symbol] = int(frame["timestamp"].iloc[-1])
             else:
                 start_after[symbol] = None
