@@ -125,7 +125,12 @@ def build_runtime(
     replay_advisor: bool = False,
 ) -> BotRuntime:
     """Wire every stage for one run."""
-    health = HealthState(mode=mode.value, started_at=clock.now_ms())
+    health = HealthState(
+        mode=mode.value,
+        started_at=clock.now_ms(),
+        timeframe_ms=settings.timeframe_ms,
+        advisor_required=settings.advisor_mode == "required",
+    )
     vault = VaultWriter(settings.data_dir, clock=clock)
     alerts = AlertService.from_settings(settings, repos.alerts)
     history = CandleHistory()
@@ -165,7 +170,7 @@ def build_runtime(
     tracker = PositionTracker(manager)
     engine = SignalEngine.from_settings(settings)
     advisor = build_advisor(settings, repos, clock, mode=mode, replay=replay_advisor)
-    health.advisor_status = advisor.mode if advisor.mode != "off" else "off"
+    health.advisor_probe = advisor.status  # live: ok | failing | budget_exhausted | off
     stage = AdvisorPipelineStage(
         advisor,
         context_source(
