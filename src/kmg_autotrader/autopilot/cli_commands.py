@@ -134,28 +134,27 @@ def run(
 ) -> None:
     """Run the bot 24/7: collect data, decide on every closed candle, trade (PAPER default).
 
-    If the exchange cannot be reached at start-up and the mode is PAPER, the bot replays the
-    bundled sample data instead (like `kmg demo`), so a first run always shows something.
+    An exchange it cannot reach at start is retried (every 2, 4, 8 ... up to 60 s; the log,
+    the dashboard's health and an alert say so); after EXCHANGE_UNREACHABLE_EXIT_SECONDS
+    (default 900, 0 = never) it exits 1 so a supervisor can restart it. It never trades sample
+    data: that is `kmg demo`.
     """
     from kmg_autotrader.advisor.errors import AdvisorUnavailableError
-    from kmg_autotrader.autopilot.runner import ExchangeUnreachableError, run_demo, run_live
+    from kmg_autotrader.autopilot.connect import ExchangeUnreachableError
+    from kmg_autotrader.autopilot.runner import run_live
     from kmg_autotrader.autopilot.web import start_web
     from kmg_autotrader.execution.errors import LiveTradingRefusedError
 
     settings = settings_or_exit()
     starter = start_web if web else None
     try:
-        summary = asyncio.run(run_live(settings, live_flag=live, web=starter))
+        summary = asyncio.run(
+            run_live(settings, live_flag=live, web=starter, web_while_unreachable=web)
+        )
     except (LiveTradingRefusedError, AdvisorUnavailableError) as exc:
         fail(str(exc))
     except ExchangeUnreachableError as exc:
-        if live or settings.trading_mode.value == "live":
-            fail(f"cannot reach the exchange: {exc}", EXIT_FAILURE)
-        console.print(
-            f"[yellow]exchange unreachable ({exc}); running the bundled sample data instead "
-            "(PAPER, like `kmg demo`).[/]"
-        )
-        summary = asyncio.run(run_demo(settings, web=starter))
+        fail(f"cannot reach the exchange: {exc}", EXIT_FAILURE)
     except Exception as exc:
         fail(f"the bot stopped on an error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     _print_summary(summary, "KMG run")

@@ -19,10 +19,11 @@ import pandas as pd
 from loguru import logger
 
 from kmg_autotrader.autopilot.bot import BotSummary
+from kmg_autotrader.autopilot.connect import StartupReport, connect_with_retry
 from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
 from kmg_autotrader.config import Settings
-from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.domain.clock import Clock, SimulatedClock, WallClock
 from kmg_autotrader.exchange.clock import ExchangeClock
 from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from kmg_autotrader.execution.reconcile import Reconciler
 
 T = TypeVar("T")
-
-
-class ExchangeUnreachableError(RuntimeError):
-    """The exchange could not be reached at start-up."""
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
@@ -239,17 +236,21 @@ async def run_live(
     stop: asyncio.Event | None = None,
     warmup_candles: int = 1000,
     clock: Clock | None = None,
+    web_while_unreachable: bool = False,
 ) -> BotSummary:
     """Run the bot on the configured exchange until SIGINT/SIGTERM.
 
-    Raises :class:`ExchangeUnreachableError` when the exchange cannot be reached at start
-    (PAPER callers may then fall back to the demo data). ``clock`` is the exchange's time as
-    the bot sees it (default: an :class:`ExchangeClock` that follows the exchange's server
-    time): a venue replaying at speed runs ahead of the wall, and the bot must neither call
-    its candles future nor its history incomplete.
+    An exchange that cannot be reached at start is retried with backoff (2 s doubling to 60 s;
+    each failure logged, recorded as an ``exchange_unreachable`` error event and alerted, and
+    with ``web_while_unreachable`` a dashboard reads that health from the records meanwhile).
+    Raises :class:`ExchangeUnreachableError` after EXCHANGE_UNREACHABLE_EXIT_SECONDS of it
+    (never with 0). ``clock`` is the exchange's time as the bot sees it (default: an
+    :class:`ExchangeClock` that follows the exchange's server time): a venue replaying at speed
+    runs ahead of the wall, and the bot must neither call its candles future nor its history
+    incomplete.
     """
     from kmg_autotrader.collector.history import HistoryDownloader
-    from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
+    from kmg_autotrader.exchange import ExchangeAdapter
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
     from kmg_autotrader.execution.live_guard import ensure_live_allowed
     from kmg_autotrader.execution.reconcile import Reconciler
@@ -269,28 +270,34 @@ async def run_live(
     exchange_clock = ExchangeClock(adapter.fetch_time) if clock is None else None
     clock = clock or exchange_clock or WallClock()
 
+    store = CandleStore(settings.data_dir)
+
+    async def reach() -> dict[str, MarketInfo]:
+        """Markets, the exchange's time and the warm-up history: one start-up attempt."""
+        assert clock is not None
+        markets_all = await adapter.load_markets(
+            cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
+        )
+        adapter.require_symbols(settings.symbols)
+        if exchange_clock is not None:
+            if adapter.client.has.get("fetchTime"):
+                # cached markets prove nothing, and the clock would settle for the local one
+                await adapter.fetch_time()
+            await exchange_clock.start()
+        downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
+        for symbol in settings.symbols:
+            since = clock.now_ms() - warmup_candles * settings.timeframe_ms
+            await downloader.download(symbol, settings.timeframe, since)
+        return {s: markets_all[s] for s in settings.symbols}
+
     async def prepare() -> tuple[BotRuntime, LiveFeed]:
         assert clock is not None
-        try:
-            markets_all = await adapter.load_markets(
-                cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
-            )
-            adapter.require_symbols(settings.symbols)
-        except ExchangeAdapterError as exc:
-            raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
-        if exchange_clock is not None:
-            await exchange_clock.start()
-        markets = {s: markets_all[s] for s in settings.symbols}
-        store = CandleStore(settings.data_dir)
-        downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
+        markets = await connect_with_retry(
+            reach,
+            StartupReport(settings, repos, mode, web=web_while_unreachable),
+            give_up_after_s=settings.exchange_unreachable_exit_seconds,
+        )
         start_after: dict[str, int | None] = {}
-        tf_ms = settings.timeframe_ms
-        for symbol in settings.symbols:
-            since = clock.now_ms() - warmup_candles * tf_ms
-            try:
-                await downloader.download(symbol, settings.timeframe, since)
-            except ExchangeAdapterError as exc:
-                raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
         quote = settings.symbols[0].split("/")[1]
         if mode is Mode.PAPER:
             paper: PaperExchange | None = open_paper_exchange(

@@ -64,6 +64,21 @@ class DatabaseHealth:
             return "tripped:daily_loss"
         return "ok"
 
+    def _exchange_unreachable(self, last_equity_at: int | None) -> dict[str, Any] | None:
+        """The newest ``exchange_unreachable`` event when nothing newer says the exchange was
+        reached (an ``exchange_connected`` event or an equity point), else None."""
+        events = self.repos.events
+        down = events.recent(self.mode, kind="exchange_unreachable", limit=1)
+        if not down:
+            return None
+        since = int(down[0]["created_at"])
+        up = events.recent(self.mode, kind="exchange_connected", limit=1)
+        if up and int(up[0]["created_at"]) >= since:
+            return None
+        if last_equity_at is not None and last_equity_at >= since:
+            return None
+        return down[0]
+
     def __call__(self) -> dict[str, Any]:
         """The health dict (keys of :class:`~kmg_autotrader.webui.schemas.HealthResponse`)."""
         now = now_ms()
@@ -77,6 +92,10 @@ class DatabaseHealth:
         else:
             feed = "stale"
         errors = self.repos.events.recent(self.mode, limit=1, level="error")
+        unreachable = self._exchange_unreachable(last_at)
+        if unreachable is not None:  # a bot retrying an exchange it cannot reach at start
+            feed = "exchange_unreachable"
+            errors = [unreachable]
         breaker_state = self._breaker_state(now)
         control = self.repos.risk_state.get(self.mode, "control") or {}
         if feed == "unknown":
