@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from loguru import logger
 from kmg_autotrader.autopilot.bot import BotSummary
 from kmg_autotrader.autopilot.connect import StartupReport, connect_with_retry
 from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
+from kmg_autotrader.autopilot.lifecycle import install_stop_signals
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import MarketInfo, Mode
@@ -45,11 +45,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+# Wall seconds each shutdown step may take (services: alerts flush, advisor and exchange
+# sessions); past it the step is abandoned as a crash would abandon it.
+STOP_STEP_S = 8.0
+
+
+async def _bounded(step: Awaitable[object], what: str, seconds: float = STOP_STEP_S) -> None:
+    """Await one shutdown step for at most ``seconds``; log and go on when it fails or hangs."""
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except TimeoutError:
+        logger.warning("stopping: {} took over {:g} s; abandoned", what, seconds)
+    except Exception as exc:
+        logger.warning("stopping: {} failed: {}: {}", what, type(exc).__name__, exc)
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
@@ -117,8 +125,8 @@ async def _drive(
         if progress_task is not None:
             progress_task.cancel()
         if stop_web is not None:
-            await stop_web()
-        await runtime.stop()
+            await _bounded(stop_web(), "the dashboard")
+        await _bounded(runtime.stop(), "the services (alerts, advisor)")
         logger.debug("stopping: services stopped")
 
 
@@ -204,7 +212,7 @@ async def run_demo(
     runtime.bot.p.manager.resume()
     feed = ReplayFeed(frames, tf_ms, clock=clock, speed=speed)
     stop = stop or asyncio.Event()
-    _install_signal_handlers(stop)
+    install_stop_signals(stop)
     logger.info(
         "demo: replaying {} ({} symbols, {} time steps) at {} PAPER, start balance {} {}",
         sample_set,
@@ -263,7 +271,7 @@ async def run_live(
         mode = Mode.LIVE
     # first of all: a SIGTERM during the start-up (downloads, reconciliation) is a clean stop
     stop = stop or asyncio.Event()
-    _install_signal_handlers(stop)
+    install_stop_signals(stop)
     database = open_database(settings.database_url)
     repos = Repositories(database)
     adapter = ExchangeAdapter.from_settings(settings, mode=mode)
@@ -368,5 +376,5 @@ async def run_live(
         runtime, feed = prepared
         return await _drive(runtime, feed, stop, web=web, settings=settings, repos=repos)
     finally:
-        await adapter.close()
+        await _bounded(adapter.close(), "closing the exchange sessions", 3.0)
         database.dispose()
