@@ -28,7 +28,27 @@ T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TEARDOWN_S = 5.0  # tasks left after the run, then busy worker threads, get this long
-_state: dict[str, Any] = {"stuck": [], "signals": 0}
+# The dashboard's uvicorn re-raises the signal it caught once it has shut down, so a signal
+# comes twice when the dashboard runs: one repeat of the first signal within this many seconds
+# is that echo, not a second request (another signal, or any third one, still forces the exit).
+ECHO_S = 5.0
+_state: dict[str, Any] = {"stuck": [], "signals": 0, "first": None, "echoed": False}
+
+
+def _second_request(signum: int) -> bool:
+    """Count a stop signal; True when it is a second request (the exit must be forced)."""
+    now = time.monotonic()
+    first = _state["first"]
+    if first is None:
+        _state["first"] = (signum, now)
+        _state["signals"] = 1
+        return False
+    if signum == first[0] and now - first[1] < ECHO_S and not _state["echoed"]:
+        _state["echoed"] = True
+        logger.debug("{} again: the dashboard's echo of the first", signal.Signals(signum).name)
+        return False
+    _state["signals"] += 1
+    return True
 
 
 def force_exit(code: int, why: str) -> None:
@@ -46,9 +66,10 @@ def install_stop_signals(stop: asyncio.Event, on_first: Callable[[], None] | Non
     loop = asyncio.get_running_loop()
 
     def handle(signum: int) -> None:
-        _state["signals"] += 1
-        if _state["signals"] > 1:
+        if _second_request(signum):
             force_exit(128 + signum, f"second stop signal ({signal.Signals(signum).name})")
+        if _state["echoed"] and stop.is_set():
+            return
         logger.info(
             "{}: stopping cleanly (send it again to exit at once)", signal.Signals(signum).name
         )
@@ -62,8 +83,14 @@ def install_stop_signals(stop: asyncio.Event, on_first: Callable[[], None] | Non
 
 
 def _busy_threads() -> list[threading.Thread]:
+    """Non-daemon threads started during the run (Python joins those at exit) still alive."""
+    before = _state.get("before", set())
     main = threading.main_thread()
-    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+    return [
+        t
+        for t in threading.enumerate()
+        if t is not main and not t.daemon and t.is_alive() and t.ident not in before
+    ]
 
 
 async def _teardown(cut: threading.Event, budget_s: float) -> None:
@@ -96,7 +123,8 @@ def run_to_end(main: Coroutine[Any, Any, T], *, teardown_s: float = TEARDOWN_S) 
     executor = ThreadPoolExecutor(thread_name_prefix="kmg-worker")
     loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
-    _state["signals"] = 0
+    _state.update(signals=0, first=None, echoed=False)
+    _state["before"] = {t.ident for t in threading.enumerate()}
     try:
         return loop.run_until_complete(main)
     finally:
@@ -105,8 +133,7 @@ def run_to_end(main: Coroutine[Any, Any, T], *, teardown_s: float = TEARDOWN_S) 
         cut = threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
-            _state["signals"] += 1
-            if _state["signals"] > 1:
+            if _second_request(signum):
                 force_exit(128 + signum, "second stop signal while shutting down")
             cut.set()
             with contextlib.suppress(Exception):
@@ -149,5 +176,5 @@ def run_to_end(main: Coroutine[Any, Any, T], *, teardown_s: float = TEARDOWN_S) 
 def leave(code: int = 0) -> None:
     """End the process now with ``code`` if :func:`run_to_end` left busy threads behind
     (Python would join them at exit, for ever); otherwise return and exit normally."""
-    if _state["stuck"] and [t for t in _busy_threads() if t.name in _state["stuck"]]:
+    if _state["stuck"] or _busy_threads():
         force_exit(code, "worker threads still busy after the shutdown")
