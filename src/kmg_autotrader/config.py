@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     exchange_api_url: str | None = None
     exchange_ws_url: str | None = None
     exchange_sandbox: bool = False  # ccxt sandbox mode (Binance: spot testnet, testnet keys)
+    # `kmg run` retries an exchange it cannot reach at start (backoff 2 s doubling to 60 s);
+    # after this many seconds unreachable it exits 1 so a supervisor can act (0: retry forever)
+    exchange_unreachable_exit_seconds: float = Field(900.0, ge=0)
     symbols: Annotated[list[str], NoDecode] = ["BTC/USDT", "ETH/USDT"]
     timeframe: str = "5m"
     trading_mode: Mode = Mode.PAPER

@@ -175,8 +175,9 @@ def test_stored_health_says_the_advisor_is_off_without_an_llm(
         return str(DatabaseHealth(make_settings(tmp_path, **overrides), repos)()["advisor_status"])
 
     assert status().startswith("off (no OPENAI_API_KEY")
-    assert status(openai_base_url="http://127.0.0.1:9/v1") == "advisory"
-    assert status(llm_provider="local", advisor_mode="required") == "required"
+    # configured and nothing failed lately (issue 18.16: the real state, not the mode)
+    assert status(openai_base_url="http://127.0.0.1:9/v1") == "ok"
+    assert status(llm_provider="local", advisor_mode="required") == "ok"
     assert status(advisor_mode="off", openai_base_url="http://127.0.0.1:9/v1") == "off"
 
 

@@ -6,20 +6,28 @@ other ``kmg`` command and ``--help`` start without it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kmg_autotrader.cli_support import EXIT_FAILURE, console, fail, settings_or_exit
+from kmg_autotrader.autopilot.lifecycle import leave, run_to_end
+from kmg_autotrader.cli_support import EXIT_FAILURE, EXIT_USAGE, console, fail, settings_or_exit
 from kmg_autotrader.sample_data import SAMPLE_SETS
 
 if TYPE_CHECKING:
     from kmg_autotrader.autopilot.bot import BotSummary
     from kmg_autotrader.autopilot.feeds import ReplayFeed
+
+
+def fail_and_leave(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """:func:`fail`, without waiting for worker threads still busy after the run."""
+    try:
+        fail(message, code)
+    finally:
+        leave(code)
 
 
 def _print_summary(summary: BotSummary, title: str) -> None:
@@ -105,7 +113,7 @@ def demo(
 
     try:
         with progress:
-            summary = asyncio.run(
+            summary = run_to_end(
                 run_demo(
                     settings,
                     sample_set=sample_set,
@@ -117,11 +125,12 @@ def demo(
                 )
             )
     except AdvisorUnavailableError as exc:  # ADVISOR_MODE=required and no advisor: exit 2
-        fail(str(exc))
+        fail_and_leave(str(exc), EXIT_USAGE)
     except Exception as exc:  # a clear line, not a traceback (details are in the log file)
-        fail(f"demo failed: {type(exc).__name__}: {exc}", EXIT_FAILURE)
+        fail_and_leave(f"demo failed: {type(exc).__name__}: {exc}")
     _print_summary(summary, f"KMG demo — {sample_set} (PAPER)")
     console.print("see the run in the dashboard: [bold]kmg web --demo[/bold]")
+    leave(0)
 
 
 def run(
@@ -134,28 +143,28 @@ def run(
 ) -> None:
     """Run the bot 24/7: collect data, decide on every closed candle, trade (PAPER default).
 
-    If the exchange cannot be reached at start-up and the mode is PAPER, the bot replays the
-    bundled sample data instead (like `kmg demo`), so a first run always shows something.
+    An exchange it cannot reach at start is retried (every 2, 4, 8 ... up to 60 s; the log,
+    the dashboard's health and an alert say so); after EXCHANGE_UNREACHABLE_EXIT_SECONDS
+    (default 900, 0 = never) it exits 1 so a supervisor can restart it. It never trades sample
+    data: that is `kmg demo`.
     """
     from kmg_autotrader.advisor.errors import AdvisorUnavailableError
-    from kmg_autotrader.autopilot.runner import ExchangeUnreachableError, run_demo, run_live
+    from kmg_autotrader.autopilot.connect import ExchangeUnreachableError
+    from kmg_autotrader.autopilot.runner import run_live
     from kmg_autotrader.autopilot.web import start_web
     from kmg_autotrader.execution.errors import LiveTradingRefusedError
 
     settings = settings_or_exit()
     starter = start_web if web else None
     try:
-        summary = asyncio.run(run_live(settings, live_flag=live, web=starter))
-    except (LiveTradingRefusedError, AdvisorUnavailableError) as exc:
-        fail(str(exc))
-    except ExchangeUnreachableError as exc:
-        if live or settings.trading_mode.value == "live":
-            fail(f"cannot reach the exchange: {exc}", EXIT_FAILURE)
-        console.print(
-            f"[yellow]exchange unreachable ({exc}); running the bundled sample data instead "
-            "(PAPER, like `kmg demo`).[/]"
+        summary = run_to_end(
+            run_live(settings, live_flag=live, web=starter, web_while_unreachable=web)
         )
-        summary = asyncio.run(run_demo(settings, web=starter))
+    except (LiveTradingRefusedError, AdvisorUnavailableError) as exc:
+        fail_and_leave(str(exc), EXIT_USAGE)
+    except ExchangeUnreachableError as exc:
+        fail_and_leave(f"cannot reach the exchange: {exc}")
     except Exception as exc:
-        fail(f"the bot stopped on an error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
+        fail_and_leave(f"the bot stopped on an error: {type(exc).__name__}: {exc}")
     _print_summary(summary, "KMG run")
+    leave(0)

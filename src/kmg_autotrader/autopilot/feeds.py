@@ -82,9 +82,11 @@ class ReplayFeed:
         *,
         clock: SimulatedClock,
         speed: float = 1.0,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0 (0 = as fast as possible)")
+        self.stop_grace_s = stop_grace_s
         self.frames = dict(frames)
         self.timeframe_ms = timeframe_ms
         self.clock = clock
@@ -147,17 +149,44 @@ class ReplayFeed:
                 if step_ts > self.clock.now_ms():
                     self.clock.set(step_ts)
                 for event in step:
-                    await on_open(event)
+                    if not await self._handle(on_open(event), stop):
+                        return
             if closed_at > self.clock.now_ms():
                 self.clock.set(closed_at)
             for event in step:
-                await on_candle(event)
+                if not await self._handle(on_candle(event), stop):
+                    return
             self.steps_done += 1
             if delay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
             else:
                 await asyncio.sleep(0)  # let the web server and alerts breathe
+
+    async def _handle(self, work: Awaitable[object], stop: asyncio.Event) -> bool:
+        """Await one handler; once ``stop`` is set it gets ``stop_grace_s`` more seconds, then
+        it is cancelled and False returned (an advisor call or an order waiting for an answer
+        must not hold a SIGTERM: a resumed demo replays that step again)."""
+        task = asyncio.ensure_future(work)
+        if not stop.is_set():
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopper.cancel()
+        if not task.done():
+            await asyncio.wait({task}, timeout=self.stop_grace_s)
+        if not task.done():
+            logger.warning(
+                "stopping: candle handling still busy after {:g} s (an advisor call or an order "
+                "waiting for an answer?); cut short",
+                self.stop_grace_s,
+            )
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+            return False
+        task.result()
+        return True
 
 
 def _row(candle: Candle) -> dict[str, float | int]:

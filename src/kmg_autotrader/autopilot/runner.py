@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -20,10 +19,12 @@ import pandas as pd
 from loguru import logger
 
 from kmg_autotrader.autopilot.bot import BotSummary
+from kmg_autotrader.autopilot.connect import StartupReport, connect_with_retry
 from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
+from kmg_autotrader.autopilot.lifecycle import install_stop_signals
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
 from kmg_autotrader.config import Settings
-from kmg_autotrader.domain import Mode
+from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.domain.clock import Clock, SimulatedClock, WallClock
 from kmg_autotrader.exchange.clock import ExchangeClock
 from kmg_autotrader.execution.paper import FileLedger, PaperEngine, PaperExchange, PaperSettings
@@ -46,15 +47,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class ExchangeUnreachableError(RuntimeError):
-    """The exchange could not be reached at start-up."""
+# Wall seconds each shutdown step may take (services: alerts flush, advisor and exchange
+# sessions); past it the step is abandoned as a crash would abandon it.
+STOP_STEP_S = 8.0
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+async def _bounded(step: Awaitable[object], what: str, seconds: float = STOP_STEP_S) -> None:
+    """Await one shutdown step for at most ``seconds``; log and go on when it fails or hangs."""
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except TimeoutError:
+        logger.warning("stopping: {} took over {:g} s; abandoned", what, seconds)
+    except Exception as exc:
+        logger.warning("stopping: {} failed: {}: {}", what, type(exc).__name__, exc)
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
@@ -122,8 +127,8 @@ async def _drive(
         if progress_task is not None:
             progress_task.cancel()
         if stop_web is not None:
-            await stop_web()
-        await runtime.stop()
+            await _bounded(stop_web(), "the dashboard")
+        await _bounded(runtime.stop(), "the services (alerts, advisor)")
         logger.debug("stopping: services stopped")
 
 
@@ -207,6 +212,7 @@ async def run_demo(
     for symbol, history in warmup.items():
         if len(history):
             runtime.bot.p.engine.warm_up(symbol, history)
+            runtime.bot.p.history.warm(symbol, history)
             runtime.bot.last_prices[symbol] = Decimal(str(history["close"].iloc[-1]))
     from kmg_autotrader.execution.reconcile import Reconciler
     from kmg_autotrader.execution.recovery import recover
@@ -218,7 +224,7 @@ async def run_demo(
     await recover(manager, reconciler, runtime.risk)
     feed = ReplayFeed(frames, tf_ms, clock=clock, speed=speed)
     stop = stop or asyncio.Event()
-    _install_signal_handlers(stop)
+    install_stop_signals(stop)
     logger.info(
         "demo: replaying {} ({} symbols, {} time steps) at {} PAPER, start balance {} {}",
         sample_set,
@@ -250,17 +256,21 @@ async def run_live(
     stop: asyncio.Event | None = None,
     warmup_candles: int = 1000,
     clock: Clock | None = None,
+    web_while_unreachable: bool = False,
 ) -> BotSummary:
     """Run the bot on the configured exchange until SIGINT/SIGTERM.
 
-    Raises :class:`ExchangeUnreachableError` when the exchange cannot be reached at start
-    (PAPER callers may then fall back to the demo data). ``clock`` is the exchange's time as
-    the bot sees it (default: an :class:`ExchangeClock` that follows the exchange's server
-    time): a venue replaying at speed runs ahead of the wall, and the bot must neither call
-    its candles future nor its history incomplete.
+    An exchange that cannot be reached at start is retried with backoff (2 s doubling to 60 s;
+    each failure logged, recorded as an ``exchange_unreachable`` error event and alerted, and
+    with ``web_while_unreachable`` a dashboard reads that health from the records meanwhile).
+    Raises :class:`ExchangeUnreachableError` after EXCHANGE_UNREACHABLE_EXIT_SECONDS of it
+    (never with 0). ``clock`` is the exchange's time as the bot sees it (default: an
+    :class:`ExchangeClock` that follows the exchange's server time): a venue replaying at speed
+    runs ahead of the wall, and the bot must neither call its candles future nor its history
+    incomplete.
     """
     from kmg_autotrader.collector.history import HistoryDownloader
-    from kmg_autotrader.exchange import ExchangeAdapter, ExchangeAdapterError
+    from kmg_autotrader.exchange import ExchangeAdapter
     from kmg_autotrader.execution.ccxt_orders import CcxtExchange
     from kmg_autotrader.execution.live_guard import ensure_live_allowed
     from kmg_autotrader.execution.reconcile import Reconciler
@@ -274,35 +284,41 @@ async def run_live(
         mode = Mode.LIVE
     # first of all: a SIGTERM during the start-up (downloads, reconciliation) is a clean stop
     stop = stop or asyncio.Event()
-    _install_signal_handlers(stop)
+    install_stop_signals(stop)
     database = open_database(settings.database_url)
     repos = Repositories(database)
     adapter = ExchangeAdapter.from_settings(settings, mode=mode)
     exchange_clock = ExchangeClock(adapter.fetch_time) if clock is None else None
     clock = clock or exchange_clock or WallClock()
 
+    store = CandleStore(settings.data_dir)
+
+    async def reach() -> dict[str, MarketInfo]:
+        """Markets, the exchange's time and the warm-up history: one start-up attempt."""
+        assert clock is not None
+        markets_all = await adapter.load_markets(
+            cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
+        )
+        adapter.require_symbols(settings.symbols)
+        if exchange_clock is not None:
+            if adapter.client.has.get("fetchTime"):
+                # cached markets prove nothing, and the clock would settle for the local one
+                await adapter.fetch_time()
+            await exchange_clock.start()
+        downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
+        for symbol in settings.symbols:
+            since = clock.now_ms() - warmup_candles * settings.timeframe_ms
+            await downloader.download(symbol, settings.timeframe, since)
+        return {s: markets_all[s] for s in settings.symbols}
+
     async def prepare() -> tuple[BotRuntime, LiveFeed]:
         assert clock is not None
-        try:
-            markets_all = await adapter.load_markets(
-                cache_path=settings.data_dir / "markets" / f"{settings.exchange}.json"
-            )
-            adapter.require_symbols(settings.symbols)
-        except ExchangeAdapterError as exc:
-            raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
-        if exchange_clock is not None:
-            await exchange_clock.start()
-        markets = {s: markets_all[s] for s in settings.symbols}
-        store = CandleStore(settings.data_dir)
-        downloader = HistoryDownloader(adapter, store, clock=clock.now_ms)
+        markets = await connect_with_retry(
+            reach,
+            StartupReport(settings, repos, mode, web=web_while_unreachable),
+            give_up_after_s=settings.exchange_unreachable_exit_seconds,
+        )
         start_after: dict[str, int | None] = {}
-        tf_ms = settings.timeframe_ms
-        for symbol in settings.symbols:
-            since = clock.now_ms() - warmup_candles * tf_ms
-            try:
-                await downloader.download(symbol, settings.timeframe, since)
-            except ExchangeAdapterError as exc:
-                raise ExchangeUnreachableError(f"{settings.exchange}: {exc}") from exc
         quote = settings.symbols[0].split("/")[1]
         if mode is Mode.PAPER:
             paper: PaperExchange | None = open_paper_exchange(
@@ -328,6 +344,8 @@ async def run_live(
             frame = frame.iloc[-warmup_candles:]
             if len(frame):
                 bot.p.engine.warm_up(symbol, frame)
+                # the advisor's market context too: else its prompts say "n/a" for a day
+                bot.p.history.warm(symbol, frame)
                 start_after[symbol] = int(frame["timestamp"].iloc[-1])
             else:
                 start_after[symbol] = None
@@ -369,5 +387,5 @@ async def run_live(
         runtime, feed = prepared
         return await _drive(runtime, feed, stop, web=web, settings=settings, repos=repos)
     finally:
-        await adapter.close()
+        await _bounded(adapter.close(), "closing the exchange sessions", 3.0)
         database.dispose()

@@ -141,7 +141,12 @@ def build_runtime(
 ) -> BotRuntime:
     """Wire every stage for one run. ``records_dir`` holds the vault and the snapshots
     (default ``DATA_DIR``; ``kmg demo`` gives its own, so it never touches the real bot's)."""
-    health = HealthState(mode=mode.value, started_at=clock.now_ms())
+    health = HealthState(
+        mode=mode.value,
+        started_at=clock.now_ms(),
+        timeframe_ms=settings.timeframe_ms,
+        advisor_required=settings.advisor_mode == "required",
+    )
     records = settings.data_dir if records_dir is None else records_dir
     vault = VaultWriter(records, clock=clock)
     alerts = AlertService.from_settings(settings, repos.alerts)
@@ -189,7 +194,7 @@ def build_runtime(
         replay=replay_advisor,
         audit_sink=None if replay_advisor else _advisor_sink(vault),
     )
-    health.advisor_status = advisor.mode if advisor.mode != "off" else "off"
+    health.advisor_probe = advisor.status  # live: ok | failing | budget_exhausted | off
     stage = AdvisorPipelineStage(
         advisor,
         context_source(

@@ -54,9 +54,10 @@
     if (ms === null || ms === undefined) return "–";
     return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
   }
-  function ago(ms) {
+  // ageSeconds: the age the server measured on the bot's clock (simulated in a demo)
+  function ago(ms, ageSeconds) {
     if (!ms) return "–";
-    const s = Math.max(0, (Date.now() - ms) / 1000);
+    const s = typeof ageSeconds === "number" ? ageSeconds : Math.max(0, (Date.now() - ms) / 1000);
     if (s < 90) return Math.round(s) + " s ago";
     if (s < 5400) return Math.round(s / 60) + " min ago";
     if (s < 172800) return Math.round(s / 3600) + " h ago";

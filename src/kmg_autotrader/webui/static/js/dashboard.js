@@ -224,7 +224,7 @@
   function renderHealth(h) {
     const list = document.getElementById("health-list");
     if (!list || !h) return;
-    const rows = [["Status", h.status], ["Feed", h.feed_status || "–"], ["Last candle", h.last_candle_at ? ago(h.last_candle_at) : "–"],
+    const rows = [["Status", h.status], ["Feed", h.feed_status || "–"], ["Last candle", h.last_candle_at ? ago(h.last_candle_at, h.last_candle_age_s) : "–"],
       ["Advisor", h.advisor_status || "–"], ["Breaker", h.breaker_state || "–"], ["Trading", h.paused ? "paused" : "active"]];
     if (h.last_error) rows.push(["Last error", h.last_error]);
     list.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
