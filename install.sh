@@ -81,9 +81,10 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-say "installing kmg-autotrader into .venv"
+say "installing kmg-autotrader into .venv (about 2 minutes; pip shows what it fetches)"
 .venv/bin/pip install -q --upgrade pip
-if [ -n "$EXTRAS" ]; then .venv/bin/pip install -q -e ".[$EXTRAS]"; else .venv/bin/pip install -q -e .; fi
+# pip's own progress (each package, download bars): two silent minutes look like a hang
+if [ -n "$EXTRAS" ]; then .venv/bin/pip install -e ".[$EXTRAS]"; else .venv/bin/pip install -e .; fi
 # an editable install leaves our own sources uncompiled, and where PYTHONDONTWRITEBYTECODE is
 # set nothing ever writes their bytecode: every start would compile them again (~50 ms of each
 # `kmg` process). Python ignores a .pyc whose source changed since, so this is only a cache.
