@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from kmg_autotrader.domain import Candidate, MarketInfo, Side
 from kmg_autotrader.domain.clock import ms_to_iso
+from kmg_autotrader.domain.fee_edge import FeeEdge
 from kmg_autotrader.risk.params import RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.risk.reasons import ReasonCode
@@ -211,15 +212,11 @@ def _cooldown(
     )
 
 
-def check_fee_edge(expected_move: Decimal, required: Decimal) -> Rejection | None:
+def check_fee_edge(expected_move: Decimal, edge: FeeEdge) -> Rejection | None:
     """The expected move must exceed round-trip fees + slippage + the safety margin."""
-    if expected_move > required:
+    if edge.passes(expected_move):
         return None
-    return Rejection(
-        ReasonCode.FEE_EDGE,
-        f"expected move {expected_move:.4%} does not exceed fees + slippage + margin "
-        f"{required:.4%}",
-    )
+    return Rejection(ReasonCode.FEE_EDGE, edge.message(expected_move))
 
 
 def check_exposure_room(equity: Decimal, exposure: Decimal, params: RiskParams) -> Rejection | None:

@@ -23,6 +23,7 @@ from loguru import logger
 
 from kmg_autotrader.domain import Candidate, Candle, ExecutionMode, FilterStep, Regime, Side, Signal
 from kmg_autotrader.domain.fast_init import fast_init
+from kmg_autotrader.domain.fee_edge import EdgeCosts
 from kmg_autotrader.signals.fees import FeeSchedule
 from kmg_autotrader.signals.filters import FilterReport, PreTradeFilters
 from kmg_autotrader.signals.params import SignalParams
@@ -218,13 +219,14 @@ class SignalEngine:
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
         fees: FeeSchedule | None = None,
+        costs: EdgeCosts | None = None,
     ) -> None:
         self.params = params or SignalParams()
         self.strategy_cls = load_strategy_class(strategy) if isinstance(strategy, str) else strategy
         self.timeframe = timeframe
         self.timeframe_ms = _timeframe_ms(timeframe)
         self.filters = PreTradeFilters(
-            self.params, fees=fees, exchange=exchange, execution_mode=execution_mode
+            self.params, fees=fees, exchange=exchange, execution_mode=execution_mode, costs=costs
         )
         self._live: dict[str, Strategy] = {}
 

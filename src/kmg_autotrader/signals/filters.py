@@ -10,11 +10,13 @@ the first failure is the rejection reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from kmg_autotrader.domain import ExecutionMode, FilterStep, Regime
+from kmg_autotrader.domain.fee_edge import EdgeCosts, FeeEdge
 from kmg_autotrader.signals.bars import Bars, BoolArray
 from kmg_autotrader.signals.fees import FeeSchedule
 from kmg_autotrader.signals.indicators.nodes import FloatArray
@@ -40,8 +42,7 @@ class FilterReport:
     regime_ok: BoolArray
     allowed_style: np.ndarray[Any, np.dtype[np.int8]]
     expected_move: FloatArray
-    cost: float
-    required_move: float
+    edge: FeeEdge
     fee_ok: BoolArray
     base_confidence: FloatArray
     boosts: dict[str, FloatArray]
@@ -78,16 +79,17 @@ class FilterReport:
             why = f"regime {regime} plays {allowed}, not {style}"
         regime_step = FilterStep("regime", regime_ok, why, {"regime": str(regime), "style": style})
         move = float(self.expected_move[j])
-        fee_ok = bool(self.fee_ok[j])
+        edge = self.edge
         fee_step = FilterStep(
             "fee_gate",
-            fee_ok,
-            f"expected move {move:.3%} {'>' if fee_ok else '≤'} round-trip cost "
-            f"{self.cost:.3%} + margin = {self.required_move:.3%}",
+            bool(self.fee_ok[j]),
+            edge.message(Decimal(str(move))),
             {
                 "expected_move": move,
-                "round_trip_cost": self.cost,
-                "required": self.required_move,
+                "round_trip_fees": float(edge.fees),
+                "slippage_round_trip": float(edge.slippage),
+                "fee_safety_margin": float(edge.margin),
+                "required": float(edge.required),
             },
         )
         details: dict[str, Any] = {"base": float(self.base_confidence[j])}
@@ -133,20 +135,20 @@ class PreTradeFilters:
         fees: FeeSchedule | None = None,
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
+        costs: EdgeCosts | None = None,
     ) -> None:
         self.params = params
         self.fees = fees or FeeSchedule.for_exchange(exchange)
         self.execution_mode = execution_mode
+        # the risk manager's slippage and margin: the gate and the risk check agree
+        self.edge = FeeEdge.of(
+            self.fees.maker, self.fees.taker, execution_mode, costs or EdgeCosts()
+        )
         p = params
         self._threshold = np.array([p.threshold_for(r) for r in REGIMES])
         self._playbook = np.array(
             [_STYLE_CODE.get(p.playbook_for(r), 0) for r in REGIMES], dtype=np.int8
         )
-
-    @property
-    def round_trip_cost(self) -> float:
-        """Fees plus the slippage allowance for one round trip (fraction)."""
-        return self.fees.round_trip(self.execution_mode) + self.params.slippage_allowance
 
     def symbol_verdict(self, symbol: str) -> tuple[bool, str]:
         """Whether ``symbol`` may be traded, and why."""
@@ -173,10 +175,8 @@ class PreTradeFilters:
         symbol_ok, symbol_reason = self.symbol_verdict(symbol)
         allowed = self._playbook[regime]
         regime_ok = (allowed == style) & (style != 0)
-        cost = self.round_trip_cost
-        required = cost + p.fee_safety_margin
         move = np.nan_to_num(expected_move, nan=0.0)
-        fee_ok = move > required
+        fee_ok = move > float(self.edge.required)
         boosts = {
             "volume_spike": np.where(
                 bars["volume_z"] >= p.volume_spike_z, p.boost_volume_spike, 0.0
@@ -213,8 +213,7 @@ class PreTradeFilters:
             regime_ok=regime_ok,
             allowed_style=allowed,
             expected_move=move,
-            cost=cost,
-            required_move=required,
+            edge=self.edge,
             fee_ok=fee_ok,
             base_confidence=base_confidence,
             boosts=boosts,
