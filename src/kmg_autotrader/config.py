@@ -234,8 +234,14 @@ class Settings(BaseSettings):
     alert_urls: SecretStr | None = None  # extra Apprise URLs, comma-separated
 
     # --- Risk --------------------------------------------------------------------------------
-    max_position_percent: float = Field(0.2, gt=0, le=1)
-    max_drawdown: float = Field(5.0, gt=0, le=100)
+    # units as the spec gives them: MAX_POSITION_PERCENT a fraction of 1, MAX_DRAWDOWN percent
+    # (the dashboard, its API and the CLI show both in percent: 20 %, 5 %)
+    max_position_percent: float = Field(
+        0.2, gt=0, le=1, description="hard cap per position, a fraction of equity: 0.2 = 20 %"
+    )
+    max_drawdown: float = Field(
+        5.0, gt=0, le=100, description="drawdown breaker, percent below the equity peak: 5.0 = 5 %"
+    )
 
     # --- Strategy ----------------------------------------------------------------------------
     strategy: str = "default"

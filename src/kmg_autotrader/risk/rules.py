@@ -18,6 +18,7 @@ from kmg_autotrader.risk.params import RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.state import RiskState
+from kmg_autotrader.risk.units import percent_text
 
 _MINUTE_MS = 60_000
 _SELL = Side.SELL  # an enum member read through its class costs a __getattr__ hook each time
@@ -227,7 +228,7 @@ def check_exposure_room(equity: Decimal, exposure: Decimal, params: RiskParams) 
     return Rejection(
         ReasonCode.MAX_EXPOSURE,
         f"open exposure {exposure:.2f} reached max_total_exposure_percent "
-        f"{params.max_total_exposure_percent} of equity ({cap:.2f})",
+        f"{percent_text(params.max_total_exposure_percent)} of equity ({cap:.2f})",
     )
 
 
