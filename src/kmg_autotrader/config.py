@@ -495,6 +495,14 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
+# the fee gate's own costs, gone since it shares the risk manager's fee-edge computation
+_REMOVED_SIGNAL = {
+    f"{SIGNAL_ENV_PREFIX}{name}": f"{SIGNAL_ENV_PREFIX}{name}: no longer a setting; the fee gate "
+    "uses the risk limits' slippage_bps and fee_safety_margin (the dashboard's risk editor)"
+    for name in ("FEE_SAFETY_MARGIN", "SLIPPAGE_ALLOWANCE")
+}
+
+
 def _signal_params(env_file: str | Path | None) -> SignalParams:
     """SignalParams from SIGNAL_* variables in the .env file and the environment (env wins)."""
     import os
@@ -514,7 +522,9 @@ def _signal_params(env_file: str | Path | None) -> SignalParams:
         if k[len(SIGNAL_ENV_PREFIX) :].lower() not in SignalParams.model_fields
     )
     if unknown:
-        raise ConfigError([f"{k}: unknown signal parameter" for k in unknown])
+        raise ConfigError(
+            [_REMOVED_SIGNAL.get(k, f"{k}: unknown signal parameter") for k in unknown]
+        )
     try:
         return SignalParams.from_env(signal_env)
     except ValidationError as exc:
