@@ -76,3 +76,21 @@ def test_the_default_gate_and_the_default_risk_rule_agree_at_0_37_percent() -> N
     )
     assert not passed and decision.reason_code == ReasonCode.FEE_EDGE
     assert "required edge 0.400%" in reason and reason == decision.message
+
+
+def test_the_live_gate_follows_a_risk_editor_change_of_the_costs() -> None:
+    """The bot's gate reads the risk limits in effect (as autopilot/wiring.py builds it): after
+    a dashboard edit of fee_safety_margin both the gate and the risk rule ask for the new edge."""
+    from kmg_autotrader.risk.params import RiskParams, RiskParamsStore
+
+    store = RiskParamsStore(None, RiskParams())
+    filters = PreTradeFilters(
+        SignalParams(),
+        exchange="binance",
+        costs=lambda: EdgeCosts.of_params(store.current()[1]),
+    )
+    assert _gate(filters, 0.0045)[0]  # 0.45 % > 0.400 %
+    store.update({"fee_safety_margin": 0.002}, source="web:session")  # 0.2 %: 0.500 % to clear
+    passed, reason, details = _gate(filters, 0.0045)
+    assert not passed and "required edge 0.500%" in reason
+    assert details["required"] == 0.005

@@ -387,7 +387,7 @@ async def run_backtest(
         timeframe=request.timeframe,
         exchange=request.exchange,
         execution_mode=request.execution_mode,
-        costs=EdgeCosts.of(request.risk_params.slippage_bps, request.risk_params.fee_safety_margin),
+        costs=EdgeCosts.of_params(request.risk_params),
     )
     tf = signal_engine.timeframe_ms
     markets = dict(markets or backtest_markets(frames, request.exchange))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from kmg_autotrader.domain.enums import ExecutionMode
 
@@ -31,6 +32,12 @@ class EdgeCosts:
     def of(cls, slippage_bps: float | Decimal, margin: float | Decimal) -> EdgeCosts:
         """From the risk parameters' ``slippage_bps`` and ``fee_safety_margin``."""
         return cls(Decimal(str(slippage_bps)), Decimal(str(margin)))
+
+    @classmethod
+    def of_params(cls, params: Any) -> EdgeCosts:
+        """From a :class:`~kmg_autotrader.risk.params.RiskParams` (or anything with its two
+        cost fields)."""
+        return cls.of(params.slippage_bps, params.fee_safety_margin)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ order for it may fill before the first price after that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,7 +220,7 @@ class SignalEngine:
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
         fees: FeeSchedule | None = None,
-        costs: EdgeCosts | None = None,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
     ) -> None:
         self.params = params or SignalParams()
         self.strategy_cls = load_strategy_class(strategy) if isinstance(strategy, str) else strategy
@@ -231,8 +232,15 @@ class SignalEngine:
         self._live: dict[str, Strategy] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, *, fees: FeeSchedule | None = None) -> SignalEngine:
-        """Build from the app settings (STRATEGY, TIMEFRAME, EXCHANGE, EXECUTION_MODE, signals)."""
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        fees: FeeSchedule | None = None,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
+    ) -> SignalEngine:
+        """Build from the app settings (STRATEGY, TIMEFRAME, EXCHANGE, EXECUTION_MODE, signals);
+        ``costs``: the fee gate's slippage and margin (the risk limits'), or what reads them."""
         return cls(
             settings.strategy,
             SignalParams.from_settings(settings),
@@ -240,6 +248,7 @@ class SignalEngine:
             exchange=settings.exchange,
             execution_mode=settings.execution_mode,
             fees=fees,
+            costs=costs,
         )
 
     def new_strategy(self, symbol: str) -> Strategy:

@@ -9,6 +9,7 @@ the first failure is the rejection reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -135,20 +136,34 @@ class PreTradeFilters:
         fees: FeeSchedule | None = None,
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
-        costs: EdgeCosts | None = None,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
     ) -> None:
         self.params = params
         self.fees = fees or FeeSchedule.for_exchange(exchange)
         self.execution_mode = execution_mode
-        # the risk manager's slippage and margin: the gate and the risk check agree
-        self.edge = FeeEdge.of(
-            self.fees.maker, self.fees.taker, execution_mode, costs or EdgeCosts()
-        )
+        # the risk manager's slippage and margin, so the gate and the risk check agree: fixed,
+        # or read when a candidate is filtered (the live bot: the mode's risk limits in effect,
+        # a dashboard edit included)
+        self._costs_source = costs if callable(costs) else None
+        self._costs = EdgeCosts() if costs is None or callable(costs) else costs
+        self._edge = FeeEdge.of(self.fees.maker, self.fees.taker, execution_mode, self._costs)
         p = params
         self._threshold = np.array([p.threshold_for(r) for r in REGIMES])
         self._playbook = np.array(
             [_STYLE_CODE.get(p.playbook_for(r), 0) for r in REGIMES], dtype=np.int8
         )
+
+    @property
+    def edge(self) -> FeeEdge:
+        """The fee edge in effect now (the one computation the risk manager makes too)."""
+        if self._costs_source is not None:
+            costs = self._costs_source()
+            if costs != self._costs:
+                self._costs = costs
+                self._edge = FeeEdge.of(
+                    self.fees.maker, self.fees.taker, self.execution_mode, costs
+                )
+        return self._edge
 
     def symbol_verdict(self, symbol: str) -> tuple[bool, str]:
         """Whether ``symbol`` may be traded, and why."""
@@ -176,7 +191,8 @@ class PreTradeFilters:
         allowed = self._playbook[regime]
         regime_ok = (allowed == style) & (style != 0)
         move = np.nan_to_num(expected_move, nan=0.0)
-        fee_ok = move > float(self.edge.required)
+        edge = self.edge
+        fee_ok = move > float(edge.required)
         boosts = {
             "volume_spike": np.where(
                 bars["volume_z"] >= p.volume_spike_z, p.boost_volume_spike, 0.0
@@ -213,7 +229,7 @@ class PreTradeFilters:
             regime_ok=regime_ok,
             allowed_style=allowed,
             expected_move=move,
-            edge=self.edge,
+            edge=edge,
             fee_ok=fee_ok,
             base_confidence=base_confidence,
             boosts=boosts,
