@@ -5,24 +5,72 @@
 #   bash install.sh --dev         # also the test tools (.[dev]), Debian's chromium for the browser
 #                                 # tests and a PostgreSQL test database (URL in .env.test, 0600)
 #   bash install.sh --local-llm   # also build the offline LLM (llama.cpp server, ~7 min)
+#   bash install.sh --service     # also run `kmg run` as the systemd service kmg-autotrader
+#                                 # (restart on failure, after PostgreSQL, logs in journald)
+#   bash install.sh --service --dry-run  # only show the unit and the systemctl commands; with
+#                                 # DESTDIR=dir write the unit under dir/etc/systemd/system
 set -euo pipefail
 
 cd "$(dirname "$0")"
 WITH_POSTGRES=1
 WITH_DEV=0
+WITH_SERVICE=0
+DRY_RUN=0
 EXTRAS=""
 for arg in "$@"; do
   case "$arg" in
     --no-postgres) WITH_POSTGRES=0 ;;
     --dev) EXTRAS="${EXTRAS:+$EXTRAS,}dev"; WITH_DEV=1 ;;
     --local-llm) EXTRAS="${EXTRAS:+$EXTRAS,}local-llm" ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --service) WITH_SERVICE=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
 
+if [ "$DRY_RUN" -eq 1 ] && [ "$WITH_SERVICE" -eq 0 ]; then
+  echo "install.sh: --dry-run only applies to --service" >&2; exit 2
+fi
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+UNIT_NAME=kmg-autotrader.service
+# the unit from its template: this checkout, the user who ran install.sh (not root via sudo)
+render_unit() {
+  local checkout run_user pg=""
+  checkout="$(pwd -P)"
+  checkout="${checkout//%/%%}"  # systemd reads % as a specifier
+  run_user="${KMG_SERVICE_USER:-${SUDO_USER:-$(id -un)}}"
+  [ "$WITH_POSTGRES" -eq 1 ] && pg=" postgresql.service"
+  sed -e "s#@CHECKOUT_URL@#${checkout// /%%20}#g" -e "s#@CHECKOUT@#${checkout}#g" \
+      -e "s#@USER@#${run_user}#g" \
+      -e "s#@WANTS_POSTGRES@#${pg}#g" -e "s#@AFTER_POSTGRES@#${pg}#g" \
+      scripts/systemd/kmg-autotrader.service.in
+}
+install_service() {
+  local unit_dir="${DESTDIR:-}/etc/systemd/system"
+  if [ "$DRY_RUN" -eq 1 ] && [ -z "${DESTDIR:-}" ]; then
+    say "would write $unit_dir/$UNIT_NAME:"
+    render_unit
+  else
+    say "writing $unit_dir/$UNIT_NAME"
+    if [ -n "${DESTDIR:-}" ]; then mkdir -p "$unit_dir"; render_unit > "$unit_dir/$UNIT_NAME"
+    else render_unit | $SUDO tee "$unit_dir/$UNIT_NAME" >/dev/null; $SUDO chmod 644 "$unit_dir/$UNIT_NAME"; fi
+  fi
+  if [ "$DRY_RUN" -eq 0 ] && [ -z "${DESTDIR:-}" ] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl daemon-reload
+    $SUDO systemctl enable --now kmg-autotrader
+    say "kmg-autotrader is running: systemctl status kmg-autotrader; journalctl -u kmg-autotrader -f"
+  else
+    say "to start it (systemd): sudo systemctl daemon-reload && sudo systemctl enable --now kmg-autotrader"
+    say "logs: journalctl -u kmg-autotrader -f; stop: sudo systemctl stop kmg-autotrader"
+  fi
+}
+if [ "$DRY_RUN" -eq 1 ]; then  # nothing else: no packages, no database, no .venv
+  install_service
+  exit 0
+fi
 
 PACKAGES="python3 python3-venv python3-pip git build-essential"
 [ "$WITH_POSTGRES" -eq 1 ] && PACKAGES="$PACKAGES postgresql"
@@ -81,9 +129,10 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-say "installing kmg-autotrader into .venv"
+say "installing kmg-autotrader into .venv (about 2 minutes; pip shows what it fetches)"
 .venv/bin/pip install -q --upgrade pip
-if [ -n "$EXTRAS" ]; then .venv/bin/pip install -q -e ".[$EXTRAS]"; else .venv/bin/pip install -q -e .; fi
+# pip's own progress (each package, download bars): two silent minutes look like a hang
+if [ -n "$EXTRAS" ]; then .venv/bin/pip install -e ".[$EXTRAS]"; else .venv/bin/pip install -e .; fi
 # an editable install leaves our own sources uncompiled, and where PYTHONDONTWRITEBYTECODE is
 # set nothing ever writes their bytecode: every start would compile them again (~50 ms of each
 # `kmg` process). Python ignores a .pyc whose source changed since, so this is only a cache.
@@ -105,6 +154,7 @@ if [ -n "${NEW_PG_URL:-}" ]; then
 fi
 
 .venv/bin/kmg db upgrade >/dev/null && say "database migrated"
+[ "$WITH_SERVICE" -eq 1 ] && install_service
 
 cat <<'MSG'
 

@@ -1,7 +1,7 @@
 """The ``kmg`` command line (typer + rich).
 
 Every command loads and validates the settings first; a bad setting prints one line per bad
-variable and exits 2. Commands of features that have not landed say so and exit 2.
+variable and exits 2. Commands whose feature is not built yet say so and exit 2.
 """
 
 from __future__ import annotations
@@ -146,27 +146,31 @@ def db_current() -> None:
         console.print("run `kmg db upgrade` (the bot also migrates on start)")
 
 
-# ---- commands of later issues ---------------------------------------------------------------
+# ---- commands not built yet -----------------------------------------------------------------
 
 
 @app.command("train")
 def train() -> None:
-    """Train the model on the bot's own signals and outcomes."""
+    """(not available yet) Train the model on the bot's own signals and outcomes."""
     settings_or_exit()
-    not_available("train", "the ML trainer issue")
+    not_available("train")
 
 
 @app.command("chat")
 def chat() -> None:
-    """Talk to the assistant about the bot's records."""
+    """(not available yet) Talk to the assistant about the bot's records."""
     settings_or_exit()
-    not_available("chat", "the chat agent issue")
+    not_available("chat")
 
 
 def main() -> None:
     """Console-script entry point."""
+    import typer.main
+
+    from kmg_autotrader.cli_help import polish
+
     restrict_umask()  # every file the bot creates is 0600, every directory 0700
-    app()
+    polish(typer.main.get_command(app))(prog_name="kmg")
 
 
 if __name__ == "__main__":

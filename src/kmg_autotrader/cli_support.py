@@ -54,6 +54,6 @@ def settings_or_exit(*, log: bool = True, console_log: bool = True, **overrides:
     return settings
 
 
-def not_available(command: str, issue: str) -> NoReturn:
-    """Exit 2 for a command whose feature has not landed yet (never fake a result)."""
-    fail(f"`kmg {command}` is not available yet ({issue} has not landed).", EXIT_USAGE)
+def not_available(command: str) -> NoReturn:
+    """Exit 2 for a command whose feature is not built yet (never fake a result)."""
+    fail(f"`kmg {command}` is not available yet in this version.", EXIT_USAGE)

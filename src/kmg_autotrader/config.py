@@ -237,8 +237,14 @@ class Settings(BaseSettings):
     alert_urls: SecretStr | None = None  # extra Apprise URLs, comma-separated
 
     # --- Risk --------------------------------------------------------------------------------
-    max_position_percent: float = Field(0.2, gt=0, le=1)
-    max_drawdown: float = Field(5.0, gt=0, le=100)
+    # units as the spec gives them: MAX_POSITION_PERCENT a fraction of 1, MAX_DRAWDOWN percent
+    # (the dashboard, its API and the CLI show both in percent: 20 %, 5 %)
+    max_position_percent: float = Field(
+        0.2, gt=0, le=1, description="hard cap per position, a fraction of equity: 0.2 = 20 %"
+    )
+    max_drawdown: float = Field(
+        5.0, gt=0, le=100, description="drawdown breaker, percent below the equity peak: 5.0 = 5 %"
+    )
 
     # --- Strategy ----------------------------------------------------------------------------
     strategy: str = "default"
@@ -492,6 +498,14 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
+# the fee gate's own costs, gone since it shares the risk manager's fee-edge computation
+_REMOVED_SIGNAL = {
+    f"{SIGNAL_ENV_PREFIX}{name}": f"{SIGNAL_ENV_PREFIX}{name}: no longer a setting; the fee gate "
+    "uses the risk limits' slippage_bps and fee_safety_margin (the dashboard's risk editor)"
+    for name in ("FEE_SAFETY_MARGIN", "SLIPPAGE_ALLOWANCE")
+}
+
+
 def _signal_params(env_file: str | Path | None) -> SignalParams:
     """SignalParams from SIGNAL_* variables in the .env file and the environment (env wins)."""
     import os
@@ -511,7 +525,9 @@ def _signal_params(env_file: str | Path | None) -> SignalParams:
         if k[len(SIGNAL_ENV_PREFIX) :].lower() not in SignalParams.model_fields
     )
     if unknown:
-        raise ConfigError([f"{k}: unknown signal parameter" for k in unknown])
+        raise ConfigError(
+            [_REMOVED_SIGNAL.get(k, f"{k}: unknown signal parameter") for k in unknown]
+        )
     try:
         return SignalParams.from_env(signal_env)
     except ValidationError as exc:

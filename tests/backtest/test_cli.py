@@ -85,6 +85,7 @@ def test_stored_candles_and_dates(tmp_path: Path) -> None:
         (["--sample", "btc-usdt", "--advisor", "maybe"], "--advisor must be"),
         (["--sample", "btc-usdt", "--risk", "bogus=1"], "unknown risk parameter"),
         (["--sample", "btc-usdt", "--risk", "max_open_positions=0"], "max_open_positions"),
+        (["--sample", "btc-usdt", "--risk", "max_position_percent=150"], "from 0 to 100"),
         (["--sample", "btc-usdt", "--stake-amount", "-5"], "positive"),
         (["--sample", "btc-usdt", "--no-fee-edge"], "needs --stake-amount"),
         (["--sample", "nope"], "unknown sample set"),
@@ -127,3 +128,24 @@ def test_data_file_with_advisor_replay() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "trades (closed)" in result.output
+
+
+def test_risk_percentages_are_typed_in_percent() -> None:
+    """--risk max_position_percent=20 means 20 % (stored 0.2), as risk_per_trade_percent=1
+    means 1 %; regression: 20 was refused with "less than or equal to 1"."""
+    from kmg_autotrader.backtest.cli_commands import parse_risk
+    from kmg_autotrader.config import load_settings
+
+    params = parse_risk(
+        [
+            "max_position_percent=20",
+            "max_total_exposure_percent=50",
+            "fee_safety_margin=0.2",
+            "risk_per_trade_percent=1",
+        ],
+        load_settings(),
+    )
+    assert params.max_position_percent == 0.2
+    assert params.max_total_exposure_percent == 0.5
+    assert params.fee_safety_margin == 0.002
+    assert params.risk_per_trade_percent == 1.0

@@ -55,9 +55,9 @@ _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_
 _URL = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 # Settings that make the packaged btc-usdt sample trade every few dozen candles: the default
-# strategy with a 3/30 SMA cross, every regime allowed to follow a cross, no confidence or
-# fee-margin gate to speak of, a stop half an ATR below (mental stop-losses happen) and a target
-# far enough above to pass the risk manager's fee-edge rule.
+# strategy with a 3/30 SMA cross, every regime allowed to follow a cross, no confidence gate to
+# speak of, a stop half an ATR below (mental stop-losses happen) and a target far enough above
+# to pass the fee-edge rule (the gate's and the risk manager's: one computation).
 TRADE_SOON: dict[str, str] = {
     "STRATEGY": "default",
     "SIGNAL_SMA_FAST": "3",
@@ -65,8 +65,6 @@ TRADE_SOON: dict[str, str] = {
     "SIGNAL_ATR_PCT_MIN": "0",
     "SIGNAL_ATR_STOP_MULT": "0.5",
     "SIGNAL_ATR_TARGET_MULT": "10",
-    "SIGNAL_FEE_SAFETY_MARGIN": "0",
-    "SIGNAL_SLIPPAGE_ALLOWANCE": "0",
     "SIGNAL_CONFIDENCE_THRESHOLD": "0.05",
     "SIGNAL_CONFIDENCE_THRESHOLD_HIGH_VOLATILITY": "0.05",
     "SIGNAL_CONFIDENCE_THRESHOLD_CHOP": "0.05",

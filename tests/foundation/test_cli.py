@@ -70,8 +70,12 @@ def test_config_check_shows_each_risk_limit_with_its_source(tmp_path: Path) -> N
     fresh = _kmg("config", "check", env=env)
     assert fresh.returncode == 0, fresh.stderr
     rows = _risk_rows(fresh.stdout)
-    assert rows["max_drawdown_percent"] == ("7.0", ".env (MAX_DRAWDOWN)")
+    assert rows["max_drawdown_percent"] == ("7 %", ".env (MAX_DRAWDOWN)")
     assert rows["max_open_positions"] == ("3", "default")
+    # every percentage in percent, whatever the unit it is stored in
+    assert rows["max_position_percent"] == ("20 %", "default")
+    assert rows["fee_safety_margin"] == ("0.1 %", "default")
+    assert rows["slippage_bps"] == ("5 bps", "default")
     assert "no database yet" in fresh.stdout
     assert not (tmp_path / "d" / "kmg.sqlite").exists()  # a check creates nothing
     database = open_database(f"sqlite:///{tmp_path / 'd' / 'kmg.sqlite'}")
@@ -80,11 +84,11 @@ def test_config_check_shows_each_risk_limit_with_its_source(tmp_path: Path) -> N
     repos.risk_params.add(Mode.LIVE, params, source="web:session")
     database.dispose()
     paper = _risk_rows(_kmg("config", "check", env=env).stdout)
-    assert paper["max_drawdown_percent"] == ("7.0", ".env (MAX_DRAWDOWN)")  # a LIVE edit
+    assert paper["max_drawdown_percent"] == ("7 %", ".env (MAX_DRAWDOWN)")  # a LIVE edit
     live = _kmg("config", "check", env={**env, "TRADING_MODE": "live"})
     assert "Risk limits in effect (LIVE)" in live.stdout
     value, source = _risk_rows(live.stdout)["max_drawdown_percent"]
-    assert value == "4.0" and source.startswith("dashboard edit v1 at ")
+    assert value == "4 %" and source.startswith("dashboard edit v1 at ")
     assert source.endswith("(overrides .env MAX_DRAWDOWN=7.0)")
 
 

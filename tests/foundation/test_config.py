@@ -121,6 +121,19 @@ def test_bad_signal_parameters(
     assert info.value.lines[0].startswith(expected)
 
 
+@pytest.mark.parametrize("name", ["SIGNAL_FEE_SAFETY_MARGIN", "SIGNAL_SLIPPAGE_ALLOWANCE"])
+def test_the_fee_gates_own_costs_are_gone_and_say_where_they_went(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.lines == [
+        f"{name}: no longer a setting; the fee gate uses the risk limits' slippage_bps and "
+        "fee_safety_margin (the dashboard's risk editor)"
+    ]
+
+
 def test_env_example_documents_every_setting() -> None:
     """A setting added to ``Settings`` must also be listed (and explained) in `.env.example`."""
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()

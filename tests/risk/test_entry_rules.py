@@ -22,7 +22,7 @@ def test_approved_entry_is_sized_by_risk_and_rounded_down(rig: Rig) -> None:
     assert decision.intent.amount == D("0.04")
     assert decision.intent.side is Side.BUY
     assert decision.intent.stop_loss == D("49000.0")
-    assert any("MAX_POSITION_PERCENT 0.2" in a for a in decision.adjustments)
+    assert any("MAX_POSITION_PERCENT 20 %" in a for a in decision.adjustments)
     assert decision.checks["risk_based_amount"] == D("0.1")
 
 

@@ -134,11 +134,11 @@ def test_fee_gate_per_exchange_and_mode() -> None:
     assert FeeSchedule.for_exchange("binance").round_trip(ExecutionMode.MARKET_ONLY) == 0.002
     kraken = FeeSchedule.for_exchange("kraken")
     assert kraken.round_trip(ExecutionMode.LIMIT_BRACKET) == pytest.approx(0.0065)
-    # default margins: slippage 0.05 % + safety 0.1 %
+    # the risk parameters' default costs: slippage 5 bps per fill (0.1 % both ways) + 0.1 %
     binance = _filters(exchange="binance")
-    assert binance.evaluate("X/USDT", *_rows(Regime.TREND_UP, 1, 0.9, 0.0036)).passed[0]
-    rep = binance.evaluate("X/USDT", *_rows(Regime.TREND_UP, 1, 0.9, 0.0034))
-    assert rep.rejected_by(0) == "fee_gate" and "round-trip cost" in rep.trace(0)[2].reason
+    assert binance.evaluate("X/USDT", *_rows(Regime.TREND_UP, 1, 0.9, 0.0041)).passed[0]
+    rep = binance.evaluate("X/USDT", *_rows(Regime.TREND_UP, 1, 0.9, 0.0039))
+    assert rep.rejected_by(0) == "fee_gate" and "required edge 0.400%" in rep.trace(0)[2].reason
     k = _filters(exchange="kraken")
     assert (
         k.evaluate("X/USDT", *_rows(Regime.TREND_UP, 1, 0.9, 0.0036)).rejected_by(0) == "fee_gate"

@@ -225,21 +225,56 @@ def test_risk_edit_persists_and_invalid_value_is_refused(
     assert source.startswith("source: dashboard edit v1 at ")
     version = page.locator("#risk-version").inner_text()
     # an out-of-range value: refused inline, nothing stored
-    page.fill("#risk-max_position_percent", "1.5")
+    page.fill("#risk-max_position_percent", "150")
     page.click("#risk-save")
     error = page.locator('.field[data-field="max_position_percent"] .field-error')
     error.wait_for()
-    assert "less than or equal to 1" in error.inner_text()
+    assert "less than or equal to 100" in error.inner_text()
     assert page.locator("#risk-error").is_visible()
     shot(page, "05-risk-invalid")
     page.reload()
     page.wait_for_selector("#risk-max_position_percent")
-    assert page.input_value("#risk-max_position_percent") == "0.2"
+    assert page.input_value("#risk-max_position_percent") == "20"
     assert page.locator("#risk-version").inner_text() == version
     stored = live_server.repos.risk_params.latest(Mode.PAPER)  # type: ignore[attr-defined]
     assert stored["params"]["max_open_positions"] == 4 and stored["source"] == "web:session"
     page.problems.clear()  # the refused PUT's 422 is logged by the browser on purpose
     shot(page, "06-risk")
+
+
+def test_risk_editor_takes_and_shows_percentages_in_percent(
+    page, live_server: BackgroundServer
+) -> None:  # type: ignore[no-untyped-def]
+    """Typing 20 in the max position field stores 0.2 (like MAX_POSITION_PERCENT) and shows
+    20 %. Regression: the field showed 0.2 and refused 20 ("less than or equal to 1")."""
+    base = live_server.url
+    repos = live_server.repos  # type: ignore[attr-defined]
+    login(page, base, "/ui/risk")
+    page.wait_for_selector("#risk-max_position_percent")
+    field = page.locator('.field[data-field="max_position_percent"]')
+    assert field.locator(".unit").inner_text() == "%"
+    assert "(%)" in field.locator("label").inner_text()
+    assert "≤ 100 %" in field.locator(".hint").first.inner_text()
+    shown_before = page.input_value("#risk-max_position_percent")
+    assert shown_before == "20"  # the stored 0.2
+    latest = repos.risk_params.latest(Mode.PAPER)
+    versions = latest["version"] if latest else 0  # the module's server is shared
+    for typed, stored in (("10", 0.1), ("20", 0.2)):
+        page.fill("#risk-max_position_percent", typed)
+        page.click("#risk-save")
+        page.wait_for_function(
+            "() => !document.querySelector('.field.changed') && "
+            "document.getElementById('risk-version').textContent.startsWith('PAPER version')"
+        )
+        assert repos.risk_params.latest(Mode.PAPER)["params"]["max_position_percent"] == stored
+        page.reload()
+        page.wait_for_selector("#risk-max_position_percent")
+        assert page.input_value("#risk-max_position_percent") == typed
+        assert field.locator(".unit").inner_text() == "%"
+        assert not page.locator("#risk-error").is_visible()
+    assert repos.risk_params.latest(Mode.PAPER)["version"] == versions + 2
+    shot(page, "06b-risk-percent")
+    assert page.problems == []
 
 
 def test_signal_flow_and_logs_pages(page, live_server: BackgroundServer) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,40 @@ def test_get_risk_lists_fields_with_ranges(client: TestClient) -> None:
     assert fields["max_position_percent"]["exclusive_minimum"] == 0
 
 
+def test_every_percentage_is_shown_and_typed_in_percent(
+    client: TestClient, repos: Repositories
+) -> None:
+    """max_position_percent is stored as a fraction (0.2) like MAX_POSITION_PERCENT, but the
+    API shows and takes 20, as it does risk_per_trade_percent's 1 (regression: 20 was refused
+    with "less than or equal to 1")."""
+    data = client.get("/risk", headers=AUTH).json()
+    fields = {f["name"]: f for f in data["fields"]}
+    assert data["params"]["max_position_percent"] == 20.0
+    assert data["params"]["max_total_exposure_percent"] == 80.0
+    assert data["params"]["fee_safety_margin"] == 0.1
+    assert data["params"]["risk_per_trade_percent"] == 1.0
+    assert fields["max_position_percent"]["maximum"] == 100
+    assert fields["max_position_percent"]["default"] == 20.0
+    assert fields["max_position_percent"]["unit"] == "%"
+    assert fields["fee_safety_margin"]["maximum"] == 10
+    assert fields["slippage_bps"]["unit"] == "bps"
+    assert "percent" in fields["max_position_percent"]["description"]
+    response = client.put("/risk", headers=AUTH, json={"changes": {"max_position_percent": 25}})
+    assert response.status_code == 200, response.text
+    assert response.json()["params"]["max_position_percent"] == 25.0
+    stored = repos.risk_params.latest(Mode.PAPER)
+    assert stored is not None and stored["params"]["max_position_percent"] == 0.25
+    refused = client.put("/risk", headers=AUTH, json={"changes": {"max_position_percent": 90}})
+    assert refused.status_code == 409  # above the exposure cap: the message speaks percent
+    assert "(90 % > 80 %)" in refused.json()["errors"][0]["message"]
+    too_big = client.put("/risk", headers=AUTH, json={"changes": {"max_position_percent": 150}})
+    assert too_big.status_code == 422
+    assert "less than or equal to 100" in too_big.json()["errors"][0]["message"]
+    # strict as every input: a string is not a number
+    typed = client.put("/risk", headers=AUTH, json={"changes": {"max_position_percent": "20"}})
+    assert typed.status_code == 422
+
+
 def test_put_risk_stores_a_new_version_with_its_author(
     client: TestClient, repos: Repositories
 ) -> None:
@@ -85,7 +119,7 @@ def test_get_risk_says_where_each_value_comes_from(repos: Repositories, tmp_path
     ("body", "field"),
     [
         ({"changes": {"max_open_positions": 0}}, "changes.max_open_positions"),
-        ({"changes": {"max_position_percent": 1.5}}, "changes.max_position_percent"),
+        ({"changes": {"max_position_percent": 150}}, "changes.max_position_percent"),
         ({"changes": {"max_open_positions": "many"}}, "changes.max_open_positions"),
         ({"changes": {"no_such_thing": 1}}, "changes.no_such_thing"),
         ({"changes": {}}, "changes"),
@@ -112,7 +146,7 @@ def test_invalid_risk_change_is_422_and_changes_nothing(
     [
         {"cooldown_minutes": 500, "cooldown_after_loss_minutes": 10},
         {"cooldown_minutes": 500},  # against the loss cooldown in effect (120)
-        {"max_position_percent": 0.9},  # above the exposure cap in effect (0.8)
+        {"max_position_percent": 90},  # above the exposure cap in effect (80 %)
     ],
 )
 def test_a_change_breaking_a_rule_between_parameters_is_409(

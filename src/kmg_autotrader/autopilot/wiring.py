@@ -30,6 +30,7 @@ from kmg_autotrader.autopilot.recorder import DatabaseRecorder
 from kmg_autotrader.config import Settings
 from kmg_autotrader.domain import MarketInfo, Mode
 from kmg_autotrader.domain.clock import Clock
+from kmg_autotrader.domain.fee_edge import EdgeCosts
 from kmg_autotrader.execution.fees import FeeValuer, candle_prices, fee_schedule
 from kmg_autotrader.execution.manager import ExecutionConfig, ExecutionManager
 from kmg_autotrader.execution.paper import PaperExchange
@@ -185,7 +186,10 @@ def build_runtime(
         exchange, store, clock=clock, config=ExecutionConfig(execution_mode=settings.execution_mode)
     )
     tracker = PositionTracker(manager)
-    engine = SignalEngine.from_settings(settings)
+    # the fee gate reads the risk limits in effect, so it and the risk manager agree
+    engine = SignalEngine.from_settings(
+        settings, costs=lambda: EdgeCosts.of_params(params.current()[1])
+    )
     advisor = build_advisor(
         settings,
         repos,

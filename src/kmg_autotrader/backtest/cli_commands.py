@@ -58,6 +58,7 @@ def parse_symbols(text: str) -> list[str]:
 def parse_risk(items: list[str], settings: Settings) -> Any:
     """``--risk key=value`` overrides over the risk settings, validated as a whole."""
     from kmg_autotrader.risk.params import RiskParams, RiskParamsError
+    from kmg_autotrader.risk.units import FRACTION_FIELDS, to_fraction
 
     overrides: dict[str, str] = {}
     for item in items:
@@ -68,8 +69,17 @@ def parse_risk(items: list[str], settings: Settings) -> Any:
     unknown = [k for k in overrides if k not in RiskParams.model_fields]
     if unknown:
         fail(f"--risk: unknown risk parameter(s) {', '.join(unknown)}")
+    values: dict[str, Any] = dict(overrides)
+    for key in FRACTION_FIELDS & overrides.keys():  # typed in percent: 20 = 20 %
+        try:
+            percent = float(overrides[key])
+        except ValueError:
+            continue  # validation names it
+        if not 0 <= percent <= 100:
+            fail(f"--risk {key}={overrides[key]}: a percentage from 0 to 100 (20 = 20 %)")
+        values[key] = to_fraction(percent)
     try:
-        return RiskParams.from_settings(settings, **overrides)
+        return RiskParams.from_settings(settings, **values)
     except RiskParamsError as exc:
         fail(f"--risk: {exc}")
 
@@ -127,7 +137,10 @@ def backtest(
         "for strategies that must run their rules exactly).",
     ),
     risk: list[str] = typer.Option(
-        [], "--risk", help="Risk parameter override KEY=VALUE (repeatable)."
+        [],
+        "--risk",
+        help="Risk parameter override KEY=VALUE (repeatable); percentages in percent, "
+        "e.g. max_position_percent=20.",
     ),
     balance: float | None = typer.Option(
         None, help="Starting balance in quote currency. [PAPER_STARTING_BALANCE]"

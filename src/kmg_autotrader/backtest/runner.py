@@ -30,6 +30,7 @@ from kmg_autotrader.backtest.store import BacktestStore
 from kmg_autotrader.backtest.tracks import SymbolTrack
 from kmg_autotrader.domain import Balance, ExecutionMode, MarketInfo, Mode, Position, Side
 from kmg_autotrader.domain.clock import SimulatedClock
+from kmg_autotrader.domain.fee_edge import EdgeCosts
 from kmg_autotrader.execution import (
     ExecutionConfig,
     ExecutionManager,
@@ -386,6 +387,7 @@ async def run_backtest(
         timeframe=request.timeframe,
         exchange=request.exchange,
         execution_mode=request.execution_mode,
+        costs=EdgeCosts.of_params(request.risk_params),
     )
     tf = signal_engine.timeframe_ms
     markets = dict(markets or backtest_markets(frames, request.exchange))

@@ -108,6 +108,7 @@ def print_risk_sources(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     from kmg_autotrader.risk.params import RiskParamsStore
+    from kmg_autotrader.risk.units import value_text
     from kmg_autotrader.storage.database import Database, safe_url
     from kmg_autotrader.storage.repositories import Repositories
 
@@ -148,7 +149,7 @@ def print_risk_sources(settings: Settings) -> None:
         source = value.source
         if value.overrides is not None:
             source += f" (overrides .env {value.setting}={value.overrides})"
-        table.add_row(value.name, str(value.value), source)
+        table.add_row(value.name, value_text(value.name, value.value), source)
     console.print(table)
     if note:
         console.print(f"[yellow]note:[/] {note}", highlight=False)

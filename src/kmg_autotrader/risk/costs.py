@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kmg_autotrader.domain import ExecutionMode, MarketInfo
+from kmg_autotrader.domain.fee_edge import EdgeCosts, FeeEdge
 from kmg_autotrader.risk.params import RiskParams, param_decimals
 
 # an enum member read through its class costs a __getattr__ hook each time
@@ -29,18 +30,14 @@ def slippage_rate(params: RiskParams) -> Decimal:
     return param_decimals(params).slippage_rate
 
 
-def edge_parts(
-    market: MarketInfo, mode: ExecutionMode, params: RiskParams
-) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """Round-trip fees, round-trip slippage, the safety margin, and their sum (the required
-    edge), computed once for a decision that records them all."""
+def fee_edge(market: MarketInfo, mode: ExecutionMode, params: RiskParams) -> FeeEdge:
+    """Round-trip fees, round-trip slippage and the safety margin of ``market``: the one
+    fee-edge computation, shared with the signal filter's fee gate."""
     decimals = param_decimals(params)
-    fees = round_trip_fees(market, mode)
-    slippage = decimals.slippage_round_trip
-    margin = decimals.fee_safety_margin
-    return fees, slippage, margin, fees + slippage + margin
+    costs = EdgeCosts(decimals.slippage_bps, decimals.fee_safety_margin)
+    return FeeEdge.of(market.maker_fee, market.taker_fee, mode, costs)
 
 
 def required_edge(market: MarketInfo, mode: ExecutionMode, params: RiskParams) -> Decimal:
     """The move a trade must expect to be worth it: fees + slippage both ways + a margin."""
-    return edge_parts(market, mode, params)[3]
+    return fee_edge(market, mode, params).required

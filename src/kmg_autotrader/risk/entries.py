@@ -106,14 +106,14 @@ def fee_edge(
         # no explicit expectation: the distance to the take-profit is the move aimed for
         price = draft.price
         expected = (to_decimal(candidate.take_profit) - price) / price
-    fees, slippage, margin, required = costs.edge_parts(market, execution_mode, params)
+    edge = costs.fee_edge(market, execution_mode, params)
     checks = draft.checks
     checks["expected_move"] = expected
-    checks["round_trip_fees"] = fees
-    checks["slippage_round_trip"] = slippage
-    checks["fee_safety_margin"] = margin
-    checks["required_edge"] = required
-    return rules.check_fee_edge(expected, required)
+    checks["round_trip_fees"] = edge.fees
+    checks["slippage_round_trip"] = edge.slippage
+    checks["fee_safety_margin"] = edge.margin
+    checks["required_edge"] = edge.required
+    return rules.check_fee_edge(expected, edge)
 
 
 def size_entry(

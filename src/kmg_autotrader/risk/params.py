@@ -1,6 +1,7 @@
 """Runtime-editable risk parameters: one validated model, versioned in the database.
 
-Units, so that a number on the dashboard always means one thing:
+Units as stored and computed with (the dashboard, its API and the CLI show every percentage in
+percent and convert: :mod:`kmg_autotrader.risk.units`):
 
 * ``max_position_percent`` and ``max_total_exposure_percent`` are *fractions* of equity
   (0.2 = 20 %), like the ``MAX_POSITION_PERCENT`` setting they start from;
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kmg_autotrader.domain import Mode
 from kmg_autotrader.domain.clock import ms_to_iso
+from kmg_autotrader.risk.units import percent_text
 
 if TYPE_CHECKING:  # annotations only: a backtest never loads the database layer
     from kmg_autotrader.storage.repositories import RiskParamsRepository
@@ -106,7 +108,8 @@ class RiskParams(BaseModel):
         if self.max_position_percent > self.max_total_exposure_percent:
             raise ValueError(
                 "max_position_percent must be <= max_total_exposure_percent "
-                f"({self.max_position_percent} > {self.max_total_exposure_percent})"
+                f"({percent_text(self.max_position_percent)} > "
+                f"{percent_text(self.max_total_exposure_percent)})"
             )
         return self
 

@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from kmg_autotrader.domain import Candidate, MarketInfo, Side
 from kmg_autotrader.domain.clock import ms_to_iso
+from kmg_autotrader.domain.fee_edge import FeeEdge
 from kmg_autotrader.risk.params import RiskParams, param_decimals
 from kmg_autotrader.risk.portfolio_state import PortfolioState
 from kmg_autotrader.risk.reasons import ReasonCode
 from kmg_autotrader.risk.state import RiskState
+from kmg_autotrader.risk.units import percent_text
 
 _MINUTE_MS = 60_000
 _SELL = Side.SELL  # an enum member read through its class costs a __getattr__ hook each time
@@ -232,15 +234,11 @@ def _cooldown(
     )
 
 
-def check_fee_edge(expected_move: Decimal, required: Decimal) -> Rejection | None:
+def check_fee_edge(expected_move: Decimal, edge: FeeEdge) -> Rejection | None:
     """The expected move must exceed round-trip fees + slippage + the safety margin."""
-    if expected_move > required:
+    if edge.passes(expected_move):
         return None
-    return Rejection(
-        ReasonCode.FEE_EDGE,
-        f"expected move {expected_move:.4%} does not exceed fees + slippage + margin "
-        f"{required:.4%}",
-    )
+    return Rejection(ReasonCode.FEE_EDGE, edge.message(expected_move))
 
 
 def check_exposure_room(equity: Decimal, exposure: Decimal, params: RiskParams) -> Rejection | None:
@@ -251,7 +249,7 @@ def check_exposure_room(equity: Decimal, exposure: Decimal, params: RiskParams) 
     return Rejection(
         ReasonCode.MAX_EXPOSURE,
         f"open exposure {exposure:.2f} reached max_total_exposure_percent "
-        f"{params.max_total_exposure_percent} of equity ({cap:.2f})",
+        f"{percent_text(params.max_total_exposure_percent)} of equity ({cap:.2f})",
     )
 
 

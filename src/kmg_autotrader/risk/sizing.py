@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 
 from kmg_autotrader.risk.reasons import ReasonCode
+from kmg_autotrader.risk.units import percent_text
 
 _HUNDRED = Decimal(100)
 _ZERO = Decimal(0)
@@ -105,8 +106,14 @@ def label_caps(
     """The amounts of :func:`cap_amounts` as :class:`SizeCap` records with their rules."""
     position, total, free = amounts
     return [
-        SizeCap(ReasonCode.POSITION_CAP, f"MAX_POSITION_PERCENT {max_position}", position),
-        SizeCap(ReasonCode.MAX_EXPOSURE, f"max_total_exposure_percent {max_exposure}", total),
+        SizeCap(
+            ReasonCode.POSITION_CAP, f"MAX_POSITION_PERCENT {percent_text(max_position)}", position
+        ),
+        SizeCap(
+            ReasonCode.MAX_EXPOSURE,
+            f"max_total_exposure_percent {percent_text(max_exposure)}",
+            total,
+        ),
         SizeCap(ReasonCode.INSUFFICIENT_CASH, f"free cash {cash}", free),
     ]
 

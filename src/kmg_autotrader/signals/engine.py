@@ -14,6 +14,7 @@ order for it may fill before the first price after that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from loguru import logger
 
 from kmg_autotrader.domain import Candidate, Candle, ExecutionMode, FilterStep, Regime, Side, Signal
 from kmg_autotrader.domain.fast_init import fast_init
+from kmg_autotrader.domain.fee_edge import EdgeCosts
 from kmg_autotrader.signals.fees import FeeSchedule
 from kmg_autotrader.signals.filters import FilterReport, PreTradeFilters
 from kmg_autotrader.signals.params import SignalParams
@@ -218,19 +220,27 @@ class SignalEngine:
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
         fees: FeeSchedule | None = None,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
     ) -> None:
         self.params = params or SignalParams()
         self.strategy_cls = load_strategy_class(strategy) if isinstance(strategy, str) else strategy
         self.timeframe = timeframe
         self.timeframe_ms = _timeframe_ms(timeframe)
         self.filters = PreTradeFilters(
-            self.params, fees=fees, exchange=exchange, execution_mode=execution_mode
+            self.params, fees=fees, exchange=exchange, execution_mode=execution_mode, costs=costs
         )
         self._live: dict[str, Strategy] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, *, fees: FeeSchedule | None = None) -> SignalEngine:
-        """Build from the app settings (STRATEGY, TIMEFRAME, EXCHANGE, EXECUTION_MODE, signals)."""
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        fees: FeeSchedule | None = None,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
+    ) -> SignalEngine:
+        """Build from the app settings (STRATEGY, TIMEFRAME, EXCHANGE, EXECUTION_MODE, signals);
+        ``costs``: the fee gate's slippage and margin (the risk limits'), or what reads them."""
         return cls(
             settings.strategy,
             SignalParams.from_settings(settings),
@@ -238,6 +248,7 @@ class SignalEngine:
             exchange=settings.exchange,
             execution_mode=settings.execution_mode,
             fees=fees,
+            costs=costs,
         )
 
     def new_strategy(self, symbol: str) -> Strategy:

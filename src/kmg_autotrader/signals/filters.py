@@ -9,12 +9,15 @@ the first failure is the rejection reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from kmg_autotrader.domain import ExecutionMode, FilterStep, Regime
+from kmg_autotrader.domain.fee_edge import EdgeCosts, FeeEdge
 from kmg_autotrader.signals.bars import Bars, BoolArray
 from kmg_autotrader.signals.fees import FeeSchedule
 from kmg_autotrader.signals.indicators.nodes import FloatArray
@@ -40,8 +43,7 @@ class FilterReport:
     regime_ok: BoolArray
     allowed_style: np.ndarray[Any, np.dtype[np.int8]]
     expected_move: FloatArray
-    cost: float
-    required_move: float
+    edge: FeeEdge
     fee_ok: BoolArray
     base_confidence: FloatArray
     boosts: dict[str, FloatArray]
@@ -78,16 +80,17 @@ class FilterReport:
             why = f"regime {regime} plays {allowed}, not {style}"
         regime_step = FilterStep("regime", regime_ok, why, {"regime": str(regime), "style": style})
         move = float(self.expected_move[j])
-        fee_ok = bool(self.fee_ok[j])
+        edge = self.edge
         fee_step = FilterStep(
             "fee_gate",
-            fee_ok,
-            f"expected move {move:.3%} {'>' if fee_ok else '≤'} round-trip cost "
-            f"{self.cost:.3%} + margin = {self.required_move:.3%}",
+            bool(self.fee_ok[j]),
+            edge.message(Decimal(str(move))),
             {
                 "expected_move": move,
-                "round_trip_cost": self.cost,
-                "required": self.required_move,
+                "round_trip_fees": float(edge.fees),
+                "slippage_round_trip": float(edge.slippage),
+                "fee_safety_margin": float(edge.margin),
+                "required": float(edge.required),
             },
         )
         details: dict[str, Any] = {"base": float(self.base_confidence[j])}
@@ -133,10 +136,17 @@ class PreTradeFilters:
         fees: FeeSchedule | None = None,
         exchange: str = "binance",
         execution_mode: ExecutionMode = ExecutionMode.MARKET_ONLY,
+        costs: EdgeCosts | Callable[[], EdgeCosts] | None = None,
     ) -> None:
         self.params = params
         self.fees = fees or FeeSchedule.for_exchange(exchange)
         self.execution_mode = execution_mode
+        # the risk manager's slippage and margin, so the gate and the risk check agree: fixed,
+        # or read when a candidate is filtered (the live bot: the mode's risk limits in effect,
+        # a dashboard edit included)
+        self._costs_source = costs if callable(costs) else None
+        self._costs = EdgeCosts() if costs is None or callable(costs) else costs
+        self._edge = FeeEdge.of(self.fees.maker, self.fees.taker, execution_mode, self._costs)
         p = params
         self._threshold = np.array([p.threshold_for(r) for r in REGIMES])
         self._playbook = np.array(
@@ -144,9 +154,16 @@ class PreTradeFilters:
         )
 
     @property
-    def round_trip_cost(self) -> float:
-        """Fees plus the slippage allowance for one round trip (fraction)."""
-        return self.fees.round_trip(self.execution_mode) + self.params.slippage_allowance
+    def edge(self) -> FeeEdge:
+        """The fee edge in effect now (the one computation the risk manager makes too)."""
+        if self._costs_source is not None:
+            costs = self._costs_source()
+            if costs != self._costs:
+                self._costs = costs
+                self._edge = FeeEdge.of(
+                    self.fees.maker, self.fees.taker, self.execution_mode, costs
+                )
+        return self._edge
 
     def symbol_verdict(self, symbol: str) -> tuple[bool, str]:
         """Whether ``symbol`` may be traded, and why."""
@@ -173,10 +190,9 @@ class PreTradeFilters:
         symbol_ok, symbol_reason = self.symbol_verdict(symbol)
         allowed = self._playbook[regime]
         regime_ok = (allowed == style) & (style != 0)
-        cost = self.round_trip_cost
-        required = cost + p.fee_safety_margin
         move = np.nan_to_num(expected_move, nan=0.0)
-        fee_ok = move > required
+        edge = self.edge
+        fee_ok = move > float(edge.required)
         boosts = {
             "volume_spike": np.where(
                 bars["volume_z"] >= p.volume_spike_z, p.boost_volume_spike, 0.0
@@ -213,8 +229,7 @@ class PreTradeFilters:
             regime_ok=regime_ok,
             allowed_style=allowed,
             expected_move=move,
-            cost=cost,
-            required_move=required,
+            edge=edge,
             fee_ok=fee_ok,
             base_confidence=base_confidence,
             boosts=boosts,

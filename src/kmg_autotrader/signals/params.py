@@ -69,9 +69,8 @@ class SignalParams(BaseModel):
     symbol_allowlist: tuple[str, ...] = Field((), description="empty: every symbol")
     symbol_blocklist: tuple[str, ...] = ()
 
-    # --- fee gate ------------------------------------------------------------------------------
-    fee_safety_margin: float = Field(0.001, ge=0, le=0.1, description="added to round trip")
-    slippage_allowance: float = Field(0.0005, ge=0, le=0.1, description="per round trip")
+    # the fee gate's costs are the risk parameters' (slippage_bps, fee_safety_margin): the gate
+    # and the risk manager's fee-edge rule are one computation (domain/fee_edge.py)
 
     # --- confidence gate -----------------------------------------------------------------------
     confidence_threshold: float = Field(0.55, ge=0, le=1)

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from kmg_autotrader.risk import units
 from kmg_autotrader.risk.params import RiskParams
 
 
@@ -312,6 +313,7 @@ class RiskFieldInfo(ApiModel):
     exclusive_minimum: float | None = None
     exclusive_maximum: float | None = None
     default: Any = None
+    unit: str | None = Field(None, description="'%' (percent), 'bps', 'min' or 'quote'.")
 
 
 class RiskValueSource(ApiModel):
@@ -331,7 +333,9 @@ class RiskResponse(ApiModel):
 
     mode: Literal["paper", "live"]
     version: int
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="Values in the unit of each field: every percentage in percent (20 = 20 %)."
+    )
     fields: list[RiskFieldInfo]
     sources: list[RiskValueSource] = Field(default_factory=list)
     source: str | None = None
@@ -370,6 +374,9 @@ class _ChangesBase(ApiInput):
 def _risk_changes_model() -> type[ApiInput]:
     """Every risk parameter as an optional, non-defaulted field with its type and range.
 
+    Every percentage is typed in percent (``max_position_percent`` 20 = 20 %); the route
+    converts to the stored fractions (:mod:`kmg_autotrader.risk.units`).
+
     Built from :class:`~kmg_autotrader.risk.params.RiskParams`, so the document and the strict
     check follow the model the risk manager reads. A field may be null only where the parameter
     may be (``stake_amount``).
@@ -379,14 +386,15 @@ def _risk_changes_model() -> type[ApiInput]:
         annotation: Any = info.annotation
         # the ranges (gt/le/…) first, the validator last: so the schema keeps "minimum" & co.
         extra: list[Any] = [BeforeValidator(_integral)] if annotation is int else []
-        if info.metadata or extra:
-            annotation = Annotated[(annotation, *info.metadata, *extra)]
+        metadata = units.shown_metadata(name, info.metadata)  # percent where stored as fraction
+        if metadata or extra:
+            annotation = Annotated[(annotation, *metadata, *extra)]
         fields[name] = (
             annotation,
             Field(
                 None,
                 title=info.title,
-                description=info.description,
+                description=units.DESCRIPTIONS.get(name, info.description),
                 json_schema_extra=_drop_default,
             ),
         )

@@ -3,8 +3,10 @@
 Each value comes with its source: the newest stored version of the mode (``dashboard edit vN
 at <time>``) wins over ``.env``, which wins over the defaults.
 
-Validation is the risk package's: an invalid change returns 422 with one error per field and
-stores nothing. Every accepted change is a new version, recorded with who made it.
+Every percentage is shown and typed in percent (``max_position_percent`` 20 = 20 %) and stored
+as the rules read it (0.2): :mod:`kmg_autotrader.risk.units` converts. Validation is the risk
+package's: an invalid change returns 422 with one error per field and stores nothing. Every
+accepted change is a new version, recorded with who made it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from kmg_autotrader.risk import units
 from kmg_autotrader.risk.params import env_sources
 from kmg_autotrader.webui.auth import Principal
 from kmg_autotrader.webui.context import WebContext, get_context
 from kmg_autotrader.webui.risk_store import field_errors
 from kmg_autotrader.webui.routes.common import BODY_RESPONSES, SECURED
-from kmg_autotrader.webui.schemas import ErrorResponse, RiskResponse, RiskUpdate
+from kmg_autotrader.webui.schemas import ErrorResponse, RiskChanges, RiskResponse, RiskUpdate
 
 router = APIRouter(tags=["risk"], **SECURED)
 
@@ -48,20 +51,25 @@ def _type_name(prop: dict[str, Any]) -> str:
 
 
 def _fields(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Each field as the editor shows it: ranges, default and description in its unit."""
     properties = model.model_json_schema().get("properties", {})
+    typed = RiskChanges.model_json_schema().get("properties", {})  # ranges in percent
+    defaults = units.shown({name: prop.get("default") for name, prop in properties.items()})
     out = []
     for name, prop in properties.items():
+        bounds = typed.get(name, prop)
         out.append(
             {
                 "name": name,
                 "title": str(prop.get("title", name)),
-                "description": str(prop.get("description", "")),
+                "description": units.DESCRIPTIONS.get(name, str(prop.get("description", ""))),
                 "type": _type_name(prop),
-                "minimum": prop.get("minimum"),
-                "maximum": prop.get("maximum"),
-                "exclusive_minimum": prop.get("exclusiveMinimum"),
-                "exclusive_maximum": prop.get("exclusiveMaximum"),
-                "default": prop.get("default"),
+                "minimum": bounds.get("minimum"),
+                "maximum": bounds.get("maximum"),
+                "exclusive_minimum": bounds.get("exclusiveMinimum"),
+                "exclusive_maximum": bounds.get("exclusiveMaximum"),
+                "default": defaults[name],
+                "unit": units.UNITS.get(name),
             }
         )
     return out
@@ -76,7 +84,7 @@ def _response(context: WebContext) -> dict[str, Any]:
     return {
         "mode": effective.mode.value,
         "version": effective.version,
-        "params": values,
+        "params": units.shown(values),
         "fields": _fields(model) if model else [],
         "sources": [
             {
@@ -123,7 +131,8 @@ def put_risk(
     changes."""
     principal: Principal = request.state.principal
     try:
-        context.risk_store.update(body.changed(), source=principal.source, comment=body.comment)
+        changes = units.stored(body.changed())  # typed in percent, stored as the rules read
+        context.risk_store.update(changes, source=principal.source, comment=body.comment)
     except Exception as exc:
         errors = field_errors(exc)
         if errors is None:

@@ -4,12 +4,20 @@
   const { api, time, el, toast } = window.KMG;
   let current = null;
 
+  // every percentage is shown and typed in percent (20 = 20 %); the API stores the fraction
+  function unitText(f) { return f.unit && f.unit !== "quote" ? f.unit : ""; }
+
+  function withUnit(f, value) {
+    const unit = unitText(f);
+    return unit ? `${value} ${unit}` : String(value);
+  }
+
   function hint(f) {
     const parts = [];
-    if (f.minimum !== null) parts.push("≥ " + f.minimum);
-    if (f.exclusive_minimum !== null) parts.push("> " + f.exclusive_minimum);
-    if (f.maximum !== null) parts.push("≤ " + f.maximum);
-    if (f.exclusive_maximum !== null) parts.push("< " + f.exclusive_maximum);
+    if (f.minimum !== null) parts.push("≥ " + withUnit(f, f.minimum));
+    if (f.exclusive_minimum !== null) parts.push("> " + withUnit(f, f.exclusive_minimum));
+    if (f.maximum !== null) parts.push("≤ " + withUnit(f, f.maximum));
+    if (f.exclusive_maximum !== null) parts.push("< " + withUnit(f, f.exclusive_maximum));
     return [f.description, parts.join(", ")].filter(Boolean).join(" · ");
   }
 
@@ -30,9 +38,12 @@
         el("label", { class: "checkbox", for: id }, input, f.name.replaceAll("_", " ")),
         el("div", { class: "hint", text: f.description }), sourceNode(src), el("div", { class: "field-error", hidden: true }));
     }
-    input = el("input", { id, name: f.name, type: "number", step: "any", inputmode: "decimal", value: String(value) });
+    input = el("input", { id, name: f.name, type: "number", step: "any", inputmode: "decimal", value: value === null ? "" : String(value) });
+    const unit = unitText(f);
+    const label = f.name.replaceAll("_", " ") + (unit && !f.name.endsWith(unit) ? ` (${unit})` : "");
     return el("div", { class: "field", "data-field": f.name },
-      el("label", { for: id, text: f.name.replaceAll("_", " ") }), input,
+      el("label", { for: id, text: label }),
+      el("div", { class: "with-unit" }, input, el("span", { class: "unit", text: unit })),
       el("div", { class: "hint", text: hint(f) }), sourceNode(src), el("div", { class: "field-error", hidden: true }));
   }
 
