@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kmg_autotrader
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +53,11 @@ def test_db_upgrade_and_current_on_sqlite(tmp_path: Path) -> None:
     assert _kmg("db", "upgrade", env=env).returncode == 0
     current = _kmg("db", "current", env=env)
     assert current.returncode == 0
-    assert "current:  0002" in current.stdout
+    # the newest migration file is the head an upgraded database must be at
+    versions = Path(kmg_autotrader.__file__).parent / "storage" / "migrations" / "versions"
+    head = max(p.name.split("_")[0] for p in versions.glob("[0-9]*_*.py"))
+    assert f"current:  {head}" in current.stdout
+    assert f"head:     {head}" in current.stdout
     assert (tmp_path / "d" / "kmg.sqlite").exists()
 
 
