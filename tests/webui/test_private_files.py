@@ -48,7 +48,8 @@ def test_a_demo_run_leaves_only_private_files(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     modes = _modes(data_dir)
     kinds = {name.split("/")[0] for name in modes}
-    assert {"demo.sqlite", "logs", "vault", "snapshots"} <= kinds  # the history is there
+    assert {"demo.sqlite", "logs", "demo"} <= kinds  # the history is there
+    assert (data_dir / "demo" / "vault").is_dir()  # the demo keeps its own vault
     loose = {
         name: f"{mode:o}"
         for name, mode in modes.items()
