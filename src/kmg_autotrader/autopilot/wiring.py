@@ -142,6 +142,8 @@ def build_runtime(
     """Wire every stage for one run. ``records_dir`` holds the vault and the snapshots
     (default ``DATA_DIR``; ``kmg demo`` gives its own, so it never touches the real bot's)."""
     health = HealthState(mode=mode.value, started_at=clock.now_ms())
+    # events and alerts stored without a time carry the bot's (a demo's simulated) time
+    repos.events.clock = repos.alerts.clock = clock.now_ms
     records = settings.data_dir if records_dir is None else records_dir
     vault = VaultWriter(records, clock=clock)
     alerts = AlertService.from_settings(settings, repos.alerts)
