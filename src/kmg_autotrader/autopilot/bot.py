@@ -310,6 +310,7 @@ class Bot:
                 f"{symbol}: candles missing before {candle.timestamp}; strategy warms up again",
                 level="warning",
                 source="autopilot",
+                details={"symbol": symbol},
                 created_at=event.closed_at,
             )
         self.p.history.add(symbol, candle)

@@ -169,6 +169,8 @@ async def start_web(
     on_bot = BotLoop(asyncio.get_running_loop())
     database = _own_database(repos.db)
     web_repos = Repositories(database) if database is not None else repos
+    # what the dashboard records (pause, resume, risk edits) reads in the bot's time too
+    web_repos.events.clock = web_repos.alerts.clock = repos.events.clock
     controller = BotWebController(runtime.bot, on_bot, web_repos)
     try:
         app = create_app(

@@ -148,6 +148,8 @@ def build_runtime(
         timeframe_ms=settings.timeframe_ms,
         advisor_required=settings.advisor_mode == "required",
     )
+    # events and alerts stored without a time carry the bot's (a demo's simulated) time
+    repos.events.clock = repos.alerts.clock = clock.now_ms
     records = settings.data_dir if records_dir is None else records_dir
     vault = VaultWriter(records, clock=clock)
     alerts = AlertService.from_settings(settings, repos.alerts)

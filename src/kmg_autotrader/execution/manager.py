@@ -437,7 +437,10 @@ class ExecutionManager:
             # the mental take-profit in the tracker still protects the position
             logger.warning("take-profit for position {} not placed: {}", position_id, exc)
             self.store.add_event(
-                "bracket_failed", str(exc), level="warning", details={"position_id": position_id}
+                "bracket_failed",
+                str(exc),
+                level="warning",
+                details={"position_id": position_id, "symbol": position.symbol},
             )
             return
         extra = dict(position.extra)
@@ -508,7 +511,7 @@ class ExecutionManager:
                             "cancel_failed",
                             f"could not cancel {order.client_order_id} before exit: {exc}",
                             level="error",
-                            details={"position_id": position_id},
+                            details={"position_id": position_id, "symbol": position.symbol},
                         )
                     self.working.pop(order.client_order_id, None)
             position = self._refresh(position_id, position.symbol)
@@ -609,7 +612,12 @@ class ExecutionManager:
             f"exit of position {position_id} ({symbol}) refused, next try in {wait // 1000} s: "
             f"{message}"[:1000],
             level="error",
-            details={"position_id": position_id, "refusals": count, "retry_at": retry_at},
+            details={
+                "position_id": position_id,
+                "symbol": symbol,
+                "refusals": count,
+                "retry_at": retry_at,
+            },
         )
 
     # ---- waiting work -----------------------------------------------------------------------

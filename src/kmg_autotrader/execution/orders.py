@@ -296,7 +296,11 @@ class OrderClient:
             "order_unresolved",
             f"order {order.client_order_id} ({order.symbol} {order.side}) is unresolved",
             level="warning",
-            details={"client_order_id": order.client_order_id, "error": message[:500]},
+            details={
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "error": message[:500],
+            },
         )
         for listener in self.unresolved_listeners:
             listener(order.client_order_id)

@@ -1016,7 +1016,12 @@ class ChatRepository(_Repository):
 
 
 class AlertRepository(_Repository):
-    """Alerts and their delivery status."""
+    """Alerts and their delivery status. ``clock`` stamps them: the wall unless the running bot
+    hands its own (a demo's simulated time, so its log reads in the replay's time)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.clock: Callable[[], int] = now_ms
 
     def add(
         self,
@@ -1039,7 +1044,7 @@ class AlertRepository(_Repository):
             status=status,
             dedupe_key=dedupe_key,
             error=error,
-            created_at=now_ms(),
+            created_at=self.clock(),
             sent_at=sent_at,
         )
         with self.db.session() as session:
@@ -1078,11 +1083,14 @@ EventObserver = Callable[[dict[str, Any]], None]
 
 class EventRepository(_Repository):
     """System and error events. Observers (e.g. the vault's anomaly log) see every stored
-    event; one that raises is logged and never fails the caller."""
+    event; one that raises is logged and never fails the caller. ``clock`` stamps an event
+    stored without a time: the wall unless the running bot hands its own (a demo's simulated
+    time, so its log reads in the replay's time, not the minute the replay ran)."""
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         self._observers: list[EventObserver] = []
+        self.clock: Callable[[], int] = now_ms
 
     def observe(self, observer: EventObserver) -> Callable[[], None]:
         """Call ``observer`` with each event stored from now on; returns the unsubscriber."""
@@ -1113,7 +1121,7 @@ class EventRepository(_Repository):
             source=source,
             message=message,
             details=_jsonable(details or {}),
-            created_at=created_at if created_at is not None else now_ms(),
+            created_at=created_at if created_at is not None else self.clock(),
         )
         with self.db.session() as session:
             session.add(row)

@@ -63,13 +63,11 @@ class DatabaseController:
     def pause(self, source: str) -> ControlSummary:
         """Store the pause; the bot reads it before every decision."""
         state = self.control.pause(source, reason="requested from the dashboard")
-        self.repos.events.add(self.mode, "paused", "trading paused", source=source)
         return {"message": "Trading paused: no new trades will open.", **state}
 
     def resume(self, source: str) -> ControlSummary:
         """Store the resume (un-pause; a tripped risk breaker is not cleared by this)."""
         state = self.control.resume(source)
-        self.repos.events.add(self.mode, "resumed", "trading resumed (un-paused)", source=source)
         return {"message": "Trading resumed (no longer paused).", **state}
 
     def flatten(self, source: str) -> ControlSummary:

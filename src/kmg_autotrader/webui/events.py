@@ -138,3 +138,8 @@ class ChangeWatcher:
             self.bus.publish("signals", {"latest_id": markers["signal"]})
         if markers["closed_positions"] != previous["closed_positions"]:
             self.bus.publish("trades", {"closed": markers["closed_positions"]})
+        if (markers["position"], markers["open_positions"]) != (
+            previous["position"],
+            previous["open_positions"],
+        ):
+            self.bus.publish("positions", {"open": markers["open_positions"]})

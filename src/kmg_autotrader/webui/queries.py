@@ -274,11 +274,20 @@ def change_markers(db: Database, mode: Mode) -> dict[str, int]:
                 PositionRow.mode == mode.value, PositionRow.closed_at.is_not(None)
             )
         )
+        # an entry opens a position in its own write, maybe after the order's: a marker of its own
+        newest, still_open = session.execute(
+            select(
+                func.max(PositionRow.id),
+                func.count().filter(PositionRow.closed_at.is_(None)),
+            ).where(PositionRow.mode == mode.value)
+        ).one()
     return {
         "equity": int(equity or 0),
         "order": int(order or 0),
         "signal": int(signal or 0),
         "closed_positions": int(position or 0),
+        "position": int(newest or 0),
+        "open_positions": int(still_open or 0),
     }
 
 

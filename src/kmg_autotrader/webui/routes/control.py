@@ -103,6 +103,10 @@ def _checked_message(action: str, paused: bool, context: WebContext) -> tuple[bo
     return True, "Trading resumed (no longer paused): new entries may open."
 
 
+#: the actions recorded as events here (a flatten records its own, with what it closed)
+AUDITED = {"pause": "paused", "resume": "resumed"}
+
+
 def _jsonable(summary: Any) -> dict[str, Any]:
     if hasattr(summary, "lines"):  # a FlattenSummary from the execution layer
         return {"lines": list(summary.lines()), "ok": bool(getattr(summary, "ok", True))}
@@ -120,6 +124,16 @@ async def _act(action: str, request: Request, context: WebContext) -> dict[str, 
     checked = _checked_message(action, paused, context)
     if checked is not None:
         ok, message = checked
+    if action in AUDITED:
+        # the Logs page's audit line, whichever controller acted (the bot's records nothing)
+        context.repos.events.add(
+            context.mode,
+            AUDITED[action],
+            message,
+            level="info" if ok else "warning",
+            source=principal.source,
+            details={"paused": paused, "ok": ok},
+        )
     context.bus.publish("control", {"action": action, "paused": paused, "ok": ok})
     return {
         "action": action,

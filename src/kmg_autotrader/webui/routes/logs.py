@@ -85,15 +85,17 @@ def _order(order: Any) -> dict[str, Any]:
 
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
+    details = row["details"] if isinstance(row["details"], dict) else {}
+    symbol = details.get("symbol")  # events about one market say which in their details
     return {
         "id": f"event:{row['id']}",
         "kind": "event",
         "time": row["created_at"],
         "level": row["level"],
-        "symbol": None,
+        "symbol": symbol if isinstance(symbol, str) and symbol else None,
         "title": row["kind"] + (f" ({row['source']})" if row["source"] else ""),
         "message": row["message"],
-        "details": row["details"] if isinstance(row["details"], dict) else {},
+        "details": details,
     }
 
 

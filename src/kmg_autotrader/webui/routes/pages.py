@@ -110,7 +110,7 @@ async def login_page(
         next=_safe_next(next),
         form_token=sessions.login_form_token(),
         error=None,
-        token_file=str(sessions.credentials.token_file or ""),
+        token_generated=sessions.credentials.token_file is not None,  # never where: public
         csrf_token="",
     )
 
@@ -156,7 +156,7 @@ async def login(
             next=_safe_next(next),
             form_token=sessions.login_form_token(),
             error=error,
-            token_file=str(sessions.credentials.token_file or ""),
+            token_generated=sessions.credentials.token_file is not None,  # never where: public
             csrf_token="",
         )
         page.status_code = code

@@ -130,12 +130,26 @@ def put_risk(
     set (rules between parameters: 409) before anything is stored; on any error nothing
     changes."""
     principal: Principal = request.state.principal
+    changes = body.changed()  # as typed: percentages in percent (also in the Logs line)
     try:
-        changes = units.stored(body.changed())  # typed in percent, stored as the rules read
-        context.risk_store.update(changes, source=principal.source, comment=body.comment)
+        version, _ = context.risk_store.update(
+            units.stored(changes),  # typed in percent, stored as the rules read
+            source=principal.source,
+            comment=body.comment,
+        )
     except Exception as exc:
         errors = field_errors(exc)
         if errors is None:
             raise
         raise RiskValidationError(errors) from None
+    # the Logs page's audit line (the stored version keeps the whole set)
+    listed = ", ".join(f"{name} = {value}" for name, value in sorted(changes.items()))
+    context.repos.events.add(
+        context.mode,
+        "risk_params_changed",
+        f"risk parameters v{version}: {listed or 'no change'}"
+        + (f" ({body.comment})" if body.comment else ""),
+        source=principal.source,
+        details={"version": version, "changes": changes, "comment": body.comment or ""},
+    )
     return _response(context)

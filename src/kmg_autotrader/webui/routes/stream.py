@@ -1,4 +1,5 @@
-"""``GET /events/stream``: Server-Sent Events with new equity points, orders, signals, trades."""
+"""``GET /events/stream``: Server-Sent Events with new equity points, orders, signals, trades,
+positions."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ HEARTBEAT_SECONDS = 15.0
 SSE_EVENT_SCHEMA = {
     "type": "object",
     "properties": {
-        "event": {"type": "string", "description": "hello, equity, orders, signals, trades…"},
+        "event": {
+            "type": "string",
+            "description": "hello, equity, orders, signals, trades, positions…",
+        },
         "data": {"type": "string", "contentMediaType": "application/json"},
         "id": {"type": "string"},
         "retry": {"type": "integer", "minimum": 0},
@@ -59,8 +63,8 @@ async def _events(request: Request, context: WebContext) -> AsyncIterator[str]:
     responses={
         200: {
             "description": "An event stream (``hello``, ``equity``, ``orders``, ``signals``, "
-            "``trades``, ``control``); the server closes it after a few minutes and the "
-            "browser reconnects.",
+            "``trades``, ``positions``, ``control``); the server closes it after a few "
+            "minutes and the browser reconnects.",
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     },

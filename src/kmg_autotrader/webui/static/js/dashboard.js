@@ -167,8 +167,15 @@
     document.getElementById("positions-empty").hidden = rows.length > 0;
   }
 
+  const TRADES_PAGE = 15;
+  let tradesOffset = 0;
+
   async function loadTrades() {
-    const r = await api("/trades?limit=15");
+    const r = await api(`/trades?limit=${TRADES_PAGE}&offset=${tradesOffset}`);
+    if (!r.items.length && tradesOffset > 0) {  // the page emptied (a reset database): back to the newest
+      tradesOffset = 0;
+      return loadTrades();
+    }
     const rows = r.items.map((t) => el("tr", {},
       el("td", {}, el("strong", { text: t.symbol })), el("td", { class: "num", text: num(t.amount) }),
       el("td", { class: "num", text: num(t.entry_price) }), el("td", { class: "num", text: num(t.exit_price) }),
@@ -180,6 +187,15 @@
     labelCells(document.getElementById("trades-table"));
     document.getElementById("trades-table").hidden = rows.length === 0;
     document.getElementById("trades-empty").hidden = rows.length > 0;
+    document.getElementById("trades-prev").disabled = tradesOffset === 0;
+    document.getElementById("trades-next").disabled = !r.has_more;
+    document.getElementById("trades-pager").hidden = tradesOffset === 0 && !r.has_more;
+    document.getElementById("trades-page").textContent = rows.length ? `${tradesOffset + 1}–${tradesOffset + rows.length}` : "";
+  }
+
+  function wireTradesPager() {
+    document.getElementById("trades-prev").addEventListener("click", () => { tradesOffset = Math.max(0, tradesOffset - TRADES_PAGE); safe(loadTrades); });
+    document.getElementById("trades-next").addEventListener("click", () => { tradesOffset += TRADES_PAGE; safe(loadTrades); });
   }
 
   function filterCell(s) {
@@ -275,20 +291,31 @@
   }
 
   const safe = (fn) => fn().catch((err) => { if (err.status !== 401) toast(err.message, true); });
+  // Live events come in bursts (an entry moves orders, positions, equity and signals at once):
+  // every panel any of them asks for is reloaded once, shortly after the first of the burst.
+  const queued = new Set();
   let pending = null;
   function soon(fns) {
-    clearTimeout(pending);
-    pending = setTimeout(() => fns.forEach(safe), 400);
+    fns.forEach((fn) => queued.add(fn));
+    if (pending !== null) return;
+    pending = setTimeout(() => {
+      pending = null;
+      const due = [...queued];
+      queued.clear();
+      due.forEach(safe);
+    }, 400);
   }
 
   document.addEventListener("kmg:health", (e) => renderHealth(e.detail));
   document.addEventListener("DOMContentLoaded", () => {
     wireControls();
+    wireTradesPager();
     [loadMetrics, loadEquity, loadRejections, loadConfidence, loadPositions, loadTrades, loadFlow, loadMl].forEach(safe);
     window.KMG.live({
       equity: (d) => { appendEquity(d.points); soon([loadMetrics]); },
       orders: () => soon([loadPositions, loadTrades, loadFlow, loadMetrics]),
       trades: () => soon([loadTrades, loadMetrics, loadPositions]),
+      positions: () => soon([loadPositions, loadMetrics]),
       signals: () => soon([loadFlow, loadRejections, loadConfidence]),
       control: () => window.KMG.refreshHealth(),
     });
