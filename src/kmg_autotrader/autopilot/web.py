@@ -165,6 +165,7 @@ async def start_web(
     # walked the bot's whole start-up heap with every thread stopped (190-340 ms stalls of the
     # bot and the API, measured): the start-up objects (modules, warm-up data) are frozen out
     # of those walks. Everything is still freed by reference counting as before.
+    froze = gc.get_freeze_count() == 0  # a freeze made by someone else is left as it was
     gc.freeze()
     on_bot = BotLoop(asyncio.get_running_loop())
     database = _own_database(repos.db)
@@ -186,6 +187,8 @@ async def start_web(
     except BaseException:
         if database is not None:
             database.dispose()
+        if froze:
+            gc.unfreeze()
         raise
     logger.info("dashboard: http://{}:{}", settings.web_host, settings.web_port)
 
@@ -195,5 +198,7 @@ async def start_web(
         finally:
             if database is not None:
                 database.dispose()
+            if froze:  # a process that runs on (tests, a later command) gets its heap back
+                gc.unfreeze()
 
     return stop
