@@ -17,7 +17,7 @@ from typing import Any
 from loguru import logger
 
 from kmg_autotrader.autopilot.control import TradingControl
-from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed
+from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed, LiveFeed
 from kmg_autotrader.autopilot.health import HealthState
 from kmg_autotrader.autopilot.history import CandleHistory
 from kmg_autotrader.autopilot.jobs import ScheduledJobs
@@ -122,6 +122,10 @@ class Bot:
         self._reviewing: set[str] = set()  # symbols whose candidate is with the advisor
         self._review_tasks: dict[str, asyncio.Task[PipelineOutcome | PendingEntry]] = {}
         self._flattens = 0  # flattens so far: a candidate reviewed across one is dropped
+        # live, a review goes on in the background and the symbol's next candles are handled
+        # meanwhile (a replay awaits it: its decisions must not depend on the LLM's speed)
+        self._detach_reviews = False
+        self._detached: set[asyncio.Task[PipelineOutcome | None]] = set()
         self.jobs = ScheduledJobs(
             parts.clock,
             daily=self._daily_summary,
@@ -169,12 +173,15 @@ class Bot:
     async def run(self, feed: Feed, stop: asyncio.Event) -> BotSummary:
         """Drive the bot from ``feed`` until the data ends or ``stop`` is set."""
         self.p.health.feed_status = "starting"
+        self._detach_reviews = isinstance(feed, LiveFeed)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         watcher = asyncio.create_task(self._stop_reviews_on(stop))
         try:
             await feed.run(self.on_candle, self.on_price, stop, on_open=self.on_open)
         finally:
             self._stop_reviews()
+            if self._detached:  # cancelled reviews: their candidates are dropped at once
+                await asyncio.wait(self._detached, timeout=FINAL_SYNC_S)
             logger.info("stopping: no new decisions; finishing in-flight order handling")
             for task in (heartbeat, watcher):
                 task.cancel()
@@ -257,7 +264,8 @@ class Bot:
 
         An entry candidate the advisor must review leaves the lock for the review and takes it
         again for the risk gate and the order, after checking that the candidate still holds.
-        A replay awaits every candle in turn, so its decisions do not depend on this split.
+        A replay awaits every candle in turn, so its decisions do not depend on this split;
+        live, the review goes on in the background (None is returned at once).
         """
         if self._stopping:
             return None
@@ -271,8 +279,18 @@ class Bot:
             if not isinstance(staged, PendingEntry):
                 return staged
             self._reviewing.add(event.symbol)  # (under the lock: no second review of it)
+        if self._detach_reviews:
+            task = asyncio.create_task(self._review_and_finish(event, staged))
+            self._detached.add(task)
+            task.add_done_callback(self._detached.discard)
+            return None
+        return await self._review_and_finish(event, staged)
+
+    async def _review_and_finish(
+        self, event: ClosedCandle, pending: PendingEntry
+    ) -> PipelineOutcome | None:
         try:
-            return await self._reviewed_entry(event, staged)
+            return await self._reviewed_entry(event, pending)
         finally:
             self._reviewing.discard(event.symbol)
 
