@@ -8,6 +8,8 @@ feed that delivers every minute the ten symbols' closed candles at once, each fr
 exactly as the live feed's candle consumers do: ``await bot.on_candle(...)``, then the closed
 candle appended to the store with ``asyncio.to_thread``. Settings that make the default strategy
 trade every few dozen candles (``tests/e2e/harness.py``'s TRADE_SOON) give a few hundred orders.
+Beside the candles, one task plays the price stream: ``--ticks`` ticks of every symbol per round,
+awaited one after the other, contending for the bot's lock as live ticks do.
 
 Rounds follow each other at once; with ``--pace live`` (the default) the store's background
 compaction, scheduled by the appends, finishes between two rounds, as the minute between two
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import cProfile
 import os
 import platform
@@ -57,6 +60,8 @@ from kmg_autotrader.storage.database import open_database
 from kmg_autotrader.storage.repositories import Repositories
 
 SYMBOLS = [f"S{i}/USDT" for i in range(10)]
+# the symbol whose closed candle the running task handles (a price tick's orders are not counted)
+HANDLING: contextvars.ContextVar[str | None] = contextvars.ContextVar("handling", default=None)
 MINUTE = 60_000
 YEAR = 525_600  # 1m candles
 WARMUP = 1_000
@@ -145,8 +150,10 @@ class MinuteFeed:
         round_times: list[float],
         profiler: cProfile.Profile | None,
         pace: str = "live",
+        ticks: int = 1,
     ) -> None:
         self.pace = pace
+        self.ticks = ticks
         self.frames = frames
         self.start = start
         self.rounds = rounds
@@ -154,6 +161,7 @@ class MinuteFeed:
         self.store = store
         self.delivered = delivered
         self.delivered_cpu: dict[str, float] = {}
+        self.round = -1
         self.round_times = round_times
         self.profiler = profiler
 
@@ -181,19 +189,27 @@ class MinuteFeed:
                 float(col["close"][row]),
                 float(col["volume"][row]),
             )
+            HANDLING.set(symbol)  # this consumer task's context only
             self.delivered[symbol] = time.perf_counter()
             self.delivered_cpu[symbol] = time.thread_time()
             await on_candle(ClosedCandle(symbol, candle, candle.timestamp + MINUTE))
             frame = pd.DataFrame([_row(candle)])
             await asyncio.to_thread(self.store.append, "binance", symbol, "1m", frame)
 
+        async def prices(row: int) -> None:  # the price stream: one task, tick after tick
+            for n in range(self.ticks):
+                for symbol in self.frames:
+                    close = float(cols[symbol]["close"][row]) * (1 + 0.0001 * n)
+                    await on_price(symbol, close, int(cols[symbol]["timestamp"][row]) + MINUTE)
+
         if self.profiler is not None:
             self.profiler.enable()
         for k in range(self.rounds):
             row = self.start + k
+            self.round = k
             self.clock.set(START_MS + (row + 1) * MINUTE)
             began = time.perf_counter()
-            await asyncio.gather(*(consumer(s, row) for s in self.frames))
+            await asyncio.gather(prices(row), *(consumer(s, row) for s in self.frames))
             self.round_times.append(time.perf_counter() - began)
             if self.pace == "live":  # the minute between two closes: background work is done
                 if self.profiler is not None:
@@ -264,15 +280,20 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
     delivered: dict[str, float] = {}
     latencies: list[float] = []
     cpu_latencies: list[float] = []
+    order_rounds: list[int] = []
     feed_ref: list[MinuteFeed] = []
     purposes: dict[str, int] = {}
     create_order = paper.create_order
 
     async def timed_create_order(symbol: str, *a: Any, **kw: Any) -> dict[str, Any]:
-        latencies.append(time.perf_counter() - delivered[symbol])
-        cpu_latencies.append(time.thread_time() - feed_ref[0].delivered_cpu[symbol])
-        side = a[1] if len(a) > 1 else kw.get("side", "?")
-        purposes[side] = purposes.get(side, 0) + 1
+        if HANDLING.get() == symbol:  # an order of this symbol's closed candle
+            latencies.append(time.perf_counter() - delivered[symbol])
+            order_rounds.append(feed_ref[0].round)
+            cpu_latencies.append(time.thread_time() - feed_ref[0].delivered_cpu[symbol])
+            side = a[1] if len(a) > 1 else kw.get("side", "?")
+            purposes[side] = purposes.get(side, 0) + 1
+        else:
+            purposes["on a tick"] = purposes.get("on a tick", 0) + 1
         return await create_order(symbol, *a, **kw)
 
     paper.create_order = timed_create_order  # type: ignore[method-assign]
@@ -289,6 +310,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
         round_times=round_times,
         profiler=profiler,
         pace=args.pace,
+        ticks=args.ticks,
     )
     feed_ref.append(feed)
     await runtime.start()
@@ -303,7 +325,8 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
     print(f"machine: {machine()}")
     print(
         f"{args.rounds} rounds x {len(SYMBOLS)} symbols, {history:,} candles stored each, "
-        f"database {'PostgreSQL' if args.db else 'SQLite'}, pace {args.pace}; CPU {cpu:.1f} s"
+        f"database {'PostgreSQL' if args.db else 'SQLite'}, pace {args.pace}, "
+        f"{args.ticks} tick(s)/symbol/round; CPU {cpu:.1f} s"
     )
     print(
         f"bot: {summary.candidates} candidates, {summary.entries} entries, {summary.exits} exits, "
@@ -313,6 +336,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
     print(
         f"closed candle -> order submitted ({len(ms)} orders): p50 {pct(ms, 0.5):7.2f} ms, "
         f"p99 {pct(ms, 0.99):7.2f} ms, max {max(ms) if ms else float('nan'):7.2f} ms"
+    )
+    worst = sorted(range(len(ms)), key=lambda k: -ms[k])[:3]
+    print(
+        "  slowest orders: "
+        + ", ".join(f"{ms[k]:.0f} ms (round #{order_rounds[k]})" for k in worst)
     )
     ms = [x * 1000 for x in cpu_latencies]
     print(
@@ -344,6 +372,13 @@ def main() -> None:
         default="live",
         help="live: background work (candle compaction) finishes between rounds, as the minute "
         "between two 1m closes allows; tight: rounds back to back (a stress figure)",
+    )
+    parser.add_argument(
+        "--ticks",
+        type=int,
+        default=1,
+        help="price ticks per symbol per round, from one task beside the candles (the live "
+        "price stream's); 0: none",
     )
     parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
     args = parser.parse_args()

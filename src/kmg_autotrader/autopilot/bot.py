@@ -233,9 +233,13 @@ class Bot:
         async with self._lock:
             value = Decimal(str(price))
             self.last_prices[symbol] = value
-            if self.p.paper is not None:
-                self.p.paper.on_price(symbol, value, timestamp)
-            await self._after_fills()
+            fills = (
+                None if self.p.paper is None else self.p.paper.on_price(symbol, value, timestamp)
+            )
+            # a paper tick that filled nothing, with no order working and no feedback due,
+            # changed no position: no store read on every tick (as for candles)
+            if fills or self.p.paper is None or self.p.manager.working or self._feedback_pending():
+                await self._after_fills()
             await self._check_stops(symbol, value, value, value)
 
     async def on_open(self, event: ClosedCandle) -> None:
