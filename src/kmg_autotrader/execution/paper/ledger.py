@@ -63,8 +63,16 @@ class FileLedger:
 
     @contextmanager
     def session(self, engine: PaperEngine, *, write: bool) -> Iterator[None]:
-        """Lock, reload if changed elsewhere, run, then save (when writing)."""
+        """Lock, reload if changed elsewhere, run, then save (when writing). A look
+        (``write=False``) at a file unchanged since this ledger last read or wrote it takes no
+        lock and reads nothing."""
         if self._depth:  # re-entrant: an outer session already holds the lock
+            yield
+            return
+        if not write and self._seen is not None and self._seen == (self._stat(), engine.version):
+            # a look at a book nobody changed since this ledger read or wrote it: the memory is
+            # the file (a writer elsewhere replaces it whole, under the lock), so no lock file
+            # to open (every candle and tick of every symbol opens a session)
             yield
             return
         if not self._dir_ready:
