@@ -387,7 +387,9 @@ def main() -> None:
         help="price ticks per symbol per round, from one task beside the candles (the live "
         "price stream's); 0: none",
     )
-    parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
+    parser.add_argument(
+        "--db", default=None, help="an empty PostgreSQL database's URL (default: SQLite)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kmg-order-latency-") as tmp:
         asyncio.run(bench(args, Path(tmp)))
