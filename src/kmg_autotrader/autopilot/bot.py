@@ -17,18 +17,18 @@ from typing import Any
 from loguru import logger
 
 from kmg_autotrader.autopilot.control import TradingControl
-from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed
+from kmg_autotrader.autopilot.feeds import ClosedCandle, Feed, LiveFeed
 from kmg_autotrader.autopilot.health import HealthState
 from kmg_autotrader.autopilot.history import CandleHistory
 from kmg_autotrader.autopilot.jobs import ScheduledJobs
 from kmg_autotrader.autopilot.reports import period_summary, snapshot_state, summary_line
-from kmg_autotrader.domain import Balance, Candle, EquityPoint, MarketInfo, Mode, Position
+from kmg_autotrader.domain import Balance, Candle, EquityPoint, MarketInfo, Mode, Position, Side
 from kmg_autotrader.domain.clock import Clock, WallClock
 from kmg_autotrader.execution.flatten import FlattenSummary, flatten
 from kmg_autotrader.execution.manager import ExecutionManager, ExecutionReport
 from kmg_autotrader.execution.paper import PaperExchange
 from kmg_autotrader.execution.tracker import PositionTracker
-from kmg_autotrader.pipeline.decision import DecisionPipeline, PipelineOutcome
+from kmg_autotrader.pipeline.decision import DecisionPipeline, PendingEntry, PipelineOutcome
 from kmg_autotrader.pipeline.feedback import PositionFeedback
 from kmg_autotrader.portfolio.balances import ExchangeBalances
 from kmg_autotrader.portfolio.equity import mark_equity
@@ -60,6 +60,7 @@ class BotSummary:
     exits: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
     paused_skips: int = 0
+    review_skips: int = 0  # candidates skipped: the advisor still reviewed one of the symbol
     advisor_calls: int = 0  # candidates the advisor reviewed (answers, fallbacks, replays)
     advisor_vetoes: int = 0
     gaps: int = 0
@@ -115,7 +116,16 @@ class Bot:
         self._fed: dict[str, int] = {}  # symbol → open time of the last bar given to the paper book
         self._stopping = False
         self.pending_flatten: list[Any] = []  # risk events asking to close everything
-        self._lock = asyncio.Lock()  # one decision at a time: candles and prices interleave
+        # one decision at a time: candles and prices interleave. Never held across the advisor's
+        # review (a network call of up to minutes): stops, exits and stopping must not wait on it
+        self._lock = asyncio.Lock()
+        self._reviewing: set[str] = set()  # symbols whose candidate is with the advisor
+        self._review_tasks: dict[str, asyncio.Task[PipelineOutcome | PendingEntry]] = {}
+        self._flattens = 0  # flattens so far: a candidate reviewed across one is dropped
+        # live, a review goes on in the background and the symbol's next candles are handled
+        # meanwhile (a replay awaits it: its decisions must not depend on the LLM's speed)
+        self._detach_reviews = False
+        self._detached: set[asyncio.Task[PipelineOutcome | None]] = set()
         self.jobs = ScheduledJobs(
             parts.clock,
             daily=self._daily_summary,
@@ -146,6 +156,7 @@ class Bot:
 
     async def _flatten(self, source: str) -> FlattenSummary:
         logger.warning("flatten requested by {}", source)
+        self._flattens += 1
         summary = await flatten(self.p.manager)
         self.p.repos.events.add(
             self.p.mode,
@@ -162,15 +173,20 @@ class Bot:
     async def run(self, feed: Feed, stop: asyncio.Event) -> BotSummary:
         """Drive the bot from ``feed`` until the data ends or ``stop`` is set."""
         self.p.health.feed_status = "starting"
+        self._detach_reviews = isinstance(feed, LiveFeed)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
+        watcher = asyncio.create_task(self._stop_reviews_on(stop))
         try:
             await feed.run(self.on_candle, self.on_price, stop, on_open=self.on_open)
         finally:
-            self._stopping = True
+            self._stop_reviews()
+            if self._detached:  # cancelled reviews: their candidates are dropped at once
+                await asyncio.wait(self._detached, timeout=FINAL_SYNC_S)
             logger.info("stopping: no new decisions; finishing in-flight order handling")
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, watcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             try:  # finish in-flight order handling, bounded: SIGTERM must end the run soon
                 await asyncio.wait_for(self._final_sync(), timeout=FINAL_SYNC_S)
             except TimeoutError:
@@ -182,6 +198,17 @@ class Bot:
             self._mark_equity(self.p.clock.now_ms())
             logger.debug("stopping: fills and equity recorded")
         return self.summary
+
+    async def _stop_reviews_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stop_reviews()
+
+    def _stop_reviews(self) -> None:
+        """Stopping: no new decisions, and the advisor's reviews in flight are cancelled (a
+        hanging LLM must not hold the exit; their candidates are dropped)."""
+        self._stopping = True
+        for task in self._review_tasks.values():
+            task.cancel()
 
     async def _final_sync(self) -> None:
         async with self._lock:
@@ -206,9 +233,13 @@ class Bot:
         async with self._lock:
             value = Decimal(str(price))
             self.last_prices[symbol] = value
-            if self.p.paper is not None:
-                self.p.paper.on_price(symbol, value, timestamp)
-            await self._after_fills()
+            fills = (
+                None if self.p.paper is None else self.p.paper.on_price(symbol, value, timestamp)
+            )
+            # a paper tick that filled nothing, with no order working and no feedback due,
+            # changed no position: no store read on every tick (as for candles)
+            if fills or self.p.paper is None or self.p.manager.working or self._feedback_pending():
+                await self._after_fills()
             await self._check_stops(symbol, value, value, value)
 
     async def on_open(self, event: ClosedCandle) -> None:
@@ -233,16 +264,129 @@ class Bot:
                 logger.exception("candle open handling failed")
 
     async def on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
-        """A closed candle: fills at its prices, stops, then the decision on its close."""
+        """A closed candle: fills at its prices, stops, then the decision on its close.
+
+        An entry candidate the advisor must review leaves the lock for the review and takes it
+        again for the risk gate and the order, after checking that the candidate still holds.
+        A replay awaits every candle in turn, so its decisions do not depend on this split;
+        live, the review goes on in the background (None is returned at once).
+        """
         if self._stopping:
             return None
         async with self._lock:
             try:
-                return await self._on_candle(event)
+                staged = await self._on_candle(event)
             except Exception as exc:  # one bad candle must not kill the bot
                 self._error(f"{event.symbol} candle {event.candle.timestamp}: {exc!r}")
                 logger.exception("candle handling failed")
                 return None
+            if not isinstance(staged, PendingEntry):
+                return staged
+            self._reviewing.add(event.symbol)  # (under the lock: no second review of it)
+        if self._detach_reviews:
+            task = asyncio.create_task(self._review_and_finish(event, staged))
+            self._detached.add(task)
+            task.add_done_callback(self._detached.discard)
+            return None
+        return await self._review_and_finish(event, staged)
+
+    async def _review_and_finish(
+        self, event: ClosedCandle, pending: PendingEntry
+    ) -> PipelineOutcome | None:
+        try:
+            return await self._reviewed_entry(event, pending)
+        finally:
+            self._reviewing.discard(event.symbol)
+
+    async def _reviewed_entry(
+        self, event: ClosedCandle, pending: PendingEntry
+    ) -> PipelineOutcome | None:
+        """The advisor's review of ``pending`` (outside the lock), then, under the lock, the
+        candidate checked against the state as it is now, the risk gate and the order."""
+        symbol = event.symbol
+        flattens = self._flattens
+        try:
+            reviewed = await self._review(pending)
+        except Exception as exc:  # an advisor stage bug must not kill the bot
+            self._error(f"{symbol} candle {event.candle.timestamp} advisor: {exc!r}")
+            logger.exception("advisor review failed")
+            return None
+        if reviewed is None:  # stopping: cancelled, no lock needed to drop it
+            outcome = self.p.pipeline.reject(
+                pending, "STOPPING", "the bot stopped while the advisor reviewed the candidate"
+            )
+            self._after_outcome(outcome)
+            return outcome
+        async with self._lock:
+            try:
+                if isinstance(reviewed, PipelineOutcome):  # vetoed
+                    outcome = reviewed
+                else:
+                    stale = self._stale(reviewed, flattens)
+                    if stale is not None:
+                        outcome = self.p.pipeline.reject(reviewed, *stale)
+                    else:
+                        outcome = await self.p.pipeline.finish(
+                            reviewed, market=self.p.markets[symbol], now_ms=self.p.clock.now_ms()
+                        )
+                await self._settle(outcome)
+                await self._after_decision()
+                return outcome
+            except Exception as exc:  # one bad candle must not kill the bot
+                self._error(f"{symbol} candle {event.candle.timestamp}: {exc!r}")
+                logger.exception("candle handling failed")
+                return None
+
+    async def _review(self, pending: PendingEntry) -> PipelineOutcome | PendingEntry | None:
+        """The advisor's review as a task stopping can cancel; None when it was cancelled."""
+        symbol = pending.candidate.symbol
+        if self._stopping:
+            return None
+        task = asyncio.create_task(self.p.pipeline.review(pending), name=f"review {symbol}")
+        self._review_tasks[symbol] = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # our caller is cancelled: so is the review
+            task.cancel()
+            raise
+        finally:
+            self._review_tasks.pop(symbol, None)
+        if task.cancelled():
+            return None
+        return task.result()
+
+    def _stale(self, pending: PendingEntry, flattens: int) -> tuple[str, str] | None:
+        """Why a reviewed candidate no longer holds (reason code, message), or None.
+
+        The review took a while: the bot may be stopping or paused, everything may have been
+        flattened, the symbol may be held, or the price may have left the candidate's range.
+        The risk gate then judges the rest (breakers, cooldowns, cash) on the state as of now.
+        """
+        candidate = pending.candidate
+        symbol = candidate.symbol
+        if self._stopping:
+            return "STOPPING", "the bot is stopping"
+        if self._flattens != flattens:
+            return "FLATTENED", "every position was flattened while the advisor reviewed"
+        if self.is_paused():
+            return "PAUSED", "trading was paused while the advisor reviewed"
+        if symbol in self._held:
+            return "POSITION_HELD", f"{symbol} is held now"
+        price = self.last_prices.get(symbol)
+        if price is None:
+            return None
+        low, high = candidate.stop_loss, candidate.take_profit
+        if candidate.side is Side.SELL:
+            low, high = high, low
+        if (low is not None and price <= Decimal(str(low))) or (
+            high is not None and price >= Decimal(str(high))
+        ):
+            return (
+                "PRICE_MOVED",
+                f"{symbol} price {price} left the candidate's range "
+                f"({low}..{high}) while the advisor reviewed",
+            )
+        return None
 
     def _start_step(self, closed_at: int) -> None:
         """Entering the time step closing at ``closed_at``: mark the previous step's equity
@@ -272,7 +416,7 @@ class Bot:
             Decimal(str(candle.volume)),
         )
 
-    async def _on_candle(self, event: ClosedCandle) -> PipelineOutcome | None:
+    async def _on_candle(self, event: ClosedCandle) -> PipelineOutcome | PendingEntry | None:
         symbol, candle = event.symbol, event.candle
         self.summary.candles += 1
         self.p.health.last_candle_at = event.closed_at
@@ -290,7 +434,11 @@ class Bot:
         #    unless the feed already gave the bar at its open
         fills = self._feed_bar(symbol, candle)
         self.last_prices[symbol] = Decimal(str(candle.close))
-        if fills is not None or self.p.paper is None:  # (fed at its open: on_open checked)
+        # fed at its open: on_open checked. Live, a bar that filled nothing, with no order
+        # working and no feedback due, left positions as the last _after_fills saw them
+        if self.p.paper is None or (
+            fills is not None and (fills or self.p.manager.working or self._feedback_pending())
+        ):
             await self._after_fills()
         # 2. mental stop-loss / take-profit against the candle's range
         await self._check_stops(
@@ -315,13 +463,21 @@ class Bot:
             )
         self.p.history.add(symbol, candle)
         outcome = await self._decide(symbol, candle, event.closed_at)
+        await self._after_decision()
+        return outcome
+
+    async def _after_decision(self) -> None:
+        """Due jobs, then what the risk manager asked for (the daily kill-switch: flatten)."""
         await self.jobs.tick()
         while self.pending_flatten:  # the daily kill-switch asked to close everything
             event_ = self.pending_flatten.pop(0)
             await self._flatten(f"risk:{getattr(event_, 'kind', 'kill_switch')}")
-        return outcome
 
-    async def _decide(self, symbol: str, candle: Candle, closed_at: int) -> PipelineOutcome | None:
+    async def _decide(
+        self, symbol: str, candle: Candle, closed_at: int
+    ) -> PipelineOutcome | PendingEntry | None:
+        """The signal engine's decision on ``candle``, acted on; an entry candidate the advisor
+        must review comes back as a :class:`PendingEntry` (see :meth:`on_candle`)."""
         held = symbol in self._held
         decision = self.p.engine.on_candle(symbol, candle, position_open=held)
         if decision.is_empty:
@@ -331,14 +487,28 @@ class Bot:
             self.summary.paused_skips += 1
             logger.info("{}: entry candidate skipped, trading is paused", symbol)
             return None
+        if decision.candidate is not None and symbol in self._reviewing:
+            self.summary.review_skips += 1
+            logger.info("{}: entry candidate skipped, the advisor still reviews the last", symbol)
+            return None
         self.summary.candidates += decision.candidate is not None
-        outcome = await self.p.pipeline.process(
-            decision, market=self.p.markets[symbol], now_ms=self.p.clock.now_ms()
-        )
+        now = self.p.clock.now_ms()
+        staged = await self.p.pipeline.begin(decision, now_ms=now)
+        if isinstance(staged, PendingEntry):
+            if self.p.pipeline.reviews:
+                return staged  # reviewed outside the lock
+            staged = await self.p.pipeline.finish(staged, market=self.p.markets[symbol], now_ms=now)
+        return await self._settle(staged)
+
+    async def _settle(self, outcome: PipelineOutcome) -> PipelineOutcome:
+        """Count and alert on what ``outcome`` did, then notice the positions it changed."""
         if outcome.risk is not None:
             self._risk_marked = None  # the verdict observed equity: mark the next one
         self._after_outcome(outcome)
-        await self._after_fills()
+        # an outcome that sent no order, with no order working and no feedback due (a rejected
+        # or vetoed candidate, a recorded signal), changed no position: nothing to look at
+        if outcome.orders or self.p.manager.working or self._feedback_pending():
+            await self._after_fills()
         return outcome
 
     def _after_outcome(self, outcome: PipelineOutcome) -> None:

@@ -4,7 +4,7 @@ Entry point: :class:`DecisionPipeline` (``await pipeline.process(decision, marke
 now_ms=…)``). The protocols in :mod:`.ports` say what it needs from each stage.
 """
 
-from kmg_autotrader.pipeline.decision import DecisionPipeline, PipelineOutcome
+from kmg_autotrader.pipeline.decision import DecisionPipeline, PendingEntry, PipelineOutcome
 from kmg_autotrader.pipeline.feedback import PositionFeedback, RiskBookkeeping
 from kmg_autotrader.pipeline.ports import (
     AdvisorMode,
@@ -25,6 +25,7 @@ __all__ = [
     "DecisionRecorder",
     "Executor",
     "NullRecorder",
+    "PendingEntry",
     "PipelineOutcome",
     "PortfolioStateSource",
     "PositionFeedback",

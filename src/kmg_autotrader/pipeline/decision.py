@@ -12,7 +12,7 @@ only on candles where something can happen, never because this path is shortened
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from loguru import logger
@@ -61,6 +61,17 @@ class PipelineOutcome:
         return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry candidate between its signal and the risk gate: ``candidate`` as the advisor
+    left it (``advice`` once reviewed), ``signal_id`` of its recorded signal."""
+
+    decision: Decision
+    candidate: Candidate
+    signal_id: int | None
+    advice: AdvisorDecision | None = None
+
+
 class DecisionPipeline:
     """Walks one signals :class:`~kmg_autotrader.signals.engine.Decision` through the stages.
 
@@ -91,11 +102,31 @@ class DecisionPipeline:
         self.recorder: DecisionRecorder = recorder or NullRecorder()
         self.feedback = feedback
 
+    @property
+    def reviews(self) -> bool:
+        """True when entry candidates go to the advisor (the one slow, networked stage)."""
+        return self.advisor is not None and self.advisor_mode != "off"
+
     async def process(
         self, decision: Decision, *, market: MarketInfo, now_ms: int
     ) -> PipelineOutcome:
         """Act on ``decision`` for ``market`` at ``now_ms`` (the clock's time, at or after
-        ``decision.decided_at``). Returns what each stage decided."""
+        ``decision.decided_at``). Returns what each stage decided.
+
+        The three steps in one go (the backtester's way); the live bot calls :meth:`begin`,
+        :meth:`review` and :meth:`finish` itself so that the advisor runs outside its lock.
+        """
+        staged = await self.begin(decision, now_ms=now_ms)
+        if isinstance(staged, PipelineOutcome):
+            return staged
+        reviewed = await self.review(staged)
+        if isinstance(reviewed, PipelineOutcome):
+            return reviewed
+        return await self.finish(reviewed, market=market, now_ms=now_ms)
+
+    async def begin(self, decision: Decision, *, now_ms: int) -> PipelineOutcome | PendingEntry:
+        """Record the signal and act on an exit; an entry candidate comes back as a
+        :class:`PendingEntry` for :meth:`review` and :meth:`finish`."""
         if now_ms < decision.decided_at:
             raise ValueError(
                 f"{decision.symbol}: decision of {decision.decided_at} processed at {now_ms}"
@@ -107,25 +138,34 @@ class DecisionPipeline:
             return await self._exit(decision, signal_id)
         if decision.candidate is None:  # an entry the filters rejected: recorded, nothing else
             return PipelineOutcome(decision, "nothing", signal_id=signal_id)
-        return await self._entry(decision, decision.candidate, market, now_ms, signal_id)
+        return PendingEntry(decision, decision.candidate, signal_id)
 
-    async def _entry(
-        self,
-        decision: Decision,
-        candidate: Candidate,
-        market: MarketInfo,
-        now_ms: int,
-        signal_id: int | None,
+    async def review(self, pending: PendingEntry) -> PipelineOutcome | PendingEntry:
+        """The advisor's review (nothing to do when it is off): the candidate as advised, or the
+        outcome of a veto. Reads no trading state: it may run while other work goes on."""
+        if self.advisor is None or self.advisor_mode == "off":
+            return pending
+        candidate = pending.candidate
+        advice = await self.advisor.review(candidate)
+        advised = self.advisor.apply(candidate, advice, self.advisor_mode)
+        self.recorder.record_advice(candidate, advice, pending.signal_id, vetoed=advised is None)
+        if advised is None:
+            logger.info("pipeline: {} candidate vetoed by the advisor", candidate.symbol)
+            return PipelineOutcome(
+                pending.decision, "advisor", candidate, advice, signal_id=pending.signal_id
+            )
+        return replace(pending, candidate=advised, advice=advice)
+
+    async def finish(
+        self, pending: PendingEntry, *, market: MarketInfo, now_ms: int
     ) -> PipelineOutcome:
-        advice: AdvisorDecision | None = None
-        if self.advisor is not None and self.advisor_mode != "off":
-            advice = await self.advisor.review(candidate)
-            advised = self.advisor.apply(candidate, advice, self.advisor_mode)
-            self.recorder.record_advice(candidate, advice, signal_id, vetoed=advised is None)
-            if advised is None:
-                logger.info("pipeline: {} candidate vetoed by the advisor", candidate.symbol)
-                return PipelineOutcome(decision, "advisor", candidate, advice, signal_id=signal_id)
-            candidate = advised
+        """The risk gate on the state as of now, then execution of what it approves."""
+        decision, candidate, advice, signal_id = (
+            pending.decision,
+            pending.candidate,
+            pending.advice,
+            pending.signal_id,
+        )
         risk = self.risk.evaluate(candidate, self.portfolio(now_ms), market)
         risk_id = self.recorder.record_risk(risk, signal_id)
         if not risk.approved or risk.intent is None:
@@ -137,6 +177,29 @@ class DecisionPipeline:
             self.feedback.entry_sent(candidate.symbol, report.position_id, report.status)
         return PipelineOutcome(
             decision, "executed", candidate, advice, risk, report, signal_id=signal_id
+        )
+
+    def reject(self, pending: PendingEntry, reason_code: str, message: str) -> PipelineOutcome:
+        """Drop ``pending`` before the risk gate (the world changed while the advisor thought):
+        recorded as a rejection with ``reason_code``, like the risk gate's own."""
+        candidate = pending.candidate
+        risk = RiskDecision(
+            approved=False,
+            reason_code=reason_code,
+            message=message,
+            symbol=candidate.symbol,
+            side=candidate.side,
+            timestamp=candidate.timestamp,
+        )
+        self.recorder.record_risk(risk, pending.signal_id)
+        logger.info("pipeline: {} candidate dropped: {}", candidate.symbol, message)
+        return PipelineOutcome(
+            pending.decision,
+            "risk",
+            candidate,
+            pending.advice,
+            risk,
+            signal_id=pending.signal_id,
         )
 
     async def _exit(self, decision: Decision, signal_id: int | None) -> PipelineOutcome:

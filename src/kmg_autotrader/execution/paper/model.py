@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -48,7 +48,12 @@ class PaperTrade:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict (Decimals as text)."""
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+        # field by field, not asdict (which deep-copies every value): the book is saved whole
+        # on every order and fill, thousands of these
+        return {
+            k: (str(v) if isinstance(v, Decimal) else v)
+            for k, v in ((f, getattr(self, f)) for f in _TRADE_FIELDS)
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PaperTrade:
@@ -114,8 +119,13 @@ class PaperOrder:
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict (Decimals as text)."""
         out: dict[str, Any] = {}
-        for key, value in asdict(self).items():
-            out[key] = str(value) if isinstance(value, Decimal) else value
+        for key in _ORDER_FIELDS:  # (not asdict: see PaperTrade.to_json)
+            value = getattr(self, key)
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, list):
+                value = list(value)
+            out[key] = value
         return out
 
     @classmethod
@@ -127,3 +137,7 @@ class PaperOrder:
         values["price"] = Decimal(values["price"]) if values.get("price") is not None else None
         values["trade_ids"] = list(values.get("trade_ids") or [])
         return cls(**values)
+
+
+_TRADE_FIELDS = tuple(f.name for f in fields(PaperTrade))
+_ORDER_FIELDS = tuple(f.name for f in fields(PaperOrder))
