@@ -23,11 +23,14 @@ def free_port() -> int:
 
 
 class DemoProcess:
-    """``python -m kmg_autotrader demo *args`` with DATA_DIR ``data``; stdout collected."""
+    """``python -m kmg_autotrader demo *args`` with DATA_DIR ``data`` (and the dashboard on
+    ``web_port`` when given, through WEB_PORT as a user would set it); stdout collected."""
 
-    def __init__(self, data: Path, *args: str) -> None:
+    def __init__(self, data: Path, *args: str, web_port: int | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "WEB_PORT")}
         env.update({"DATA_DIR": str(data), "COLUMNS": "400", "WEB_HOST": "127.0.0.1"})
+        if web_port is not None:
+            env["WEB_PORT"] = str(web_port)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kmg_autotrader", "demo", *args],

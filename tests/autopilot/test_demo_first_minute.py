@@ -18,7 +18,7 @@ FIRST_MINUTE_S = 60.0
 def test_default_demo_fills_and_closes_a_trade_within_a_minute(tmp_path: Path) -> None:
     data = tmp_path / "data"
     port = free_port()
-    demo = DemoProcess(data, "--port", str(port))  # default speed, start and set
+    demo = DemoProcess(data, web_port=port)  # default speed, start and set
     token_file = data / "web_api_token"
     trades: list[dict[str, object]] = []
     try:
@@ -31,6 +31,7 @@ def test_default_demo_fills_and_closes_a_trade_within_a_minute(tmp_path: Path) -
                 trades = answer["items"]
                 break
         elapsed = time.monotonic() - demo.started
+        print(f"first closed trade on the dashboard {elapsed:.1f} s after the launch")
         assert trades, f"no closed trade on the dashboard after {elapsed:.0f} s: {demo.out}"
         trade = trades[-1]
         assert float(str(trade["amount"])) > 0 and trade["exit_price"], trade

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kmg_autotrader.autopilot.bot import BotSummary
     from kmg_autotrader.autopilot.feeds import ReplayFeed
     from kmg_autotrader.config import Settings
+    from kmg_autotrader.instance_lock import InstanceLock
 
 STATUS_EVERY_S = 10.0
 _DEFAULT_STARTS = ", ".join(f"{name} {at:,}" for name, at in DEMO_START.items())
@@ -34,6 +35,16 @@ def fail_and_leave(message: str, code: int = EXIT_FAILURE) -> NoReturn:
         fail(message, code)
     finally:
         leave(code)
+
+
+def _lock_or_exit(settings: Settings, mode: str, web: bool) -> InstanceLock:
+    """Take the DATA_DIR lock of ``mode``, or exit 2 with one line naming the running holder."""
+    from kmg_autotrader.instance_lock import InstanceLockedError, acquire
+
+    try:
+        return acquire(settings.data_dir, mode, port=settings.web_port if web else None)
+    except InstanceLockedError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 class DemoStatus:
@@ -144,7 +155,8 @@ def demo(
 
     The demo uses its own database (DATA_DIR/demo.sqlite, fresh every run), so it never
     touches your paper account. A status line (candles, entries, exits, equity, dashboard)
-    is printed every few seconds and on each trade. Stop it any time with Ctrl-C.
+    is printed every few seconds and on each trade. One demo per DATA_DIR: a second one
+    exits 2 naming the first. Stop it any time with Ctrl-C.
     """
     from kmg_autotrader.advisor.errors import AdvisorUnavailableError
     from kmg_autotrader.autopilot.runner import run_demo
@@ -153,6 +165,8 @@ def demo(
     if sample_set not in SAMPLE_SETS:
         fail(f"unknown --set {sample_set!r}; choose one of {', '.join(SAMPLE_SETS)}")
     settings = settings_or_exit() if port is None else settings_or_exit(web_port=port)
+    # before anything under DATA_DIR is touched (the database, the dashboard's token)
+    _lock = _lock_or_exit(settings, "demo", web)
     progress = Progress(
         TextColumn("[bold]demo[/] {task.description}"),
         BarColumn(),
@@ -218,6 +232,8 @@ def run(
     from kmg_autotrader.execution.errors import LiveTradingRefusedError
 
     settings = settings_or_exit()
+    mode = "live" if live or settings.trading_mode.value == "live" else "paper"
+    _lock = _lock_or_exit(settings, mode, web)
     starter = start_web if web else None
     try:
         summary = run_to_end(
