@@ -55,7 +55,10 @@ def test_a_second_demo_is_refused_and_the_first_is_untouched(tmp_path: Path) -> 
         # another port (so the busy port cannot be what stops it), then without the dashboard
         for args in ((), ("--no-web",)):
             second = DemoProcess(data, *args, web_port=free_port())
-            code = second.finish(timeout=60)
+            try:
+                code = second.finish(timeout=60)
+            finally:
+                second.kill()  # (before the lock, a second demo ran on)
             message = "".join(second.err).strip()
             assert code == 2, (args, second.out, message)
             assert len(message.splitlines()) == 1, message

@@ -45,6 +45,8 @@ def _lock_or_exit(settings: Settings, mode: str, web: bool) -> InstanceLock:
         return acquire(settings.data_dir, mode, port=settings.web_port if web else None)
     except InstanceLockedError as exc:
         fail(str(exc), EXIT_USAGE)
+    except OSError as exc:  # DATA_DIR unwritable (the settings check usually says so first)
+        fail(f"cannot take the {mode} lock in {settings.data_dir}: {exc}", EXIT_FAILURE)
 
 
 class DemoStatus:
