@@ -63,6 +63,7 @@ def test_a_second_demo_is_refused_and_the_first_is_untouched(tmp_path: Path) -> 
             assert code == 2, (args, second.out, message)
             assert len(message.splitlines()) == 1, message
             assert f"pid {first.proc.pid}" in message and f"port {port}" in message, message
+            assert message.startswith("error: another `kmg demo` is running"), message
             assert first.proc.poll() is None, "the first demo still runs"
         assert _fingerprint(token_file) == token_before, "the first's token was rewritten"
         assert db.stat().st_ino == db_inode, "the first's database was replaced"

@@ -37,12 +37,13 @@ def fail_and_leave(message: str, code: int = EXIT_FAILURE) -> NoReturn:
         leave(code)
 
 
-def _lock_or_exit(settings: Settings, mode: str, web: bool) -> InstanceLock:
+def _lock_or_exit(settings: Settings, mode: str, web: bool, command: str) -> InstanceLock:
     """Take the DATA_DIR lock of ``mode``, or exit 2 with one line naming the running holder."""
     from kmg_autotrader.instance_lock import InstanceLockedError, acquire
 
+    port = settings.web_port if web else None
     try:
-        return acquire(settings.data_dir, mode, port=settings.web_port if web else None)
+        return acquire(settings.data_dir, mode, port=port, command=command)
     except InstanceLockedError as exc:
         fail(str(exc), EXIT_USAGE)
     except OSError as exc:  # DATA_DIR unwritable (the settings check usually says so first)
@@ -168,7 +169,7 @@ def demo(
         fail(f"unknown --set {sample_set!r}; choose one of {', '.join(SAMPLE_SETS)}")
     settings = settings_or_exit() if port is None else settings_or_exit(web_port=port)
     # before anything under DATA_DIR is touched (the database, the dashboard's token)
-    _lock = _lock_or_exit(settings, "demo", web)
+    _lock = _lock_or_exit(settings, "demo", web, "kmg demo")
     progress = Progress(
         TextColumn("[bold]demo[/] {task.description}"),
         BarColumn(),
@@ -235,7 +236,7 @@ def run(
 
     settings = settings_or_exit()
     mode = "live" if live or settings.trading_mode.value == "live" else "paper"
-    _lock = _lock_or_exit(settings, mode, web)
+    _lock = _lock_or_exit(settings, mode, web, f"kmg run ({mode.upper()})")
     starter = start_web if web else None
     try:
         summary = run_to_end(
