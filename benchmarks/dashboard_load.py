@@ -119,7 +119,8 @@ async def _bot(data_dir: Path, port: int, candles: int) -> dict[str, Any]:
         return lambda: None
 
     watcher: list[asyncio.Task[None]] = []
-    summary = await run_demo(settings, speed=0, web=web, limit=candles, on_feed=on_feed)
+    # start=0: the same candles as the figures recorded before the demo's default start moved
+    summary = await run_demo(settings, speed=0, web=web, limit=candles, on_feed=on_feed, start=0)
     for task in watcher:
         task.cancel()
     steps = marks["steps"] - marks["go_steps"]

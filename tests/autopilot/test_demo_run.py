@@ -24,7 +24,8 @@ import pytest
 from kmg_autotrader.autopilot.runner import run_demo
 from kmg_autotrader.config import load_settings
 
-# The first BTC/USDT trade of the packaged set opens near candle 2,977 and closes near 3,040.
+# From the default start (candle 3,630 of the packaged set) the first BTC/USDT trade opens on the
+# replay's 22nd candle; 3,100 candles hold several trades and room for a SIGTERM mid-replay.
 LIMIT = 3100
 TF = 300_000
 

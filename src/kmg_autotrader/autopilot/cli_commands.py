@@ -6,6 +6,7 @@ other ``kmg`` command and ``--help`` start without it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
@@ -13,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kmg_autotrader.autopilot.demo_defaults import DEMO_SPEED, DEMO_START
 from kmg_autotrader.autopilot.lifecycle import leave, run_to_end
 from kmg_autotrader.cli_support import EXIT_FAILURE, EXIT_USAGE, console, fail, settings_or_exit
 from kmg_autotrader.sample_data import SAMPLE_SETS
@@ -20,6 +22,11 @@ from kmg_autotrader.sample_data import SAMPLE_SETS
 if TYPE_CHECKING:
     from kmg_autotrader.autopilot.bot import BotSummary
     from kmg_autotrader.autopilot.feeds import ReplayFeed
+    from kmg_autotrader.config import Settings
+    from kmg_autotrader.instance_lock import InstanceLock
+
+STATUS_EVERY_S = 10.0
+_DEFAULT_STARTS = ", ".join(f"{name} {at:,}" for name, at in DEMO_START.items())
 
 
 def fail_and_leave(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -28,6 +35,60 @@ def fail_and_leave(message: str, code: int = EXIT_FAILURE) -> NoReturn:
         fail(message, code)
     finally:
         leave(code)
+
+
+def _lock_or_exit(settings: Settings, mode: str, web: bool, command: str) -> InstanceLock:
+    """Take the DATA_DIR lock of ``mode``, or exit 2 with one line naming the running holder."""
+    from kmg_autotrader.instance_lock import InstanceLockedError, acquire
+
+    port = settings.web_port if web else None
+    try:
+        return acquire(settings.data_dir, mode, port=port, command=command)
+    except InstanceLockedError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except OSError as exc:  # DATA_DIR unwritable (the settings check usually says so first)
+        fail(f"cannot take the {mode} lock in {settings.data_dir}: {exc}", EXIT_FAILURE)
+
+
+class DemoStatus:
+    """The demo's one-line status on the terminal: every :data:`STATUS_EVERY_S` seconds and
+    at once on each entry or exit, never a flood."""
+
+    def __init__(self, settings: Settings, sample_set: str, *, web: bool) -> None:
+        from kmg_autotrader.webui.keys import TOKEN_FILE
+
+        self.quote = next(iter(SAMPLE_SETS[sample_set])).split("/")[1]
+        if not web:
+            self.where = "dashboard off (--no-web)"
+        else:
+            token = (
+                "API_TOKEN"
+                if settings.api_token is not None
+                else str(settings.data_dir / TOKEN_FILE)
+            )
+            self.where = (
+                f"dashboard http://{settings.web_host}:{settings.web_port} (token: {token})"
+            )
+        self.last_print = 0.0
+        self.last_trades = (0, 0)
+
+    def update(self, feed: ReplayFeed, summary: BotSummary) -> None:
+        """Print the line when it is due (called about twice a second)."""
+        now = time.monotonic()
+        trades = (summary.entries, summary.exits)
+        if trades == self.last_trades and now - self.last_print < STATUS_EVERY_S:
+            return
+        self.last_print, self.last_trades = now, trades
+        equity = (
+            f"{summary.last_equity:,.2f} {self.quote}" if summary.last_equity is not None else "—"
+        )
+        console.print(
+            f"demo: candles {summary.candles:,} ({feed.steps_done:,}/{feed.total_steps:,} steps)"
+            f" · entries {summary.entries} · exits {summary.exits} · equity {equity}"
+            f" · {self.where}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_summary(summary: BotSummary, title: str) -> None:
@@ -65,7 +126,7 @@ def demo(
         help=f"Packaged candle set: {', '.join(SAMPLE_SETS)} (btc-pairs: six BTC pairs, 2018).",
     ),
     speed: float = typer.Option(
-        1.0,
+        DEMO_SPEED,
         "--speed",
         min=0,
         help="Candles per second to replay (per symbol); 0 = as fast as possible, then exit.",
@@ -73,8 +134,19 @@ def demo(
     web: bool = typer.Option(
         True, "--web/--no-web", help="Serve the dashboard on WEB_HOST:WEB_PORT while it runs."
     ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="The dashboard's port. Default: WEB_PORT."
+    ),
+    start: int | None = typer.Option(
+        None,
+        "--start",
+        min=0,
+        help="Start the replay at this candle of the set (the candles before it warm the "
+        "strategy up). Default: a point where the first trade comes within a minute "
+        f"({_DEFAULT_STARTS}); 0: the set's beginning.",
+    ),
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Replay only the first N candles of each symbol."
+        None, "--limit", min=1, help="Replay only N candles of each symbol (from the start)."
     ),
     resume: bool = typer.Option(
         False,
@@ -85,7 +157,9 @@ def demo(
     """Replay real packaged candles through the live loop: PAPER, no keys, no network.
 
     The demo uses its own database (DATA_DIR/demo.sqlite, fresh every run), so it never
-    touches your paper account. Stop it any time with Ctrl-C.
+    touches your paper account. A status line (candles, entries, exits, equity, dashboard)
+    is printed every few seconds and on each trade. One demo per DATA_DIR: a second one
+    exits 2 naming the first. Stop it any time with Ctrl-C.
     """
     from kmg_autotrader.advisor.errors import AdvisorUnavailableError
     from kmg_autotrader.autopilot.runner import run_demo
@@ -93,7 +167,9 @@ def demo(
 
     if sample_set not in SAMPLE_SETS:
         fail(f"unknown --set {sample_set!r}; choose one of {', '.join(SAMPLE_SETS)}")
-    settings = settings_or_exit()
+    settings = settings_or_exit() if port is None else settings_or_exit(web_port=port)
+    # before anything under DATA_DIR is touched (the database, the dashboard's token)
+    _lock = _lock_or_exit(settings, "demo", web, "kmg demo")
     progress = Progress(
         TextColumn("[bold]demo[/] {task.description}"),
         BarColumn(),
@@ -102,6 +178,8 @@ def demo(
         console=console,
         transient=True,
     )
+
+    status = DemoStatus(settings, sample_set, web=web)
 
     def on_feed(feed: ReplayFeed) -> Callable[[], None]:
         task = progress.add_task(sample_set, total=feed.total_steps)
@@ -122,6 +200,8 @@ def demo(
                     limit=limit,
                     on_feed=on_feed,
                     resume=resume,
+                    start=start,
+                    on_status=status.update,
                 )
             )
     except AdvisorUnavailableError as exc:  # ADVISOR_MODE=required and no advisor: exit 2
@@ -155,6 +235,8 @@ def run(
     from kmg_autotrader.execution.errors import LiveTradingRefusedError
 
     settings = settings_or_exit()
+    mode = "live" if live or settings.trading_mode.value == "live" else "paper"
+    _lock = _lock_or_exit(settings, mode, web, f"kmg run ({mode.upper()})")
     starter = start_web if web else None
     try:
         summary = run_to_end(

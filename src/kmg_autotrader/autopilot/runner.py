@@ -20,6 +20,7 @@ from loguru import logger
 
 from kmg_autotrader.autopilot.bot import BotSummary
 from kmg_autotrader.autopilot.connect import StartupReport, connect_with_retry
+from kmg_autotrader.autopilot.demo_defaults import DEMO_SPEED, DEMO_START
 from kmg_autotrader.autopilot.feeds import Feed, LiveFeed, ReplayFeed
 from kmg_autotrader.autopilot.lifecycle import install_stop_signals
 from kmg_autotrader.autopilot.wiring import BotRuntime, build_runtime, sample_markets
@@ -34,7 +35,8 @@ from kmg_autotrader.storage.repositories import Repositories
 
 DEMO_DB = "demo.sqlite"
 DEMO_BOOK = "demo_paper_exchange.json"
-DEMO_RECORDS = "demo"  # DATA_DIR/demo/vault and DATA_DIR/demo/snapshots: never the real bot's
+DEMO_RECORDS = "demo"
+# DATA_DIR/demo/vault and DATA_DIR/demo/snapshots: never the real bot's
 WebStarter = Callable[
     [Settings, Repositories, BotRuntime], Awaitable[Callable[[], Awaitable[None]]]
 ]
@@ -136,22 +138,35 @@ async def run_demo(
     settings: Settings,
     *,
     sample_set: str = "btc-usdt",
-    speed: float = 1.0,
+    speed: float = DEMO_SPEED,
     web: WebStarter | None = None,
     limit: int | None = None,
     stop: asyncio.Event | None = None,
     on_feed: Callable[[ReplayFeed], Callable[[], None]] | None = None,
     resume: bool = False,
+    start: int | None = None,
+    on_status: Callable[[ReplayFeed, BotSummary], None] | None = None,
 ) -> BotSummary:
     """Replay a packaged sample set through the live loop on a simulated clock (PAPER).
 
     The demo keeps its own database (``DATA_DIR/demo.sqlite``) and paper book, so it never
     touches a real paper account. They start fresh unless ``resume`` is True: then the replay
     continues after the last candle the previous run processed, with its positions, orders
-    and risk state, exactly as ``kmg run`` continues after a restart. ``limit`` caps candles
-    per symbol.
+    and risk state, exactly as ``kmg run`` continues after a restart.
+
+    ``start`` is the candle (per symbol, counted from the set's first) the replay starts at;
+    the candles before it warm the strategy up, as ``kmg run`` warms up on history. The
+    default (:data:`DEMO_START`) is measured so that the default demo trades within its
+    first minute (issue 19). ``limit`` caps the candles replayed per symbol, from ``start``.
+    ``on_status`` is called with the feed and the live counts about twice a second.
     """
     frames = load_sample_set(sample_set)
+    tf_ms = 300_000  # the packaged sets are 5m candles
+    first = min(int(f["timestamp"].iloc[0]) for f in frames.values())
+    offset = DEMO_START.get(sample_set, 0) if start is None else start
+    cut = first + offset * tf_ms
+    before = {s: f[f["timestamp"] < cut] for s, f in frames.items()}
+    frames = {s: f[f["timestamp"] >= cut].reset_index(drop=True) for s, f in frames.items()}
     if limit is not None:
         frames = {s: f.iloc[:limit].reset_index(drop=True) for s, f in frames.items()}
     for line in gap_report(frames).splitlines():
@@ -170,15 +185,17 @@ async def run_demo(
         shutil.rmtree(records_dir, ignore_errors=True)  # the previous demo's vault, snapshots
     database = open_database(f"sqlite:///{db_path.resolve()}")
     repos = Repositories(database)
-    first = min(int(f["timestamp"].iloc[0]) for f in frames.values())
     last_point = repos.equity.latest(Mode.PAPER) if resume else None
     resume_at = last_point.timestamp if last_point is not None else None
-    clock = SimulatedClock(resume_at if resume_at is not None else first)
-    tf_ms = demo_settings.timeframe_ms
-    warmup: dict[str, pd.DataFrame] = {}
+    clock = SimulatedClock(resume_at if resume_at is not None else cut)
+    assert tf_ms == demo_settings.timeframe_ms
+    warmup: dict[str, pd.DataFrame] = before
     if resume_at is not None:
         # candles that closed at or before the resume point were processed: warm up on them
-        warmup = {s: f[f["timestamp"] + tf_ms <= resume_at] for s, f in frames.items()}
+        warmup = {
+            s: pd.concat([before[s], f[f["timestamp"] + tf_ms <= resume_at]], ignore_index=True)
+            for s, f in frames.items()
+        }
         frames = {
             s: f[f["timestamp"] + tf_ms > resume_at].reset_index(drop=True)
             for s, f in frames.items()
@@ -242,10 +259,30 @@ async def run_demo(
             web=web,
             settings=demo_settings,
             repos=repos,
-            on_progress=on_feed(feed) if on_feed else None,
+            on_progress=_progress(feed, runtime.bot.summary, on_feed, on_status),
         )
     finally:
         database.dispose()
+
+
+def _progress(
+    feed: ReplayFeed,
+    summary: BotSummary,
+    on_feed: Callable[[ReplayFeed], Callable[[], None]] | None,
+    on_status: Callable[[ReplayFeed, BotSummary], None] | None,
+) -> Callable[[], None] | None:
+    """One callable for the progress ticker: the feed's update, then the status callback."""
+    update = on_feed(feed) if on_feed is not None else None
+    if update is None and on_status is None:
+        return None
+
+    def tick() -> None:
+        if update is not None:
+            update()
+        if on_status is not None:
+            on_status(feed, summary)
+
+    return tick
 
 
 async def run_live(
