@@ -108,6 +108,7 @@ class Bot:
         # symbols with a position (opening or open) as of the last _after_fills: every path that
         # changes positions (decisions, stops, fills, flatten) runs _after_fills right after
         self._held: set[str] = {p.symbol for p in self.p.manager.store.open_positions()}
+        self._seen_actions = self.p.manager.actions  # the manager's count at the last store read
         # (id, amount) of the open positions when the exchange's balances were last asked for
         self._balance_marks = self._position_marks(self.p.manager.store.open_positions())
         self._equity_step: int | None = None
@@ -238,7 +239,7 @@ class Bot:
             )
             # a paper tick that filled nothing, with no order working and no feedback due,
             # changed no position: no store read on every tick (as for candles)
-            if fills or self.p.paper is None or self.p.manager.working or self._feedback_pending():
+            if fills or self.p.paper is None or self._store_may_have_changed():
                 await self._after_fills()
             await self._check_stops(symbol, value, value, value)
 
@@ -257,7 +258,7 @@ class Bot:
                     Decimal(str(event.candle.close)),
                 )
                 fills = self._feed_bar(event.symbol, event.candle)
-                if fills or self.p.manager.working or self._feedback_pending():
+                if fills or self._store_may_have_changed():
                     await self._after_fills()
             except Exception as exc:  # one bad candle must not kill the bot
                 self._error(f"{event.symbol} candle {event.candle.timestamp} open: {exc!r}")
@@ -395,6 +396,16 @@ class Bot:
             self._mark_equity(self._equity_step)
         self._equity_step = closed_at
 
+    def _store_may_have_changed(self) -> bool:
+        """Orders or positions may differ from the last store read: an order is working,
+        feedback is due, or the manager acted since (an order placed, adopted or exited from
+        outside the bot's own decision, too): a stop is never checked against a stale view."""
+        return (
+            bool(self.p.manager.working)
+            or self._feedback_pending()
+            or self.p.manager.actions != self._seen_actions
+        )
+
     def _feedback_pending(self) -> bool:
         return self.p.feedback is not None and bool(self.p.feedback.pending)
 
@@ -437,7 +448,7 @@ class Bot:
         # fed at its open: on_open checked. Live, a bar that filled nothing, with no order
         # working and no feedback due, left positions as the last _after_fills saw them
         if self.p.paper is None or (
-            fills is not None and (fills or self.p.manager.working or self._feedback_pending())
+            fills is not None and (fills or self._store_may_have_changed())
         ):
             await self._after_fills()
         # 2. mental stop-loss / take-profit against the candle's range
@@ -507,7 +518,7 @@ class Bot:
         self._after_outcome(outcome)
         # an outcome that sent no order, with no order working and no feedback due (a rejected
         # or vetoed candidate, a recorded signal), changed no position: nothing to look at
-        if outcome.orders or self.p.manager.working or self._feedback_pending():
+        if outcome.orders or self._store_may_have_changed():
             await self._after_fills()
         return outcome
 
@@ -554,6 +565,7 @@ class Bot:
         for report in await self.p.manager.poll():
             if report.status in {"rejected", "unresolved"}:
                 self._trade_error(None, report)
+        self._seen_actions = self.p.manager.actions
         open_now = self.p.manager.store.open_positions()  # one read for every symbol
         if self.p.feedback is not None:  # the same risk bookkeeping the backtester does
             now = self.p.clock.now_ms()

@@ -157,6 +157,9 @@ class ExecutionManager:
             exchange, store, clock=clock, limiter=limiter, retry=self.config.retry, hook=hook
         )
         self.working: dict[str, _Working] = {}
+        # calls that may have changed orders or positions: a reader compares it with the count
+        # at its last store read instead of reading the store on every price tick
+        self.actions = 0
         self._intents: dict[str, OrderIntent] = {}  # resting limit entry → its intent
         # position id → (refused exits in a row, clock ms before which no exit is tried)
         self._exit_backoff: dict[int, tuple[int, int]] = {}
@@ -168,6 +171,7 @@ class ExecutionManager:
 
         The same intent is never executed twice, and an unresolved order for it blocks it.
         """
+        self.actions += 1
         if intent.mode is not self.store.mode:
             raise IntentBlockedError(
                 f"intent is {intent.mode}, this manager runs {self.store.mode}"
@@ -480,6 +484,7 @@ class ExecutionManager:
         ``exit_backoff_max_ms``) instead of being re-sent on every price tick; ``force`` (a
         flatten asked for by a human) tries at once.
         """
+        self.actions += 1
         backoff = self._exit_backoff.get(position_id)
         if backoff is not None and not force and self.clock.now_ms() < backoff[1]:
             return ExecutionReport(
@@ -632,6 +637,7 @@ class ExecutionManager:
                 logger.warning("poll {}: {}", coid, exc)
                 continue
             reports.append(await self._after(order, work))
+        self.actions += bool(reports)
         return reports
 
     def resume(self) -> int:
@@ -687,6 +693,7 @@ class ExecutionManager:
             target=order.amount,
             resumed=True,
         )
+        self.actions += 1
         return True
 
     def working_count(self) -> int:
